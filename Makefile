@@ -1,0 +1,47 @@
+# tuichat: every target installs what it needs first, so each works as the first command on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Debian packages: PortAudio for sounddevice, PulseAudio (a clocked null sink for audio tests), tmux for
+# real-terminal tests, Chromium for the browser tests.
+APT_PACKAGES := libportaudio2 pulseaudio libasound2-plugins tmux chromium
+
+.PHONY: install system-packages test demo screenshots lint bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(MAKE) --no-print-directory system-packages
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+system-packages:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing system packages:" $$missing; \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+test: install
+	$(BIN)/python -m pytest -q
+
+demo: install
+	$(BIN)/tuichat demo
+
+screenshots: install
+	$(BIN)/python scripts/screenshots.py
+
+lint: install
+	$(BIN)/ruff check tuichat tests bench scripts
+	$(BIN)/mypy tuichat
+
+bench: install
+	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -1,0 +1,250 @@
+"""The client library against a real server: every event, refusals, reconnects and heartbeats."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+
+import pytest
+
+from tests.conftest import Recorder, free_port
+from tuichat.client import RoomEvent, RoomUpdate, Session, SessionOptions, SessionStatus
+from tuichat.errors import CommandFailed, ConnectionFailed
+from tuichat.server import RoomServer, ServerLimits
+
+
+@pytest.fixture
+async def sessions(url: str) -> AsyncIterator[list[Session]]:
+    made: list[Session] = []
+    yield made
+    for session in made:
+        await session.disconnect()
+
+
+def new_session(made: list[Session], url: str, name: str, **options: object) -> Session:
+    session = Session(url, name, **options)
+    made.append(session)
+    return session
+
+
+def record_statuses(session: Session) -> list[SessionStatus]:
+    statuses: list[SessionStatus] = []
+    for status in SessionStatus:
+        session.on(status, lambda s: statuses.append(s.status))
+    return statuses
+
+
+def record_room(room_updates: Recorder, room: object) -> None:
+    for event in RoomEvent:
+        room.on(event, room_updates)  # type: ignore[attr-defined]
+
+
+async def test_session_statuses_and_every_room_event(url: str, sessions: list[Session]) -> None:
+    alice = new_session(sessions, url, "alice")
+    statuses = record_statuses(alice)
+    await alice.connect()
+    room = await alice.join("lobby")
+    assert room.me is not None and room.me.name == "alice" and room.me.is_self
+    updates = Recorder()
+    record_room(updates, room)
+
+    bob = new_session(sessions, url, "bob")
+    await bob.connect()
+    bob_room = await bob.join("lobby")
+    joined: RoomUpdate = await updates.wait_for(lambda u: u.event is RoomEvent.JOINED)
+    assert joined.participant is not None and joined.participant.name == "bob"
+    assert sorted(p.name for p in room.participants.values()) == ["alice", "bob"]
+
+    await bob_room.send_message("hello [bold]all[/]")
+    message = await updates.wait_for(lambda u: u.event is RoomEvent.MESSAGE)
+    assert message.message.text == "hello [bold]all[/]" and message.message.sender.name == "bob"
+    assert not message.message.private
+
+    alice_in_bobs_view = bob_room.participant_named("alice")
+    assert alice_in_bobs_view is not None
+    await alice_in_bobs_view.send_message("just you")
+    private = await updates.wait_for(lambda u: u.event is RoomEvent.MESSAGE and u.message.private)
+    assert private.message.text == "just you" and private.message.recipient is room.me
+
+    await bob_room.publish(audio=True, video=True)
+    published = await updates.wait_for(lambda u: u.event is RoomEvent.PUBLISHED)
+    assert published.participant.publishing
+    await bob_room.mute(audio=True)
+    updated = await updates.wait_for(lambda u: u.event is RoomEvent.UPDATED)
+    assert updated.participant.audio_muted and not updated.participant.video_muted
+    await bob_room.unpublish()
+    await updates.wait_for(lambda u: u.event is RoomEvent.UNPUBLISHED)
+
+    await bob_room.leave()
+    left = await updates.wait_for(lambda u: u.event is RoomEvent.LEFT)
+    assert left.participant.name == "bob" and left.reason == "left"
+    assert [p.name for p in room.participants.values()] == ["alice"]
+    assert [m.text for m in room.history] == ["hello [bold]all[/]"]  # private ones are not history
+
+    await alice.disconnect()
+    assert statuses == [SessionStatus.PENDING, SessionStatus.ESTABLISHED, SessionStatus.DISCONNECTED]
+
+
+async def test_state_carries_history_to_a_late_joiner(url: str, sessions: list[Session]) -> None:
+    alice = new_session(sessions, url, "alice")
+    await alice.connect()
+    room = await alice.join("lobby")
+    for n in range(3):
+        await room.send_message(f"m{n}")
+    carol = new_session(sessions, url, "carol")
+    await carol.connect()
+    carol_room = await carol.join("lobby")
+    assert [m.text for m in carol_room.history] == ["m0", "m1", "m2"]
+    assert carol_room.history[0].sender.name == "alice"
+
+
+async def test_refused_join_raises_and_emits_failed(url: str, sessions: list[Session]) -> None:
+    first = new_session(sessions, url, "dup")
+    await first.connect()
+    await first.join("lobby")
+    second = new_session(sessions, url, "DUP")
+    await second.connect()
+    with pytest.raises(CommandFailed) as caught:
+        await second.join("lobby")
+    assert caught.value.code == "name_taken"
+    assert "already in room 'lobby'" in caught.value.reason
+    assert second.room is None
+    # The session is still usable: another room works.
+    other = await second.join("elsewhere")
+    assert other.joined
+
+
+async def test_room_full_reason_reaches_the_client() -> None:
+    async with RoomServer("127.0.0.1", 0, limits=ServerLimits(max_participants=1)) as server:
+        url = f"ws://127.0.0.1:{server.port}/ws"
+        async with Session(url, "a") as first, Session(url, "b") as second:
+            await first.join("tiny")
+            with pytest.raises(CommandFailed, match="full"):
+                await second.join("tiny")
+
+
+async def test_connect_to_nothing_fails_fast_with_a_reason() -> None:
+    session = Session(f"ws://127.0.0.1:{free_port()}/ws", "alice")
+    statuses = record_statuses(session)
+    with pytest.raises(ConnectionFailed, match="cannot reach"):
+        await session.connect()
+    assert statuses == [SessionStatus.PENDING, SessionStatus.FAILED]
+    assert "cannot reach" in session.reason
+
+
+async def test_async_iteration_of_events(url: str, sessions: list[Session]) -> None:
+    alice = new_session(sessions, url, "alice")
+    await alice.connect()
+    room = await alice.join("lobby")
+    seen: list[RoomEvent] = []
+
+    async def consume() -> None:
+        async for update in room.events():
+            seen.append(update.event)
+            if update.event is RoomEvent.LEFT:
+                return
+
+    consumer = asyncio.create_task(consume())
+    bob = new_session(sessions, url, "bob")
+    await bob.connect()
+    bob_room = await bob.join("lobby")
+    await bob_room.send_message("hi")
+    await bob_room.leave()
+    await asyncio.wait_for(consumer, 5)
+    assert seen == [RoomEvent.JOINED, RoomEvent.MESSAGE, RoomEvent.LEFT]
+
+
+async def test_reconnects_and_rejoins_after_the_server_restarts() -> None:
+    port = free_port()
+    url = f"ws://127.0.0.1:{port}/ws"
+    server = RoomServer("127.0.0.1", port)
+    await server.start()
+    session = Session(url, "alice", backoff_initial=0.05, backoff_max=0.2)
+    statuses = record_statuses(session)
+    try:
+        await session.connect()
+        room = await session.join("lobby")
+        updates = Recorder()
+        record_room(updates, room)
+        await server.stop()
+        await asyncio.wait_for(_until_status(session, SessionStatus.PENDING), 5)
+        server = RoomServer("127.0.0.1", port)
+        await server.start()
+        state = await updates.wait_for(lambda u: u.event is RoomEvent.STATE, timeout=10)
+        assert [p.name for p in state.participants] == ["alice"]
+        assert room.joined and session.status is SessionStatus.ESTABLISHED
+        assert statuses[:3] == [SessionStatus.PENDING, SessionStatus.ESTABLISHED, SessionStatus.DISCONNECTED]
+        assert statuses[-1] is SessionStatus.ESTABLISHED
+        assert SessionStatus.PENDING in statuses[3:]
+        await room.send_message("back again")
+        assert "lobby" in server.registry.rooms
+    finally:
+        await session.disconnect()
+        await server.stop()
+
+
+async def _until_status(session: Session, status: SessionStatus) -> None:
+    reached = asyncio.Event()
+    session.on(status, lambda s: reached.set())
+    if session.status is not status:
+        await reached.wait()
+
+
+async def test_gives_up_after_the_configured_attempts() -> None:
+    port = free_port()
+    server = RoomServer("127.0.0.1", port)
+    await server.start()
+    session = Session(f"ws://127.0.0.1:{port}/ws", "alice", backoff_initial=0.01, max_reconnect_attempts=2)
+    await session.connect()
+    room = await session.join("lobby")
+    failures = Recorder()
+    room.on(RoomEvent.FAILED, failures)
+    await server.stop()
+    failed = await failures.wait_for(lambda u: True, timeout=5)
+    assert "lost" in failed.failure.reason
+    assert session.status is SessionStatus.FAILED
+    assert "gave up after 2" in session.reason
+    await session.disconnect()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="uses SIGSTOP on a server process")
+async def test_a_frozen_server_is_noticed_by_heartbeat_and_the_session_recovers() -> None:
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tuichat", "serve", "--host", "127.0.0.1", "--port", str(port),
+        stderr=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        assert process.stderr is not None
+        while b"listening" not in await asyncio.wait_for(process.stderr.readline(), 10):
+            pass
+        session = Session(f"ws://127.0.0.1:{port}/ws", "alice", heartbeat=1.0, backoff_initial=0.05,
+                          backoff_max=0.2, connect_timeout=1.0)
+        await session.connect()
+        room = await session.join("lobby")
+        states = Recorder()
+        room.on(RoomEvent.STATE, states)
+        os.kill(process.pid, signal.SIGSTOP)
+        await asyncio.wait_for(_until_status(session, SessionStatus.DISCONNECTED), 5)
+        os.kill(process.pid, signal.SIGCONT)
+        await states.wait_for(lambda u: True, timeout=15)
+        assert session.status is SessionStatus.ESTABLISHED and room.joined
+        await session.disconnect()
+    finally:
+        os.kill(process.pid, signal.SIGCONT)
+        process.terminate()
+        await process.wait()
+
+
+async def test_commands_before_connecting_fail_clearly(url: str) -> None:
+    session = Session(url, "alice")
+    with pytest.raises(ConnectionFailed, match="session is new"):
+        await session.join("lobby")
+
+
+def test_options_are_finite_by_default() -> None:
+    options = SessionOptions()
+    assert options.connect_timeout < 60 and options.command_timeout < 60 and options.backoff_max < 60

@@ -1,0 +1,178 @@
+"""The room protocol alone: golden wire forms, exact errors, and property-based fuzzing."""
+
+from __future__ import annotations
+
+import json
+
+import msgspec
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tuichat.protocol import (
+    Ack,
+    BadMessage,
+    ChatMessage,
+    Error,
+    ErrorCode,
+    Join,
+    Left,
+    MessageEvent,
+    Mute,
+    ParticipantInfo,
+    Say,
+    Sender,
+    State,
+    StreamInfo,
+    decode_command,
+    decode_server_message,
+    encode,
+    name_problem,
+    room_problem,
+    text_problem,
+)
+from tuichat.protocol.limits import MESSAGE_MAX_BYTES
+
+GOLDEN_COMMANDS = [
+    ('{"type":"join","id":1,"room":"lobby","name":"alice","resume":null}', Join(id=1, room="lobby", name="alice")),
+    ('{"type":"message","id":7,"text":"hi","to":"p2"}', Say(id=7, text="hi", to="p2")),
+    ('{"type":"mute","id":3,"audio":true,"video":null}', Mute(id=3, audio=True)),
+]
+
+GOLDEN_EVENTS = [
+    ('{"type":"ack","id":4}', Ack(id=4)),
+    ('{"type":"error","code":"name_taken","reason":"taken","id":2}',
+     Error(id=2, code=ErrorCode.NAME_TAKEN, reason="taken")),
+    ('{"type":"message","message":{"id":1,"ts":2.5,"from":{"id":"p1","name":"a"},"text":"x","to":null}}',
+     MessageEvent(message=ChatMessage(id=1, ts=2.5, sender=Sender(id="p1", name="a"), text="x"))),
+    ('{"type":"left","participant":{"id":"p1","name":"a","stream":{"audio":true,"video":false,'
+     '"audio_muted":false,"video_muted":false}},"reason":"left"}',
+     Left(participant=ParticipantInfo(id="p1", name="a", stream=StreamInfo(audio=True)))),
+]
+
+
+@pytest.mark.parametrize(("wire", "message"), GOLDEN_COMMANDS)
+def test_commands_match_their_golden_wire_form(wire: str, message: object) -> None:
+    assert encode(message) == wire  # type: ignore[arg-type]
+    assert decode_command(wire) == message
+
+
+@pytest.mark.parametrize(("wire", "message"), GOLDEN_EVENTS)
+def test_server_messages_match_their_golden_wire_form(wire: str, message: object) -> None:
+    assert encode(message) == wire  # type: ignore[arg-type]
+    assert decode_server_message(wire) == message
+
+
+@pytest.mark.parametrize(
+    ("frame", "code", "command_id", "reason"),
+    [
+        ("nope", ErrorCode.BAD_MESSAGE, None, "not valid JSON"),
+        ("[1, 2]", ErrorCode.BAD_MESSAGE, None, "expected a JSON object, got list"),
+        ('{"id": 3}', ErrorCode.BAD_MESSAGE, 3, "unknown message type missing"),
+        ('{"type": "zap", "id": 4}', ErrorCode.BAD_MESSAGE, 4, "unknown message type 'zap'"),
+        ('{"type": "join", "id": 5, "room": "r"}', ErrorCode.BAD_MESSAGE, 5, "missing required field `name`"),
+        ('{"type": "message", "id": 6, "text": 5}', ErrorCode.BAD_MESSAGE, 6, "Expected `str`, got `int` - at `$.text`"),
+        ('{"type": "message", "id": 6, "text": "a", "x": 1}', ErrorCode.BAD_MESSAGE, 6, "unknown field `x`"),
+        ('{"type": "leave", "id": -1}', ErrorCode.BAD_MESSAGE, None, "Expected `int` >= 0"),
+        ('{"type": "leave", "id": true}', ErrorCode.BAD_MESSAGE, None, "Expected `int`, got `bool`"),
+    ],
+)
+def test_bad_frames_get_precise_errors(frame: str, code: ErrorCode, command_id: int | None, reason: str) -> None:
+    with pytest.raises(BadMessage) as caught:
+        decode_command(frame)
+    assert caught.value.code == code
+    assert caught.value.command_id == command_id
+    assert reason in caught.value.reason
+
+
+def test_oversized_frame_is_refused_before_parsing() -> None:
+    frame = json.dumps({"type": "message", "id": 1, "text": "x" * MESSAGE_MAX_BYTES})
+    with pytest.raises(BadMessage) as caught:
+        decode_command(frame)
+    assert caught.value.code == ErrorCode.TOO_LARGE
+    assert str(MESSAGE_MAX_BYTES) in caught.value.reason
+
+
+@pytest.mark.parametrize("name", ["alice", "Zoë", "李雷", "a b", "x" * 32, "o'neil-2", "🙂"])
+def test_valid_names(name: str) -> None:
+    assert name_problem(name) is None
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ("", "must not be empty"),
+        ("x" * 33, "33 characters long; the limit is 32"),
+        (" alice", "must not start or end with a space"),
+        ("a\x1b[31mb", "U+001B"),
+        ("a\u0085b", "U+0085"),
+        ("a\u202eb", "U+202E"),
+        ("a\tb", "whitespace U+0009"),
+        ("a\u200bb", "U+200B"),
+    ],
+)
+def test_invalid_names(name: str, problem: str) -> None:
+    found = name_problem(name)
+    assert found is not None and problem in found
+
+
+def test_room_names_refuse_spaces_and_slashes() -> None:
+    assert room_problem("team-standup") is None
+    assert "spaces" in (room_problem("a b") or "")
+    assert "'/'" in (room_problem("a/b") or "")
+
+
+def test_text_allows_newlines_but_not_escapes() -> None:
+    assert text_problem("line one\nline two\ttab", 2000) is None
+    assert "U+001B" in (text_problem("\x1b]0;pwned\x07", 2000) or "")
+    assert "U+009B" in (text_problem("csi \x9b", 2000) or "")
+    assert "empty" in (text_problem("   ", 2000) or "")
+    assert "limit is 2000" in (text_problem("x" * 2001, 2000) or "")
+
+
+ids = st.integers(min_value=0, max_value=2**53)
+texts = st.text(max_size=50)
+commands = st.one_of(
+    st.builds(Join, id=ids, room=texts, name=texts, resume=st.none() | texts),
+    st.builds(Say, id=ids, text=texts, to=st.none() | texts),
+    st.builds(Mute, id=ids, audio=st.none() | st.booleans(), video=st.none() | st.booleans()),
+)
+
+
+@given(commands)
+def test_every_command_round_trips(command: object) -> None:
+    assert decode_command(encode(command)) == command  # type: ignore[arg-type]
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300)
+@given(json_values, st.sampled_from(["join", "leave", "message", "publish", "mute", "zap", None]))
+def test_arbitrary_json_only_ever_raises_bad_message(value: object, kind: str | None) -> None:
+    if isinstance(value, dict) and kind is not None:
+        value = {**value, "type": kind}
+    try:
+        decode_command(msgspec.json.encode(value))
+    except BadMessage as exc:
+        assert exc.reason
+        assert exc.code in (ErrorCode.BAD_MESSAGE, ErrorCode.TOO_LARGE)
+
+
+@given(st.binary(max_size=200))
+def test_arbitrary_bytes_only_ever_raise_bad_message(data: bytes) -> None:
+    try:
+        decode_command(data)
+    except BadMessage as exc:
+        assert exc.code is ErrorCode.BAD_MESSAGE
+
+
+def test_state_round_trips_with_history() -> None:
+    chat = ChatMessage(id=1, ts=1.0, sender=Sender(id="p1", name="a"), text="hello")
+    state = State(room="r", you=ParticipantInfo(id="p1", name="a"), participants=[ParticipantInfo(id="p1", name="a")],
+                  history=[chat], resume="tok")
+    assert decode_server_message(encode(state)) == state

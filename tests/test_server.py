@@ -1,0 +1,196 @@
+"""The server over real WebSockets: garbage, oversized frames, floods, slow and vanished clients."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.conftest import wait_until
+from tuichat.protocol.limits import FRAME_MAX_BYTES, MESSAGE_MAX_BYTES, RATE_BURST
+from tuichat.server import RoomServer
+
+
+class RawClient:
+    """A hand-driven protocol client, to send what a well-behaved client never would."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self.ws = ws
+        self.next_id = 1
+
+    async def send(self, **fields: Any) -> int:
+        command_id = self.next_id
+        self.next_id += 1
+        await self.ws.send_str(json.dumps({"id": command_id, **fields}))
+        return command_id
+
+    async def receive(self, timeout: float = 5.0) -> dict[str, Any]:
+        message = await self.ws.receive(timeout)
+        assert message.type == aiohttp.WSMsgType.TEXT, message
+        return json.loads(message.data)  # type: ignore[no-any-return]
+
+    async def receive_until(self, type_: str, timeout: float = 5.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            message = await self.receive(deadline - time.monotonic())
+            if message["type"] == type_:
+                return message
+
+    async def join(self, room: str, name: str) -> dict[str, Any]:
+        await self.send(type="join", room=room, name=name)
+        state = await self.receive()
+        assert state["type"] == "state", state
+        assert (await self.receive())["type"] == "ack"
+        return state
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+@pytest.fixture
+def connect(http: aiohttp.ClientSession, url: str) -> Any:
+    async def open_client(**kwargs: Any) -> RawClient:
+        return RawClient(await http.ws_connect(url, **kwargs))
+
+    return open_client
+
+
+async def test_garbage_gets_an_error_and_the_connection_stays_usable(connect: Any) -> None:
+    client = await connect()
+    for frame in ["not json", "[]", '{"type":"join"}', '{"type":"dance","id":9}', "\x00\xff"]:
+        await client.ws.send_str(frame)
+        reply = await client.receive()
+        assert reply["type"] == "error" and reply["code"] == "bad_message" and reply["reason"]
+    await client.ws.send_bytes(b"\x01\x02")
+    assert (await client.receive())["reason"] == "binary frames are not part of the protocol"
+    state = await client.join("lobby", "alice")
+    assert state["you"]["name"] == "alice"
+
+
+async def test_command_errors_carry_the_command_id(connect: Any) -> None:
+    client = await connect()
+    command_id = await client.send(type="message", text="hello")
+    reply = await client.receive()
+    assert reply == {"type": "error", "id": command_id, "code": "not_in_room", "reason": "join a room first"}
+
+
+async def test_oversized_message_is_refused_and_connection_survives(connect: Any) -> None:
+    client = await connect()
+    await client.join("lobby", "alice")
+    await client.ws.send_str(json.dumps({"type": "message", "id": 50, "text": "x" * MESSAGE_MAX_BYTES}))
+    reply = await client.receive()
+    assert reply["code"] == "too_large"
+    await client.send(type="message", text="still here")
+    assert (await client.receive_until("message"))["message"]["text"] == "still here"
+
+
+async def test_frame_over_the_hard_limit_closes_with_1009(connect: Any) -> None:
+    client = await connect(max_msg_size=0)
+    await client.ws.send_str("x" * (FRAME_MAX_BYTES + 1))
+    message = await client.ws.receive(5)
+    assert message.type == aiohttp.WSMsgType.CLOSE
+    assert message.data == 1009
+
+
+async def test_long_text_and_escape_sequences_are_refused_with_reasons(connect: Any) -> None:
+    client = await connect()
+    await client.join("lobby", "alice")
+    await client.send(type="message", text="x" * 2001)
+    assert "limit is 2000" in (await client.receive())["reason"]
+    await client.send(type="message", text="\x1b]0;owned\x07")
+    reply = await client.receive()
+    assert reply["code"] == "invalid_text" and "U+001B" in reply["reason"]
+
+
+async def test_a_flood_is_rate_limited_without_disturbing_others(connect: Any) -> None:
+    flooder, bystander = await connect(), await connect()
+    await flooder.join("lobby", "flooder")
+    await bystander.join("lobby", "bystander")
+    for n in range(RATE_BURST * 3):
+        await flooder.send(type="message", text=f"spam {n}")
+    answers: list[dict[str, Any]] = []
+    while len(answers) < RATE_BURST * 3:  # every command is answered, by an ack or an error
+        reply = await flooder.receive()
+        if reply["type"] in ("ack", "error"):
+            answers.append(reply)
+    limited = [r for r in answers if r["type"] == "error" and r["code"] == "rate_limited"]
+    assert len(limited) >= RATE_BURST  # most of the excess refused
+    assert limited[0]["reason"] == "too many commands; slow down"
+    # The bystander gets only what was accepted, and can still talk at once.
+    started = time.monotonic()
+    await bystander.send(type="message", text="can I speak?")
+    mine = await bystander.receive_until("ack")
+    assert mine["type"] == "ack" and time.monotonic() - started < 1.0
+
+
+async def test_a_silent_client_is_dropped_and_left_is_sent_within_ten_seconds(connect: Any) -> None:
+    watcher = await connect()
+    await watcher.join("lobby", "watcher")
+    frozen = await connect(autoping=False, heartbeat=None)
+    await frozen.join("lobby", "frozen")
+    await watcher.receive_until("joined")
+    started = time.monotonic()
+    # ``frozen`` never reads again, so it never answers the server's pings.
+    left = await watcher.receive_until("left", timeout=10)
+    assert left["participant"]["name"] == "frozen"
+    assert time.monotonic() - started < 10
+
+
+async def test_a_client_that_does_not_read_is_cut_off_not_buffered(server: RoomServer, connect: Any) -> None:
+    talker = await connect()
+    await talker.join("lobby", "talker")
+    sluggard = await connect()
+    await sluggard.join("lobby", "sluggard")
+    connection = next(c for c in server.connections if c.member and c.member.name == "sluggard")
+    # Fill the sluggard's queue directly: the network would take megabytes to do the same.
+    from tuichat.protocol import Ack
+    for n in range(server.limits.outbox_size + 10):
+        connection.send(Ack(id=n))
+    await wait_until(lambda: "sluggard" not in [m.name for m in server.registry.rooms["lobby"]])
+    left = await talker.receive_until("left")
+    assert left["reason"] == "too slow to read messages"
+
+
+async def test_server_logs_joins_and_leaves(connect: Any, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("INFO", logger="tuichat")
+    client = await connect()
+    await client.join("lobby", "alice")
+    await client.ws.close()
+    await wait_until(lambda: any("left room lobby" in r.message for r in caplog.records))
+    assert any("alice (p" in r.message and "joined room lobby" in r.message for r in caplog.records)
+    assert any(r.message.startswith("connection from 127.0.0.1") for r in caplog.records)
+
+
+async def test_stop_is_idempotent_and_closes_clients(connect: Any, server: RoomServer) -> None:
+    client = await connect()
+    await client.join("lobby", "alice")
+    await server.stop()
+    message = await client.ws.receive(5)
+    assert message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+    await server.stop()
+
+
+async def test_index_page_names_the_connect_command(http: aiohttp.ClientSession, server: RoomServer) -> None:
+    async with http.get(f"http://127.0.0.1:{server.port}/") as response:
+        assert response.status == 200
+        assert "tuichat connect" in await response.text()
+
+
+async def test_many_rooms_are_independent(connect: Any) -> None:
+    clients = [await connect() for _ in range(4)]
+    for n, client in enumerate(clients):
+        await client.join(f"room{n % 2}", f"user{n}")
+    await clients[0].send(type="message", text="only room0")
+    await clients[0].receive_until("message")
+    got = await clients[2].receive_until("message")
+    assert got["message"]["text"] == "only room0"
+    with pytest.raises(asyncio.TimeoutError):
+        await clients[1].receive_until("message", timeout=0.3)

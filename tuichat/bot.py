@@ -1,0 +1,176 @@
+"""A headless participant: room events out as JSON lines on stdout, stdin lines in as chat.
+
+Built on the client library only; it never imports the TUI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+import threading
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from tuichat.client import Message, Participant, Room, RoomEvent, RoomUpdate, Session, SessionOptions, SessionStatus
+from tuichat.errors import CommandFailed, ConnectionFailed
+
+
+@dataclass
+class BotOptions:
+    url: str
+    name: str
+    room: str
+    say: list[str] = field(default_factory=list)
+    echo: bool = False
+    read_stdin: bool = True
+    session: SessionOptions = field(default_factory=SessionOptions)
+
+
+def participant_json(participant: Participant | None) -> dict[str, Any]:
+    if participant is None:
+        return {}
+    data: dict[str, Any] = {"participant": participant.name, "participant_id": participant.id}
+    if participant.stream is not None:
+        stream = participant.stream
+        data["stream"] = {"audio": stream.audio, "video": stream.video,
+                          "audio_muted": stream.audio_muted, "video_muted": stream.video_muted}
+    return data
+
+
+def message_json(message: Message) -> dict[str, Any]:
+    data: dict[str, Any] = {"id": message.id, "ts": message.timestamp, "from": message.sender.name,
+                            "from_id": message.sender.id, "text": message.text, "private": message.private}
+    if message.recipient is not None:
+        data["to"] = message.recipient.name
+    return data
+
+
+def update_json(update: RoomUpdate) -> dict[str, Any]:
+    """One room event as the JSON object the bot prints."""
+    data: dict[str, Any] = {"event": update.event.value}
+    if update.event is RoomEvent.STATE:
+        data["participants"] = [{"name": p.name, "id": p.id, "self": p.is_self} for p in update.participants]
+        data["history"] = [message_json(m) for m in update.history]
+    elif update.event is RoomEvent.MESSAGE and update.message is not None:
+        data.update(message_json(update.message))
+    elif update.event is RoomEvent.FAILED and update.failure is not None:
+        data.update(code=update.failure.code, reason=update.failure.reason)
+    else:
+        data.update(participant_json(update.participant))
+        if update.reason:
+            data["reason"] = update.reason
+    return data
+
+
+class Bot:
+    def __init__(self, options: BotOptions, out: TextIO = sys.stdout) -> None:
+        self.options = options
+        self.out = out
+        self.session = Session(options.url, options.name, options.session)
+        self.room: Room | None = None
+        self._stop = asyncio.Event()
+        self.failure: str | None = None
+
+    def emit(self, data: dict[str, Any]) -> None:
+        self.out.write(json.dumps(data, ensure_ascii=False) + "\n")
+        self.out.flush()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> int:
+        for status in SessionStatus:
+            self.session.on(status, lambda s: self.emit({"event": "SESSION", "status": s.status.value,
+                                                         "reason": s.reason}))
+        try:
+            await self.session.connect()
+            self.room = await self._join()
+        except (ConnectionFailed, CommandFailed) as exc:
+            print(f"tuichat bot: {exc}", file=sys.stderr)
+            await self.session.disconnect()
+            return 1
+        try:
+            for text in self.options.say:
+                await self._send(text)
+            if self.options.read_stdin:
+                await self._pump_stdin()
+            else:
+                await self._stop.wait()
+        finally:
+            await self.session.disconnect()
+        if self.failure is not None:
+            print(f"tuichat bot: {self.failure}", file=sys.stderr)
+            return 1
+        return 0
+
+    async def _join(self) -> Room:
+        room = await self.session.join(self.options.room)
+        # STATE arrived before join() returned; report it from the room's current view.
+        self.emit(update_json(RoomUpdate(RoomEvent.STATE, participants=tuple(room.participants.values()),
+                                         history=tuple(room.history))))
+        for event in RoomEvent:
+            room.on(event, self._on_update)
+        return room
+
+    def _on_update(self, update: RoomUpdate) -> None:
+        self.emit(update_json(update))
+        message = update.message
+        if update.event is RoomEvent.FAILED:
+            self.failure = update.reason
+            self._stop.set()
+        if self.options.echo and message is not None and not message.sender.is_self:
+            to = message.sender if message.private else None
+            task = asyncio.ensure_future(self._send(f"{message.sender.name} said: {message.text}", to=to))
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+
+    async def _send(self, text: str, to: Participant | None = None) -> None:
+        if self.room is None:
+            return
+        try:
+            await self.room.send_message(text, to=to)
+        except (CommandFailed, ConnectionFailed) as exc:
+            self.emit({"event": "ERROR", "text": text[:80], "reason": str(exc)})
+
+    async def _pump_stdin(self) -> None:
+        """Read stdin in a thread (works for ttys, pipes and files alike) and chat each line."""
+        loop = asyncio.get_running_loop()
+        lines: asyncio.Queue[str | None] = asyncio.Queue(maxsize=64)
+
+        def reader() -> None:
+            for line in sys.stdin:
+                asyncio.run_coroutine_threadsafe(lines.put(line.rstrip("\n")), loop).result()
+            asyncio.run_coroutine_threadsafe(lines.put(None), loop).result()
+
+        threading.Thread(target=reader, name="bot-stdin", daemon=True).start()
+        stop = asyncio.ensure_future(self._stop.wait())
+        try:
+            while True:
+                get = asyncio.ensure_future(lines.get())
+                done, _ = await asyncio.wait({get, stop}, return_when=asyncio.FIRST_COMPLETED)
+                if get not in done:
+                    get.cancel()
+                    return
+                line = get.result()
+                if line is None:
+                    return
+                if line.strip():
+                    await self._send(line)
+        finally:
+            stop.cancel()
+
+
+def run_bot(options: BotOptions) -> int:
+    """Run a bot until EOF on stdin (or a signal); 0 on a clean exit, 1 when it could not join."""
+
+    async def main() -> int:
+        bot = Bot(options)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, bot.stop)
+        return await bot.run()
+
+    return asyncio.run(main())

@@ -1,0 +1,170 @@
+"""Command-line entry point: argument parsing only; the work happens in the modules it calls."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from tuichat import __version__
+from tuichat.config import default_log_file, setup_logging
+from tuichat.protocol.limits import DEFAULT_MAX_PARTICIPANTS, DEFAULT_PORT
+from tuichat.protocol.names import name_problem, room_problem
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+
+def _name(value: str) -> str:
+    problem = name_problem(value)
+    if problem:
+        raise argparse.ArgumentTypeError(f"{value!r}: {problem}")
+    return value
+
+
+def _room(value: str) -> str:
+    problem = room_problem(value)
+    if problem:
+        raise argparse.ArgumentTypeError(f"{value!r}: {problem}")
+    return value
+
+
+def _port(value: str) -> int:
+    try:
+        port = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not between 0 and 65535")
+    return port
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return number
+
+
+def _add_common(parser: argparse.ArgumentParser, command: str) -> None:
+    parser.add_argument("--log-file", type=Path, default=None,
+                        help=f"where to log (default: {default_log_file(command)})")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
+
+
+def _add_client(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("address", metavar="HOST[:PORT]",
+                        help=f"the server: host, host:port (port {DEFAULT_PORT} by default) or a ws:// URL")
+    parser.add_argument("user", metavar="USER", type=_name, help="your name in the room (1-32 characters)")
+    parser.add_argument("room", metavar="ROOM", type=_room, help="the room to join; made on first join")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tuichat", description="Video chat in the terminal.")
+    parser.add_argument("--version", action="version", version=f"tuichat {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    serve = commands.add_parser("serve", help="run a room server in the foreground",
+                                description="Run a tuichat room server. Ctrl+C stops it.")
+    serve.add_argument("--host", default="0.0.0.0", help="address to listen on (default: 0.0.0.0)")
+    serve.add_argument("--port", type=_port, default=DEFAULT_PORT, help=f"port (default: {DEFAULT_PORT})")
+    serve.add_argument("--max-participants", type=_positive, default=DEFAULT_MAX_PARTICIPANTS,
+                       help=f"people per room (default: {DEFAULT_MAX_PARTICIPANTS})")
+    _add_common(serve, "serve")
+
+    connect = commands.add_parser("connect", help="join a room in the terminal client",
+                                  description="Open the terminal client and join ROOM as USER.")
+    _add_client(connect)
+    _add_common(connect, "connect")
+
+    bot = commands.add_parser("bot", help="a headless participant printing room events as JSON lines",
+                              description="Join ROOM as USER, print each room event as a JSON line on "
+                                          "stdout and send each stdin line as chat. Exits 0 on EOF.")
+    _add_client(bot)
+    bot.add_argument("--say", action="append", default=[], metavar="TEXT", help="send TEXT after joining "
+                     "(repeatable)")
+    bot.add_argument("--echo", action="store_true", help="answer every message from others")
+    bot.add_argument("--stay", action="store_true", help="ignore stdin and stay until interrupted")
+    bot.add_argument("--no-reconnect", action="store_true", help="exit instead of reconnecting after a drop")
+    _add_common(bot, "bot")
+
+    demo = commands.add_parser("demo", help="a local server, a chatty bot and the client, in one command",
+                               description="Start a server on a free port, a bot that answers, and the "
+                                           "terminal client joined to them.")
+    demo.add_argument("--user", type=_name, default="you", help="your name (default: you)")
+    demo.add_argument("--room", type=_room, default="demo", help="room name (default: demo)")
+    _add_common(demo, "demo")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler = {"serve": _serve, "connect": _connect, "bot": _bot, "demo": _demo}[args.command]
+    try:
+        return handler(args)
+    except KeyboardInterrupt:
+        return EXIT_OK
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from tuichat.server import RoomServer, ServerLimits, serve_forever
+
+    setup_logging(args.log_file, verbose=args.verbose, to_stderr=True)
+    server = RoomServer(args.host, args.port, limits=ServerLimits(max_participants=args.max_participants))
+    try:
+        asyncio.run(serve_forever(server))
+    except KeyboardInterrupt:
+        logging.getLogger("tuichat").info("interrupted; server stopped")
+    except OSError as exc:
+        print(f"tuichat serve: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    return EXIT_OK
+
+
+def _url(args: argparse.Namespace, command: str) -> str | None:
+    from tuichat.client import websocket_url
+
+    try:
+        return websocket_url(args.address)
+    except ValueError as exc:
+        print(f"tuichat {command}: {exc}", file=sys.stderr)
+        return None
+
+
+def _connect(args: argparse.Namespace) -> int:
+    url = _url(args, "connect")
+    if url is None:
+        return EXIT_USAGE
+    setup_logging(args.log_file or default_log_file("connect"), verbose=args.verbose)
+    from tuichat.tui.app import ChatApp
+
+    app = ChatApp(url=url, user=args.user, room=args.room)
+    app.run()
+    if app.exit_message:
+        print(app.exit_message, file=sys.stderr)
+    return app.return_code or EXIT_OK
+
+
+def _bot(args: argparse.Namespace) -> int:
+    from tuichat.bot import BotOptions, run_bot
+    from tuichat.client import SessionOptions
+
+    url = _url(args, "bot")
+    if url is None:
+        return EXIT_USAGE
+    setup_logging(args.log_file or default_log_file("bot"), verbose=args.verbose)
+    options = BotOptions(url=url, name=args.user, room=args.room, say=args.say, echo=args.echo,
+                         read_stdin=not args.stay, session=SessionOptions(reconnect=not args.no_reconnect))
+    return run_bot(options)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from tuichat.demo import run_demo
+
+    setup_logging(args.log_file or default_log_file("demo"), verbose=args.verbose)
+    with contextlib.suppress(KeyboardInterrupt):
+        return run_demo(user=args.user, room=args.room)
+    return EXIT_OK

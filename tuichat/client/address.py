@@ -1,0 +1,50 @@
+"""Turn what a person types (``host``, ``host:port``, ``[::1]:port``, a URL) into a WebSocket URL."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit, urlunsplit
+
+from tuichat.protocol.limits import DEFAULT_PORT
+
+WS_PATH = "/ws"
+
+
+def websocket_url(address: str, *, default_port: int = DEFAULT_PORT) -> str:
+    """``localhost:9000`` → ``ws://localhost:9000/ws``; ``https://h`` → ``wss://h/ws``. Raises ValueError."""
+    address = address.strip()
+    if not address:
+        raise ValueError("the server address is empty")
+    if "://" not in address:
+        address = f"ws://{address}"
+    parts = urlsplit(address)
+    scheme = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}.get(parts.scheme)
+    if scheme is None:
+        raise ValueError(f"unsupported scheme {parts.scheme!r} in {address!r}; use ws://, wss://, http:// or https://")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"invalid port in {address!r}") from None
+    host = parts.hostname
+    if not host:
+        raise ValueError(f"no host in {address!r}")
+    if port is None and "://" in address and parts.scheme in ("https", "wss"):
+        netloc = _host(host)
+    else:
+        netloc = f"{_host(host)}:{port or default_port}"
+    path = parts.path if parts.path not in ("", "/") else WS_PATH
+    return urlunsplit((scheme, netloc, path, parts.query, ""))
+
+
+def _host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def display_address(url: str) -> str:
+    """The ``host:port`` form people type, from a WebSocket URL."""
+    parts = urlsplit(url)
+    host = _host(parts.hostname or "")
+    default = 443 if parts.scheme == "wss" else 80
+    port = parts.port or default
+    if parts.scheme == "wss":
+        return f"wss://{host}" + (f":{port}" if port != 443 else "")
+    return f"{host}:{port}"

@@ -1,0 +1,291 @@
+"""A Session: one WebSocket to a room server, kept alive across drops.
+
+Statuses follow the seed API: NEW → PENDING → ESTABLISHED; when the connection drops the session
+goes DISCONNECTED, then PENDING while it retries with backoff, and back to ESTABLISHED, rejoining its
+room (the room emits a fresh STATE). FAILED means it gave up (or could not connect at all);
+DISCONNECTED with no retry means ``disconnect()`` was called.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import aiohttp
+import msgspec
+
+from tuichat.client.events import Callback, Emitter, SessionStatus
+from tuichat.client.room import Room
+from tuichat.errors import CommandFailed, ConnectionFailed, ProtocolError
+from tuichat.protocol.codec import decode_server_message, encode
+from tuichat.protocol.limits import FRAME_MAX_BYTES
+from tuichat.protocol.messages import Ack, Command, Error, ErrorCode, Join
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SessionOptions:
+    """Timeouts and retry policy, each finite by default."""
+
+    connect_timeout: float = 10.0
+    command_timeout: float = 10.0
+    heartbeat: float = 5.0
+    reconnect: bool = True
+    #: None retries for as long as the session lives; people in a call would rather wait than be dropped.
+    max_reconnect_attempts: int | None = None
+    backoff_initial: float = 0.25
+    backoff_max: float = 8.0
+    ssl: ssl.SSLContext | bool | None = None
+
+
+class Session:
+    def __init__(self, url: str, username: str, options: SessionOptions | None = None, **overrides: object) -> None:
+        self.url = url
+        self.username = username
+        self.options = replace(options or SessionOptions(), **overrides)  # type: ignore[arg-type]
+        self.status = SessionStatus.NEW
+        self.reason = ""
+        self.reconnect_attempt = 0
+        self.room: Room | None = None
+        self._emitter: Emitter[SessionStatus] = Emitter()
+        self._http: aiohttp.ClientSession | None = None
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._send_lock = asyncio.Lock()
+        self._ids = itertools.count(1)
+        self._pending: dict[int, asyncio.Future[Ack]] = {}
+        self._runner: asyncio.Task[None] | None = None
+        self._closing = False
+
+    def __repr__(self) -> str:
+        return f"<Session {self.username!r} {self.url} {self.status.name}>"
+
+    def on(self, status: SessionStatus, callback: Callback) -> Callable[[], None]:
+        """Call ``callback(session)`` when the session enters ``status``."""
+        return self._emitter.on(status, callback)
+
+    async def connect(self) -> None:
+        """Open the connection; raises ConnectionFailed (and goes FAILED) when the server can't be reached."""
+        if self.status not in (SessionStatus.NEW, SessionStatus.DISCONNECTED, SessionStatus.FAILED):
+            return
+        self._closing = False
+        self._set_status(SessionStatus.PENDING, f"connecting to {self.url}")
+        try:
+            await self._open()
+        except ConnectionFailed as exc:
+            self._set_status(SessionStatus.FAILED, str(exc))
+            await self._close_http()
+            raise
+        self._set_status(SessionStatus.ESTABLISHED, "connected")
+        self._runner = asyncio.create_task(self._run(), name=f"session {self.username}")
+
+    async def join(self, room_name: str) -> Room:
+        """Join ``room_name``; returns once STATE has arrived. Raises CommandFailed with the server's reason."""
+        if self.status is not SessionStatus.ESTABLISHED:
+            raise ConnectionFailed(f"cannot join: the session is {self.status.name.lower()}")
+        if self.room is not None:
+            raise CommandFailed(ErrorCode.ALREADY_IN_ROOM, f"already in room {self.room.name!r}")
+        room = Room(self, room_name)
+        self.room = room
+        try:
+            await self.command(Join(id=0, room=room_name, name=self.username))
+        except CommandFailed as exc:
+            self.room = None
+            room._fail(exc.code, exc.reason)
+            raise
+        except BaseException:
+            self.room = None
+            raise
+        return room
+
+    async def command(self, command: Command) -> Ack:
+        """Send a command with a fresh id and wait for its acknowledgement."""
+        ws = self._ws
+        if ws is None or ws.closed or self.status is not SessionStatus.ESTABLISHED:
+            raise ConnectionFailed(f"not connected (the session is {self.status.name.lower()})")
+        command_id = next(self._ids)
+        command = msgspec.structs.replace(command, id=command_id)
+        future: asyncio.Future[Ack] = asyncio.get_running_loop().create_future()
+        self._pending[command_id] = future
+        try:
+            async with self._send_lock:
+                await ws.send_str(encode(command))
+            return await asyncio.wait_for(future, self.options.command_timeout)
+        except TimeoutError:
+            raise ConnectionFailed(f"the server did not answer within {self.options.command_timeout:g} s") from None
+        except (ConnectionError, RuntimeError) as exc:
+            raise ConnectionFailed(f"connection lost: {exc}") from None
+        finally:
+            self._pending.pop(command_id, None)
+
+    async def disconnect(self) -> None:
+        """Leave the room and close for good (idempotent)."""
+        if self._closing:
+            return
+        self._closing = True
+        room, self.room = self.room, None
+        if room is not None and room.joined and self._ws is not None and not self._ws.closed:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(room.leave(), 2.0)
+        if room is not None:
+            room.joined = False
+            room._close_iterators()
+        if self._ws is not None:
+            await self._ws.close()
+        if self._runner is not None:
+            self._runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._runner
+        await self._close_http()
+        self._fail_pending("the session was closed")
+        if self.status is not SessionStatus.FAILED:
+            self._set_status(SessionStatus.DISCONNECTED, "disconnected")
+
+    async def __aenter__(self) -> Session:
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.disconnect()
+
+    # --- internals ------------------------------------------------------------------------------
+
+    def _set_status(self, status: SessionStatus, reason: str) -> None:
+        self.reason = reason
+        if status is self.status and status is not SessionStatus.PENDING:
+            return
+        self.status = status
+        log.info("session %s: %s (%s)", self.username, status.name, reason)
+        self._emitter.emit(status, self)
+
+    async def _open(self) -> None:
+        if self._http is None or self._http.closed:
+            self._http = aiohttp.ClientSession()
+        try:
+            self._ws = await asyncio.wait_for(
+                self._http.ws_connect(
+                    self.url,
+                    heartbeat=self.options.heartbeat,
+                    max_msg_size=FRAME_MAX_BYTES,
+                    ssl=self.options.ssl if self.options.ssl is not None else True,
+                ),
+                self.options.connect_timeout,
+            )
+        except TimeoutError:
+            raise ConnectionFailed(f"no answer from {self.url} within {self.options.connect_timeout:g} s") from None
+        except aiohttp.ClientConnectorCertificateError as exc:
+            raise ConnectionFailed(
+                f"the certificate of {self.url} is not trusted ({exc.certificate_error}); "
+                "pass --ca-file with the server's CA, or --insecure for a self-signed test server"
+            ) from None
+        except aiohttp.WSServerHandshakeError as exc:
+            raise ConnectionFailed(f"{self.url} is not a tuichat server (HTTP {exc.status})") from None
+        except (aiohttp.ClientError, OSError) as exc:
+            raise ConnectionFailed(f"cannot reach {self.url}: {exc}") from None
+
+    async def _close_http(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+
+    async def _run(self) -> None:
+        """Read until the connection drops, then reconnect and rejoin, until closed or out of attempts."""
+        while True:
+            reason = await self._read_loop()
+            if self._closing:
+                return
+            self._fail_pending(f"connection lost: {reason}")
+            if not self.options.reconnect:
+                self._set_status(SessionStatus.FAILED, f"connection lost: {reason}")
+                if self.room is not None:
+                    self.room._fail(ErrorCode.SERVER_ERROR, f"connection lost: {reason}")
+                return
+            self._set_status(SessionStatus.DISCONNECTED, f"connection lost: {reason}")
+            if not await self._reconnect():
+                return
+            if self.room is not None:
+                rejoin = asyncio.create_task(self._rejoin(self.room))
+                rejoin.add_done_callback(lambda t: t.cancelled() or t.exception())
+
+    async def _reconnect(self) -> bool:
+        delay = self.options.backoff_initial
+        self.reconnect_attempt = 0
+        while not self._closing:
+            self.reconnect_attempt += 1
+            limit = self.options.max_reconnect_attempts
+            if limit is not None and self.reconnect_attempt > limit:
+                self._set_status(SessionStatus.FAILED, f"gave up after {limit} reconnection attempts")
+                if self.room is not None:
+                    self.room._fail(ErrorCode.SERVER_ERROR, "the connection to the server was lost")
+                return False
+            await asyncio.sleep(delay)
+            self._set_status(SessionStatus.PENDING, f"reconnecting (attempt {self.reconnect_attempt})")
+            try:
+                await self._open()
+            except ConnectionFailed as exc:
+                log.info("reconnect attempt %d failed: %s", self.reconnect_attempt, exc)
+                delay = min(delay * 2, self.options.backoff_max)
+                continue
+            self._set_status(SessionStatus.ESTABLISHED, "reconnected")
+            return True
+        return False
+
+    async def _rejoin(self, room: Room) -> None:
+        join = Join(id=0, room=room.name, name=self.username, resume=room.resume_token)
+        try:
+            await self.command(join)
+        except CommandFailed as exc:
+            if self.room is room:
+                self.room = None
+            room._fail(exc.code, f"could not rejoin after reconnecting: {exc.reason}")
+        except ConnectionFailed as exc:
+            log.info("rejoin interrupted: %s", exc)
+
+    async def _read_loop(self) -> str:
+        ws = self._ws
+        assert ws is not None
+        async for frame in ws:
+            if frame.type == aiohttp.WSMsgType.TEXT:
+                try:
+                    self._dispatch(decode_server_message(frame.data))
+                except ProtocolError as exc:
+                    log.warning("%s", exc)
+            elif frame.type == aiohttp.WSMsgType.ERROR:
+                return f"{ws.exception()}"
+        if ws.close_code in (1000, 1001) and ws.close_code is not None:
+            return "the server closed the connection" + (f" ({_close_reason(ws)})" if _close_reason(ws) else "")
+        return f"connection closed (code {ws.close_code})" + (f": {_close_reason(ws)}" if _close_reason(ws) else "")
+
+    def _dispatch(self, message: object) -> None:
+        if isinstance(message, Ack):
+            future = self._pending.get(message.id)
+            if future is not None and not future.done():
+                future.set_result(message)
+        elif isinstance(message, Error):
+            future = self._pending.get(message.id) if message.id is not None else None
+            if future is not None and not future.done():
+                future.set_exception(CommandFailed(message.code, message.reason))
+            else:
+                log.warning("server error: %s (%s)", message.reason, message.code)
+        elif self.room is not None:
+            self.room._handle(message)  # type: ignore[arg-type]
+
+    def _fail_pending(self, reason: str) -> None:
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(ConnectionFailed(reason))
+        self._pending.clear()
+
+    def _forget(self, room: Room) -> None:
+        if self.room is room:
+            self.room = None
+
+
+def _close_reason(ws: aiohttp.ClientWebSocketResponse) -> str:
+    close = getattr(ws, "_close_message", None) or ""
+    return close if isinstance(close, str) else ""

@@ -1,0 +1,23 @@
+"""Every protocol limit in one place, so the server, the client and the docs agree."""
+
+from __future__ import annotations
+
+from typing import Final
+
+DEFAULT_PORT: Final = 8765
+NAME_MAX_LENGTH: Final = 32
+ROOM_MAX_LENGTH: Final = 32
+TEXT_MAX_LENGTH: Final = 2000
+#: A message over this size gets an error reply and the connection stays usable.
+MESSAGE_MAX_BYTES: Final = 64 * 1024
+#: A WebSocket frame over this size is a protocol violation: the connection is closed (code 1009).
+FRAME_MAX_BYTES: Final = 1024 * 1024
+#: Chat messages a room keeps and sends to a joiner in STATE.
+HISTORY_LENGTH: Final = 50
+DEFAULT_MAX_PARTICIPANTS: Final = 8
+#: Token bucket per connection: sustained commands per second and burst size.
+RATE_PER_SECOND: Final = 10.0
+RATE_BURST: Final = 30
+#: The server pings every HEARTBEAT_INTERVAL; a client silent for HEARTBEAT_TIMEOUT is dropped.
+HEARTBEAT_INTERVAL: Final = 3.0
+HEARTBEAT_TIMEOUT: Final = 6.0

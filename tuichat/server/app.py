@@ -1,0 +1,122 @@
+"""The room server: an aiohttp application serving the room protocol on ``/ws``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from tuichat.protocol.limits import (
+    DEFAULT_MAX_PARTICIPANTS,
+    DEFAULT_PORT,
+    FRAME_MAX_BYTES,
+    HEARTBEAT_INTERVAL,
+    RATE_BURST,
+    RATE_PER_SECOND,
+)
+from tuichat.server.connection import Connection
+from tuichat.server.room import Registry
+
+log = logging.getLogger(__name__)
+
+WS_PATH = "/ws"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServerLimits:
+    """Every server limit and timeout, each finite, each overridable."""
+
+    max_participants: int = DEFAULT_MAX_PARTICIPANTS
+    frame_max_bytes: int = FRAME_MAX_BYTES
+    heartbeat: float = HEARTBEAT_INTERVAL
+    rate_per_second: float = RATE_PER_SECOND
+    rate_burst: int = RATE_BURST
+    outbox_size: int = 512
+    shutdown_timeout: float = 5.0
+
+
+class RoomServer:
+    """Start with ``await start()``, stop with ``await stop()`` (idempotent); ``port`` is the bound port."""
+
+    def __init__(
+        self,
+        host: str = "0.0.0.0",
+        port: int = DEFAULT_PORT,
+        *,
+        limits: ServerLimits | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        self.host = host
+        self.requested_port = port
+        self.limits = limits or ServerLimits()
+        self.ssl_context = ssl_context
+        self.registry = Registry(max_participants=self.limits.max_participants)
+        self.connections: set[Connection] = set()
+        self.app = web.Application()
+        self.app.router.add_get(WS_PATH, self._handle_ws)
+        self.app.router.add_get("/", self._handle_index)
+        self._runner: web.AppRunner | None = None
+        self._site: web.TCPSite | None = None
+        self.port: int = port
+
+    async def start(self) -> None:
+        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False,
+                                     shutdown_timeout=self.limits.shutdown_timeout)
+        await self._runner.setup()
+        self._site = web.TCPSite(self._runner, self.host, self.requested_port, ssl_context=self.ssl_context)
+        await self._site.start()
+        server = self._site._server
+        assert server is not None
+        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        log.info("tuichat server listening on %s:%d", self.host, self.port)
+
+    async def stop(self) -> None:
+        runner, self._runner = self._runner, None
+        if runner is None:
+            return
+        for connection in list(self.connections):
+            await connection.ws.close(code=1001, message=b"server shutting down")
+        await runner.cleanup()
+        log.info("tuichat server stopped")
+
+    async def __aenter__(self) -> RoomServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def _handle_index(self, request: web.Request) -> web.Response:
+        return web.Response(text=f"tuichat room server. Join with: tuichat connect {request.host} NAME ROOM\n")
+
+    async def _handle_ws(self, request: web.Request) -> web.StreamResponse:
+        ws = web.WebSocketResponse(heartbeat=self.limits.heartbeat, max_msg_size=self.limits.frame_max_bytes)
+        await ws.prepare(request)
+        peer = f"{request.remote}"
+        connection = Connection(ws, self.registry, self.limits, peer)
+        self.connections.add(connection)
+        log.info("connection from %s", peer)
+        try:
+            await connection.run()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("connection from %s crashed", peer)
+        finally:
+            self.connections.discard(connection)
+            if not ws.closed:
+                await ws.close()
+            log.info("connection from %s closed (code %s)", peer, ws.close_code)
+        return ws
+
+
+async def serve_forever(server: RoomServer) -> None:
+    """Run until cancelled (Ctrl+C in the CLI), then stop cleanly."""
+    await server.start()
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await server.stop()

@@ -1,0 +1,147 @@
+"""One client's WebSocket: read commands, answer each, push events, clean up whatever happens."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING
+
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from tuichat.errors import CommandFailed
+from tuichat.protocol.codec import BadMessage, decode_command, encode
+from tuichat.protocol.messages import (
+    Ack,
+    Command,
+    Error,
+    ErrorCode,
+    Join,
+    Leave,
+    Mute,
+    Publish,
+    Say,
+    ServerMessage,
+    Unpublish,
+)
+from tuichat.server.ratelimit import TokenBucket
+
+if TYPE_CHECKING:
+    from tuichat.server.app import ServerLimits
+    from tuichat.server.room import Member, Registry
+
+log = logging.getLogger(__name__)
+
+
+class Connection:
+    """Owns one WebSocket. Outgoing messages go through a bounded queue drained by a writer task;
+    a client too slow to drain it is disconnected rather than allowed to hold memory or the room."""
+
+    def __init__(self, ws: web.WebSocketResponse, registry: Registry, limits: ServerLimits, peer: str) -> None:
+        self.ws = ws
+        self.registry = registry
+        self.limits = limits
+        self.peer = peer
+        self.member: Member | None = None
+        self._outbox: asyncio.Queue[ServerMessage | None] = asyncio.Queue(maxsize=limits.outbox_size)
+        self._bucket = TokenBucket(limits.rate_per_second, limits.rate_burst)
+        self._closing = False
+
+    def send(self, message: ServerMessage) -> None:
+        """Queue a message without waiting; a full queue means the client is not keeping up."""
+        if self._closing:
+            return
+        try:
+            self._outbox.put_nowait(message)
+        except asyncio.QueueFull:
+            log.warning("%s is not reading its messages; disconnecting", self.peer)
+            self._begin_close(WSCloseCode.POLICY_VIOLATION, "too slow to read messages")
+
+    def _begin_close(self, code: int, reason: str) -> None:
+        if self._closing:
+            return
+        self._closing = True
+        self._leave(reason)
+        asyncio.get_running_loop().create_task(self.ws.close(code=code, message=reason.encode()))
+
+    async def run(self) -> None:
+        writer = asyncio.create_task(self._write_loop(), name=f"writer {self.peer}")
+        try:
+            async for frame in self.ws:
+                if frame.type == WSMsgType.TEXT:
+                    self._handle_text(frame.data)
+                elif frame.type == WSMsgType.BINARY:
+                    self.send(Error(code=ErrorCode.BAD_MESSAGE, reason="binary frames are not part of the protocol"))
+                elif frame.type == WSMsgType.ERROR:
+                    log.info("%s: connection error: %s", self.peer, self.ws.exception())
+                    break
+        finally:
+            self._leave("connection lost" if not self._closing else "disconnected")
+            self._closing = True
+            with contextlib.suppress(asyncio.QueueFull):
+                self._outbox.put_nowait(None)
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await writer
+
+    async def _write_loop(self) -> None:
+        while (message := await self._outbox.get()) is not None:
+            try:
+                await self.ws.send_str(encode(message))
+            except (ConnectionError, RuntimeError) as exc:
+                log.info("%s: send failed: %s", self.peer, exc)
+                return
+
+    def _handle_text(self, data: str) -> None:
+        try:
+            command = decode_command(data)
+        except BadMessage as exc:
+            self.send(Error(id=exc.command_id, code=exc.code, reason=exc.reason))
+            return
+        if not self._bucket.take():
+            self.send(Error(id=command.id, code=ErrorCode.RATE_LIMITED, reason="too many commands; slow down"))
+            return
+        try:
+            self._dispatch(command)
+        except CommandFailed as exc:
+            self.send(Error(id=command.id, code=ErrorCode(exc.code), reason=exc.reason))
+        except Exception:
+            log.exception("%s: command %r failed", self.peer, command)
+            self.send(Error(id=command.id, code=ErrorCode.SERVER_ERROR, reason="internal server error"))
+        else:
+            self.send(Ack(id=command.id))
+
+    def _dispatch(self, command: Command) -> None:
+        match command:
+            case Join():
+                if self.member is not None:
+                    raise CommandFailed(ErrorCode.ALREADY_IN_ROOM, f"already in room {self.member.room.name!r}"
+                                        if self.member.room else "already in a room")
+                # STATE must precede the ack, so the joiner's view is complete when join() returns.
+                self.member = self.registry.join(command.room, command.name, self.send, resume=command.resume)
+                self.member.evict = lambda reason: self._begin_close(WSCloseCode.OK, reason)
+            case Leave():
+                self._leave("left", require=True)
+            case Say():
+                member = self._require_member()
+                assert member.room is not None
+                member.room.say(member, command.text, command.to)
+            case Publish():
+                self.registry.publish(self._require_member(), audio=command.audio, video=command.video)
+            case Unpublish():
+                self.registry.unpublish(self._require_member())
+            case Mute():
+                self.registry.mute(self._require_member(), audio=command.audio, video=command.video)
+
+    def _require_member(self) -> Member:
+        if self.member is None or self.member.room is None:
+            raise CommandFailed(ErrorCode.NOT_IN_ROOM, "join a room first")
+        return self.member
+
+    def _leave(self, reason: str, *, require: bool = False) -> None:
+        if self.member is None:
+            if require:
+                raise CommandFailed(ErrorCode.NOT_IN_ROOM, "not in a room")
+            return
+        member, self.member = self.member, None
+        self.registry.leave(member, reason=reason)

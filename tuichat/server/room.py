@@ -1,0 +1,220 @@
+"""Rooms and their rules, with no sockets: the server's authority on who is where.
+
+A ``Member`` is a participant seen from the server. It receives events through ``deliver``, a
+non-blocking callable the connection layer supplies (it queues, or drops a slow client), so that
+one client can never stall a broadcast to the others.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import secrets
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from tuichat.errors import CommandFailed
+from tuichat.protocol.limits import DEFAULT_MAX_PARTICIPANTS, HISTORY_LENGTH, TEXT_MAX_LENGTH
+from tuichat.protocol.messages import (
+    ChatMessage,
+    ErrorCode,
+    Joined,
+    Left,
+    MessageEvent,
+    ParticipantInfo,
+    Published,
+    Sender,
+    ServerMessage,
+    State,
+    StreamInfo,
+    Unpublished,
+    Updated,
+)
+from tuichat.protocol.names import name_problem, room_problem, text_problem
+
+log = logging.getLogger(__name__)
+
+Deliver = Callable[[ServerMessage], None]
+
+_member_ids = itertools.count(1)
+
+
+@dataclass(eq=False)
+class Member:
+    """One participant in one room."""
+
+    name: str
+    deliver: Deliver
+    id: str = field(default_factory=lambda: f"p{next(_member_ids)}")
+    resume_token: str = field(default_factory=lambda: secrets.token_urlsafe(16))
+    stream: StreamInfo | None = None
+    room: Room | None = None
+    #: Called when the server removes this member on its own (replaced by a resumed connection).
+    evict: Callable[[str], None] | None = None
+
+    def info(self) -> ParticipantInfo:
+        return ParticipantInfo(id=self.id, name=self.name, stream=self.stream)
+
+
+class Room:
+    """A named room: its members in join order and its recent chat history."""
+
+    def __init__(self, name: str, *, max_participants: int, history_length: int) -> None:
+        self.name = name
+        self.max_participants = max_participants
+        self.members: dict[str, Member] = {}
+        self.history: deque[ChatMessage] = deque(maxlen=history_length)
+        self._message_ids = itertools.count(1)
+
+    def __len__(self) -> int:
+        return len(self.members)
+
+    def __iter__(self) -> Iterator[Member]:
+        return iter(list(self.members.values()))
+
+    def member_named(self, name: str) -> Member | None:
+        folded = name.casefold()
+        return next((m for m in self.members.values() if m.name.casefold() == folded), None)
+
+    def broadcast(self, event: ServerMessage, *, exclude: Member | None = None) -> None:
+        for member in self:
+            if member is not exclude:
+                member.deliver(event)
+
+    def state_for(self, member: Member) -> State:
+        return State(
+            room=self.name,
+            you=member.info(),
+            participants=[m.info() for m in self],
+            history=list(self.history),
+            resume=member.resume_token,
+        )
+
+    def say(self, sender: Member, text: str, to: str | None = None) -> ChatMessage:
+        problem = text_problem(text, TEXT_MAX_LENGTH)
+        if problem:
+            raise CommandFailed(ErrorCode.INVALID_TEXT, problem)
+        recipient = None
+        if to is not None:
+            recipient = self.members.get(to)
+            if recipient is None:
+                raise CommandFailed(ErrorCode.UNKNOWN_PARTICIPANT, f"nobody with id {to!r} is in room {self.name!r}")
+        message = ChatMessage(
+            id=next(self._message_ids),
+            ts=time.time(),
+            sender=Sender(id=sender.id, name=sender.name),
+            text=text,
+            to=to,
+        )
+        event = MessageEvent(message=message)
+        if recipient is None:
+            self.history.append(message)
+            self.broadcast(event)
+        else:
+            recipient.deliver(event)
+            if recipient is not sender:
+                sender.deliver(event)
+        return message
+
+
+class Registry:
+    """All rooms of one server. Rooms are made on first join and dropped when the last member leaves."""
+
+    def __init__(
+        self,
+        *,
+        max_participants: int = DEFAULT_MAX_PARTICIPANTS,
+        history_length: int = HISTORY_LENGTH,
+    ) -> None:
+        if max_participants < 1:
+            raise ValueError("max_participants must be at least 1")
+        self.max_participants = max_participants
+        self.history_length = history_length
+        self.rooms: dict[str, Room] = {}
+
+    def join(self, room_name: str, name: str, deliver: Deliver, *, resume: str | None = None) -> Member:
+        """Add a participant, send STATE to them and JOINED to the others; refuse with CommandFailed."""
+        problem = room_problem(room_name)
+        if problem:
+            raise CommandFailed(ErrorCode.INVALID_ROOM, problem)
+        problem = name_problem(name)
+        if problem:
+            raise CommandFailed(ErrorCode.INVALID_NAME, problem)
+        room = self.rooms.get(room_name)
+        if room is not None:
+            existing = room.member_named(name)
+            if existing is not None:
+                if resume is None or not secrets.compare_digest(resume, existing.resume_token):
+                    raise CommandFailed(
+                        ErrorCode.NAME_TAKEN, f"someone called {existing.name!r} is already in room {room_name!r}"
+                    )
+                # The same person reconnecting before the server noticed the old connection died.
+                reason = "replaced by a new connection"
+                self.leave(existing, reason=reason)
+                if existing.evict is not None:
+                    existing.evict(reason)
+                room = self.rooms.get(room_name)
+        if room is not None and len(room) >= room.max_participants:
+            raise CommandFailed(
+                ErrorCode.ROOM_FULL, f"room {room_name!r} is full ({room.max_participants} participants)"
+            )
+        if room is None:
+            room = self.rooms[room_name] = Room(
+                room_name, max_participants=self.max_participants, history_length=self.history_length
+            )
+        member = Member(name=name, deliver=deliver, room=room)
+        room.broadcast(Joined(participant=member.info()))
+        room.members[member.id] = member
+        deliver(room.state_for(member))
+        log.info("%s (%s) joined room %s [%d present]", name, member.id, room_name, len(room))
+        return member
+
+    def leave(self, member: Member, *, reason: str = "left") -> None:
+        """Remove a member (idempotent) and tell the others, with UNPUBLISHED first if they were publishing."""
+        room = member.room
+        if room is None or room.members.get(member.id) is not member:
+            return
+        del room.members[member.id]
+        member.room = None
+        if member.stream is not None:
+            room.broadcast(Unpublished(participant=member.info()))
+        room.broadcast(Left(participant=member.info(), reason=reason))
+        log.info("%s (%s) left room %s: %s [%d present]", member.name, member.id, room.name, reason, len(room))
+        if not room.members:
+            del self.rooms[room.name]
+            log.info("room %s is empty and was dropped", room.name)
+
+    @staticmethod
+    def publish(member: Member, *, audio: bool, video: bool) -> None:
+        room = _room_of(member)
+        member.stream = StreamInfo(audio=audio, video=video)
+        room.broadcast(Published(participant=member.info()))
+
+    @staticmethod
+    def unpublish(member: Member) -> None:
+        room = _room_of(member)
+        if member.stream is None:
+            return
+        info = member.info()
+        member.stream = None
+        room.broadcast(Unpublished(participant=info))
+
+    @staticmethod
+    def mute(member: Member, *, audio: bool | None, video: bool | None) -> None:
+        room = _room_of(member)
+        stream = member.stream or StreamInfo()
+        member.stream = StreamInfo(
+            audio=stream.audio,
+            video=stream.video,
+            audio_muted=stream.audio_muted if audio is None else audio,
+            video_muted=stream.video_muted if video is None else video,
+        )
+        room.broadcast(Updated(participant=member.info()))
+
+
+def _room_of(member: Member) -> Room:
+    if member.room is None:
+        raise CommandFailed(ErrorCode.NOT_IN_ROOM, "join a room first")
+    return member.room
