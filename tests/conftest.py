@@ -11,7 +11,7 @@ import pytest
 
 from tuichat.server import RoomServer, ServerLimits
 
-pytest_plugins: list[str] = []
+pytest_plugins = ["tests.conftest_media"]
 
 
 def free_port() -> int:

@@ -1,0 +1,155 @@
+"""A local camera through OpenCV, read in a thread that keeps only the newest picture."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import sys
+import threading
+import time
+
+import cv2
+import numpy as np
+from aiortc import VideoStreamTrack
+from aiortc.mediastreams import MediaStreamError
+from av import VideoFrame
+from numpy.typing import NDArray
+
+from ..errors import DeviceUnavailable
+from ._handoff import LatestValue
+from .testpattern import VIDEO_CLOCK_RATE, VIDEO_TIME_BASE
+
+__all__ = ["CameraTrack"]
+
+log = logging.getLogger(__name__)
+
+# This many failed reads in a row mean the camera is gone (unplugged, taken by another program).
+MAX_FAILED_READS = 30
+
+
+def _describe(device: int | str) -> str:
+    return f"at index {device}" if isinstance(device, int) else str(device)
+
+
+class CameraTrack(VideoStreamTrack):
+    """Frames from ``cv2.VideoCapture(device)`` as RGB ``VideoFrame``s.
+
+    Opening a camera can block for seconds, so it happens in the reader thread, never on the loop.
+    On Linux a device node that does not exist fails in the constructor, without touching OpenCV;
+    any other failure to open is raised as ``DeviceUnavailable`` by ``await ready()`` (and ends the
+    track, so ``recv()`` raises ``MediaStreamError``).
+    """
+
+    def __init__(
+        self,
+        device: int | str = 0,
+        *,
+        width: int | None = None,
+        height: int | None = None,
+        fps: float | None = None,
+    ) -> None:
+        super().__init__()
+        self.device = device
+        self._requested = (width, height, fps)
+        if sys.platform.startswith("linux"):
+            node = f"/dev/video{device}" if isinstance(device, int) else device
+            if not os.path.exists(node):
+                if isinstance(device, int):
+                    raise DeviceUnavailable(f"no camera at index {device} ({node} does not exist).")
+                raise DeviceUnavailable(f"cannot open camera {device}: no such device.")
+        self.frames_read = 0
+        self._slot: LatestValue[NDArray[np.uint8]] = LatestValue()
+        self._stopping = threading.Event()
+        self._opened = threading.Event()
+        self._error: DeviceUnavailable | None = None
+        self._thread: threading.Thread | None = None
+        self._t0: float | None = None
+        self._last_pts = -1
+        with contextlib.suppress(RuntimeError):  # no loop yet: start on the first recv() or ready()
+            self._start_thread(asyncio.get_running_loop())
+
+    def _start_thread(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._thread is None:
+            self._slot.bind(loop)
+            self._thread = threading.Thread(target=self._run, name=f"camera {self.device}", daemon=True)
+            self._thread.start()
+
+    async def ready(self, timeout: float = 5.0) -> None:
+        """Wait until the camera is open; raise ``DeviceUnavailable`` if it cannot be."""
+        self._start_thread(asyncio.get_running_loop())
+        deadline = time.monotonic() + timeout
+        while not self._opened.is_set():
+            if time.monotonic() > deadline:
+                raise DeviceUnavailable(f"camera {_describe(self.device)} did not open within {timeout:g} s.")
+            await asyncio.sleep(0.01)
+        if self._error is not None:
+            raise self._error
+
+    async def recv(self) -> VideoFrame:
+        if self.readyState != "live":
+            raise MediaStreamError
+        self._start_thread(asyncio.get_running_loop())
+        rgb = await self._slot.get()
+        if rgb is None or self.readyState != "live":
+            raise MediaStreamError
+        frame = VideoFrame.from_ndarray(rgb, format="rgb24")
+        now = time.monotonic()
+        if self._t0 is None:
+            self._t0 = now
+        self._last_pts = max(round((now - self._t0) * VIDEO_CLOCK_RATE), self._last_pts + 1)
+        frame.pts = self._last_pts
+        frame.time_base = VIDEO_TIME_BASE
+        return frame
+
+    def stop(self) -> None:
+        """End the track, release the device and join the reader thread."""
+        super().stop()
+        self._stopping.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=2.0)
+        self._slot.close()
+
+    def _run(self) -> None:
+        cap: cv2.VideoCapture | None = None
+        try:
+            cap = cv2.VideoCapture(self.device)
+            if not cap.isOpened():
+                where = (
+                    f"no camera at index {self.device}"
+                    if isinstance(self.device, int)
+                    else (f"cannot open camera {self.device}")
+                )
+                self._error = DeviceUnavailable(f"{where}: OpenCV could not open it.")
+                return
+            width, height, fps = self._requested
+            if width:
+                cap.set(cv2.CAP_PROP_FRAME_WIDTH, width)
+            if height:
+                cap.set(cv2.CAP_PROP_FRAME_HEIGHT, height)
+            if fps:
+                cap.set(cv2.CAP_PROP_FPS, fps)
+            self._opened.set()
+            failures = 0
+            while not self._stopping.is_set():
+                ok, bgr = cap.read()
+                if not ok or bgr is None:
+                    failures += 1
+                    if failures >= MAX_FAILED_READS:
+                        log.warning("camera %s stopped delivering frames; the track ends", self.device)
+                        return
+                    self._stopping.wait(0.03)
+                    continue
+                failures = 0
+                self.frames_read += 1
+                self._slot.put(np.asarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), dtype=np.uint8))
+        except Exception as exc:
+            log.exception("camera %s failed", self.device)
+            self._error = DeviceUnavailable(f"cannot use camera {_describe(self.device)}: {exc}.")
+        finally:
+            if cap is not None:
+                cap.release()
+            self._opened.set()
+            self._slot.close()

@@ -1,0 +1,99 @@
+"""Turn the command line's device words into media objects, with one clear error per failure."""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Protocol
+
+from aiortc import MediaStreamTrack
+
+from ..errors import DeviceUnavailable
+from ._portaudio import import_sounddevice
+from .camera import CameraTrack
+from .drain import AudioDrain
+from .filesource import FileVideoTrack
+from .microphone import MicrophoneTrack
+from .speaker import Speaker
+from .testpattern import TestPatternTrack
+from .tone import ToneTrack
+
+__all__ = ["AudioSink", "describe_devices", "open_audio_source", "open_speaker", "open_video_source"]
+
+
+class AudioSink(Protocol):
+    """What ``open_speaker`` returns: a ``Speaker`` or an ``AudioDrain``."""
+
+    def start(self) -> None: ...
+    def add_track(self, track: MediaStreamTrack) -> None: ...
+    def remove_track(self, track: MediaStreamTrack) -> None: ...
+    async def stop(self) -> None: ...
+
+
+def _audio_device(spec: str) -> int | str | None:
+    if spec == "default":
+        return None
+    return int(spec) if spec.isdigit() else spec
+
+
+def open_video_source(spec: str, *, label: str = "") -> MediaStreamTrack | None:
+    """``none`` → None, ``test`` → test pattern, ``N`` → camera N, a path → camera node or video file.
+
+    A camera whose node exists but cannot be opened is reported by ``await track.ready()``.
+    """
+    spec = spec.strip()
+    if spec == "none":
+        return None
+    if spec == "test":
+        return TestPatternTrack(label=label)
+    if spec.isdigit():
+        return CameraTrack(int(spec))
+    if re.fullmatch(r"/dev/video\d+", spec) or (spec.startswith("/dev/") and not os.path.isfile(spec)):
+        return CameraTrack(spec)
+    if not os.path.exists(spec):
+        raise DeviceUnavailable(
+            f"cannot open video file {spec}: no such file (use none, test, a camera number or a path)."
+        )
+    return FileVideoTrack(spec)
+
+
+def open_audio_source(spec: str) -> MediaStreamTrack | None:
+    """``none`` → None, ``test`` → 440 Hz tone, ``default``/index/name → microphone."""
+    spec = spec.strip()
+    if spec == "none":
+        return None
+    if spec == "test":
+        return ToneTrack()
+    return MicrophoneTrack(_audio_device(spec))
+
+
+def open_speaker(spec: str) -> AudioSink:
+    """``none`` → ``AudioDrain`` (tracks are still consumed), ``default``/index/name → started ``Speaker``."""
+    spec = spec.strip()
+    if spec == "none":
+        return AudioDrain()
+    speaker = Speaker(_audio_device(spec))
+    speaker.start()
+    return speaker
+
+
+def describe_devices() -> str:
+    """A human-readable list of sound devices, or the reason there are none."""
+    try:
+        sd = import_sounddevice("sound devices")
+    except DeviceUnavailable as exc:
+        return str(exc)
+    try:
+        devices = list(sd.query_devices())
+    except sd.PortAudioError as exc:
+        return f"PortAudio cannot list devices: {exc}."
+    if not devices:
+        return "No sound devices: no sound card found (PortAudio reports none)."
+    default_in, default_out = sd.default.device
+    lines = []
+    for i, d in enumerate(devices):
+        marks = ("<" if i == default_in else " ") + (">" if i == default_out else " ")
+        api = sd.query_hostapis(d["hostapi"])["name"]
+        channels = f"{d['max_input_channels']} in, {d['max_output_channels']} out"
+        lines.append(f"{marks} {i:2d} {d['name']} ({api}, {channels})")
+    return "\n".join(lines)

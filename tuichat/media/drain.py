@@ -1,0 +1,51 @@
+"""A sink that plays nothing: it keeps remote audio tracks drained when there is no speaker.
+
+An unconsumed aiortc track buffers frames without bound, so every received track needs a reader.
+"""
+
+from __future__ import annotations
+
+from aiortc import MediaStreamTrack
+from aiortc.mediastreams import MediaStreamError
+from av import AudioFrame
+
+from ._tasks import TrackTasks
+
+__all__ = ["AudioDrain"]
+
+
+class AudioDrain:
+    """Consumes and counts audio frames from any number of tracks; same interface as ``Speaker``."""
+
+    def __init__(self) -> None:
+        self.frames_received = 0
+        self.samples_received = 0
+        self.frames_by_track: dict[str, int] = {}
+        self._tasks = TrackTasks(self._consume, "audio drain")
+
+    def start(self) -> None:
+        """Nothing to open; present so callers can treat every sink alike."""
+
+    def add_track(self, track: MediaStreamTrack) -> None:
+        """Start draining ``track`` (needs a running loop)."""
+        self.frames_by_track.setdefault(track.id, 0)
+        self._tasks.add(track)
+
+    def remove_track(self, track: MediaStreamTrack) -> None:
+        """Stop draining ``track``."""
+        self._tasks.remove(track)
+
+    async def stop(self) -> None:
+        """Stop draining every track (idempotent)."""
+        await self._tasks.close()
+
+    async def _consume(self, track: MediaStreamTrack) -> None:
+        while True:
+            try:
+                frame = await track.recv()
+            except MediaStreamError:
+                return
+            self.frames_received += 1
+            self.frames_by_track[track.id] = self.frames_by_track.get(track.id, 0) + 1
+            if isinstance(frame, AudioFrame):
+                self.samples_received += frame.samples

@@ -1,0 +1,65 @@
+"""A sine-wave microphone: audio that needs no device and is easy to recognise at the far end."""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import math
+import time
+
+import numpy as np
+from aiortc import AudioStreamTrack
+from aiortc.mediastreams import MediaStreamError
+from av import AudioFrame
+
+__all__ = ["ToneTrack"]
+
+# If the loop stalls for longer than this, skip ahead instead of bursting frames to catch up.
+MAX_LAG_S = 0.25
+
+
+class ToneTrack(AudioStreamTrack):
+    """A continuous sine tone as 48 kHz mono s16 frames of 20 ms, paced in real time."""
+
+    def __init__(
+        self,
+        frequency: float = 440.0,
+        amplitude: float = 0.3,
+        *,
+        sample_rate: int = 48_000,
+        samples_per_frame: int = 960,
+    ) -> None:
+        super().__init__()
+        if not 0.0 <= amplitude <= 1.0:
+            raise ValueError("amplitude must be between 0 and 1")
+        self.frequency, self.amplitude = frequency, amplitude
+        self.sample_rate, self.samples_per_frame = sample_rate, samples_per_frame
+        self.time_base = fractions.Fraction(1, sample_rate)
+        self._t0: float | None = None
+        self._pts = 0
+
+    async def recv(self) -> AudioFrame:
+        if self.readyState != "live":
+            raise MediaStreamError
+        now = time.monotonic()
+        if self._t0 is None:
+            self._t0 = now
+        else:
+            self._pts += self.samples_per_frame
+            due = self._t0 + self._pts / self.sample_rate
+            if now - due > MAX_LAG_S:
+                frames_behind = math.ceil((now - self._t0) * self.sample_rate / self.samples_per_frame)
+                self._pts = frames_behind * self.samples_per_frame
+                due = self._t0 + self._pts / self.sample_rate
+            if due > now:
+                await asyncio.sleep(due - now)
+            if self.readyState != "live":
+                raise MediaStreamError
+        # Phase from the absolute sample index, so the tone stays continuous across frames and skips.
+        n = np.arange(self._pts, self._pts + self.samples_per_frame, dtype=np.float64)
+        wave = self.amplitude * 32767 * np.sin(2 * np.pi * self.frequency * n / self.sample_rate)
+        frame = AudioFrame.from_ndarray(wave.astype(np.int16).reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate = self.sample_rate
+        frame.pts = self._pts
+        frame.time_base = self.time_base
+        return frame
