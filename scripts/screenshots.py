@@ -1,0 +1,62 @@
+"""Regenerate screenshots/: real apps against a real server, captured by Textual as SVG.
+
+Run with ``make screenshots``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from textual.pilot import Pilot
+
+from tuichat.client import Session
+from tuichat.server import RoomServer
+from tuichat.tui.app import ChatApp
+from tuichat.tui.widgets import MessageLog, ParticipantList
+
+OUT = Path(__file__).resolve().parent.parent / "screenshots"
+SIZE = (120, 34)
+
+
+async def until(pilot: Pilot[None], condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError("the app did not reach the expected state")
+        await pilot.pause(0.05)
+
+
+async def chat(server: RoomServer) -> None:
+    url = f"ws://127.0.0.1:{server.port}/ws"
+    async with Session(url, "bob") as bob:
+        room = await bob.join("standup")
+        await room.send_message("morning! anyone seen the build logs?")
+        alice = ChatApp(url, "alice", "standup")
+        async with alice.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: len(alice.query_one(ParticipantList).participants) == 2)
+            await pilot.press(*"yes, the flaky test is fixed in #42", "enter")
+            await room.send_message("great, shipping it [bold]now[/] (markup shows as typed)")
+            await until(pilot, lambda: any("shipping" in s.text for s in alice.query_one(MessageLog).lines))
+            await pilot.press(*"/msg bob thanks!", "enter")
+            await until(pilot, lambda: any("thanks!" in s.text for s in alice.query_one(MessageLog).lines))
+            alice.save_screenshot(str(OUT / "chat.svg"))
+            await pilot.press("f1")
+            await pilot.pause(0.2)
+            alice.save_screenshot(str(OUT / "help.svg"))
+
+
+async def main() -> int:
+    OUT.mkdir(exist_ok=True)
+    async with RoomServer("127.0.0.1", 0) as server:
+        await chat(server)
+    for path in sorted(OUT.glob("*.svg")):
+        print(f"wrote {path.relative_to(OUT.parent)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))

@@ -1,0 +1,237 @@
+"""The Textual app, driven through App.run_test and Pilot against a real server."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Input
+
+from tests.conftest import Recorder
+from tuichat.client import RoomEvent, Session, SessionStatus
+from tuichat.tui.app import ChatApp
+from tuichat.tui.bridge import MessageView, ParticipantView, RoomChanged
+from tuichat.tui.safe_text import printable
+from tuichat.tui.screens.help import HelpScreen
+from tuichat.tui.widgets import InviteLine, MessageLog, ParticipantList, StatusLine
+
+SIZE = (110, 32)
+
+
+async def until(pilot: Pilot[None], condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Let the app run until ``condition`` holds; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await pilot.pause(0.02)
+
+
+def log_lines(app: ChatApp) -> list[str]:
+    return [strip.text for strip in app.query_one(MessageLog).lines]
+
+
+def log_text(app: ChatApp) -> str:
+    """The log as one string; wrapped lines are joined with the space the wrap replaced."""
+    return " ".join(line.rstrip() for line in log_lines(app))
+
+
+def names(app: ChatApp) -> list[str]:
+    return [p.name for p in app.query_one(ParticipantList).participants]
+
+
+def screen_text(app: ChatApp) -> str:
+    """Every cell of the screen as the compositor would draw it, including modal screens on top."""
+    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+
+
+async def test_two_people_chat_and_see_each_other(url: str) -> None:
+    alice, bob = ChatApp(url, "alice", "lobby"), ChatApp(url, "bob", "lobby")
+    async with alice.run_test(size=SIZE) as alice_pilot:
+        await until(alice_pilot, lambda: names(alice) == ["alice"])
+        async with bob.run_test(size=SIZE) as bob_pilot:
+            await until(bob_pilot, lambda: names(bob) == ["alice", "bob"])
+            await until(alice_pilot, lambda: names(alice) == ["alice", "bob"])
+            assert any("bob joined." in line for line in log_lines(alice))
+            status = alice.query_one(StatusLine)
+            assert status.status is SessionStatus.ESTABLISHED and status.count == 2
+
+            # The input has focus from the start: typing and Enter sends.
+            assert isinstance(alice.focused, Input)
+            await alice_pilot.press(*"hi bob", "enter")
+            await until(bob_pilot, lambda: any(line.endswith("alice: hi bob") for line in log_lines(bob)))
+            assert alice.query_one("#composer", Input).value == ""
+
+            # Private message through /msg reaches bob, marked private.
+            await bob_pilot.press(*"/msg alice psst", "enter")
+            await until(alice_pilot, lambda: any("bob → alice (private): psst" in line for line in log_lines(alice)))
+
+            # Quitting leaves the room cleanly: the other side sees LEFT.
+            await bob_pilot.press("ctrl+q")
+            await until(alice_pilot, lambda: names(alice) == ["alice"])
+            assert any("bob left." in line for line in log_lines(alice))
+
+
+async def test_markup_in_names_and_text_is_shown_literally(url: str) -> None:
+    app = ChatApp(url, "viewer", "lobby")
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: names(app) == ["viewer"])
+        async with Session(url, "[red]evil[/]") as session:
+            room = await session.join("lobby")
+            await room.send_message("[bold red]x[/] and [link=http://evil]click[/link]")
+            await until(pilot, lambda: any("[bold red]x[/]" in line for line in log_lines(app)))
+            line = next(line for line in log_lines(app) if "[bold red]x[/]" in line)
+            assert "[red]evil[/]: [bold red]x[/] and [link=http://evil]click[/link]" in line
+            assert "[red]evil[/]" in names(app)
+            await until(pilot, lambda: "[red]evil[/]" in screen_text(app))
+
+
+async def test_control_codes_from_a_hostile_server_never_reach_the_terminal(url: str) -> None:
+    """The server refuses escapes, but the client must not trust it: feed one straight to the app."""
+    app = ChatApp(url, "viewer", "lobby")
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: names(app) == ["viewer"])
+        evil_name = "mallory\x1b[2J\x9b31m"
+        evil_text = "look\x1b]0;owned\x07 \x1b[31mred\x1b[0m \u202eevil"
+        message = MessageView(999, time.time(), evil_name, False, evil_text, False, None)
+        participants = (ParticipantView("p9", evil_name, False, False, False, False, False, False),)
+        app.post_message(RoomChanged(RoomEvent.MESSAGE, participants, message=message))
+        await until(pilot, lambda: any("owned" in line for line in log_lines(app)))
+        shown = screen_text(app)
+        for bad in ("\x1b", "\x07", "\x9b", "\u202e"):
+            assert bad not in shown
+        assert "mallory␛[2J" in shown and "look␛]0;owned␇" in shown
+
+
+def test_printable_replaces_every_control_character() -> None:
+    everything = "".join(chr(c) for c in range(0x00, 0xA0))
+    shown = printable(everything)
+    assert not any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in shown)
+    assert printable("[b]ok[/b] ünïcödé 李 🙂") == "[b]ok[/b] ünïcödé 李 🙂"
+    assert printable("a\nb", keep_newlines=True) == "a\nb" and printable("a\nb") == "a␊b"
+
+
+async def test_keys_work_while_typing_without_typing_letters(url: str) -> None:
+    app = ChatApp(url, "alice", "lobby")
+    async with app.run_test(size=SIZE) as pilot:
+        composer = app.query_one("#composer", Input)
+        await pilot.press(*"draft?")
+        assert composer.value == "draft?"  # '?' in the input is text, not help
+        assert not isinstance(app.screen, HelpScreen)
+        await pilot.press("f1")
+        assert isinstance(app.screen, HelpScreen)
+        help_text = screen_text(app)
+        for key in ("F1", "F7", "Ctrl+Q", "/msg NAME TEXT"):
+            assert key in help_text
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+        await pilot.press("f7")
+        assert composer.value == "draft?"
+        # Esc leaves the input; then single letters are shortcuts.
+        await pilot.press("escape")
+        assert app.focused is not composer
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("q")
+        await pilot.press("i")
+        assert app.focused is composer and composer.value == "draft?"
+
+
+async def test_tab_cycles_focus(url: str) -> None:
+    app = ChatApp(url, "alice", "lobby")
+    async with app.run_test(size=SIZE) as pilot:
+        seen = []
+        for _ in range(3):
+            await pilot.press("tab")
+            seen.append(app.focused.id if app.focused else None)
+        assert set(seen) == {"people", "log", "composer"}
+
+
+async def test_refused_join_is_explained(url: str) -> None:
+    async with Session(url, "alice") as session:
+        await session.join("lobby")
+        app = ChatApp(url, "alice", "lobby")
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: app.query_one(StatusLine).status is SessionStatus.FAILED)
+            assert "Could not join lobby: someone called 'alice' is already in room 'lobby'" in log_text(app)
+            assert "FAILED" in screen_text(app)
+
+
+async def test_unreachable_server_is_reported_and_retried() -> None:
+    from tests.conftest import free_port
+
+    app = ChatApp(f"ws://127.0.0.1:{free_port()}/ws", "alice", "lobby")
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.query_one(StatusLine).status is SessionStatus.FAILED)
+        assert "retrying" in app.query_one(StatusLine).reason
+        await pilot.press("ctrl+q")
+
+
+async def test_invite_line_and_resize_reflow(url: str) -> None:
+    app = ChatApp(url, "alice", "lobby")
+    async with app.run_test(size=SIZE) as pilot:
+        invite = app.query_one(InviteLine)
+        port = url.split(":")[2].split("/")[0]
+        assert invite.command == f"tuichat connect 127.0.0.1:{port} THEIR_NAME lobby"
+        assert invite.command in screen_text(app)
+        await pilot.resize_terminal(70, 20)
+        await pilot.pause()
+        assert app.query_one("#composer").region.right <= 70
+        assert app.query_one(StatusLine).region.bottom <= 20
+        await pilot.resize_terminal(160, 45)
+        await pilot.pause()
+        assert app.query_one("#video").region.width > 100
+
+
+async def test_reconnect_is_shown(url: str, server: object) -> None:
+    from tuichat.server import RoomServer
+
+    assert isinstance(server, RoomServer)
+    app = ChatApp(url, "alice", "lobby", session_options=None)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: names(app) == ["alice"])
+        for connection in list(server.connections):
+            await connection.ws.close()
+        await until(pilot, lambda: any("Connection lost" in line for line in log_lines(app)))
+        await until(pilot, lambda: any("Reconnected." in line for line in log_lines(app)), timeout=10)
+        await until(pilot, lambda: app.query_one(StatusLine).joined and names(app) == ["alice"])
+
+
+@pytest.mark.parametrize("command", ["/nope", "/msg", "/msg bob"])
+async def test_bad_commands_are_explained_and_keep_the_text(url: str, command: str) -> None:
+    app = ChatApp(url, "alice", "lobby")
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: names(app) == ["alice"])
+        await pilot.press(*command, "enter")
+        await until(pilot, lambda: any(("Usage" in line or "Unknown command" in line) for line in log_lines(app)))
+        assert app.query_one("#composer", Input).value == command
+
+
+async def test_refused_message_gives_the_text_back(url: str) -> None:
+    app = ChatApp(url, "alice", "lobby")
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: names(app) == ["alice"])
+        await pilot.press(*"/msg nobody hello", "enter")
+        await until(pilot, lambda: any("Not sent: nobody called 'nobody'" in line for line in log_lines(app)))
+        assert app.query_one("#composer", Input).value == "/msg nobody hello"
+
+
+async def test_events_reach_the_app_in_order(url: str) -> None:
+    """The bridge posts every room event; a burst of messages arrives complete and in order."""
+    app = ChatApp(url, "alice", "lobby")
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: names(app) == ["alice"])
+        async with Session(url, "bob") as session:
+            room = await session.join("lobby")
+            recorder = Recorder()
+            room.on(RoomEvent.MESSAGE, recorder)
+            for n in range(20):
+                await room.send_message(f"burst {n}")
+            await recorder.wait_for(lambda u: u.message.text == "burst 19")
+            await until(pilot, lambda: any("burst 19" in line for line in log_lines(app)))
+            bursts = [line.split(": ", 1)[1] for line in log_lines(app) if "burst" in line]
+            assert bursts == [f"burst {n}" for n in range(20)]
+        await asyncio.sleep(0)

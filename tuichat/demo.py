@@ -1,0 +1,51 @@
+"""``tuichat demo``: a server, a bot that answers, and the terminal client, in one process.
+
+The server and the bot share one background loop; the TUI runs on the main thread as it would
+with ``tuichat connect``. Nothing here is demo-only code: it is the real server, bot and app.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+from tuichat.bot import Bot, BotOptions
+from tuichat.client import SessionOptions
+from tuichat.client.loop_thread import LoopThread
+from tuichat.server import RoomServer
+
+BOT_NAME = "demo-bot"
+GREETING = "Hi! I'm a bot on this demo server. Say something and I'll answer; F1 shows every key."
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def run_demo(*, user: str = "you", room: str = "demo", port: int | None = None) -> int:
+    from tuichat.tui.app import ChatApp
+
+    thread = LoopThread("tuichat-demo")
+    thread.start()
+    server = RoomServer("127.0.0.1", port or _free_port())
+    thread.submit(server.start()).result(timeout=10)
+    url = f"ws://127.0.0.1:{server.port}/ws"
+    # The bot's JSON lines go nowhere: the terminal belongs to the TUI.
+    discard = open(os.devnull, "w")  # noqa: SIM115 - closed in finally
+    bot = Bot(BotOptions(url=url, name=BOT_NAME, room=room, say=[GREETING], echo=True, read_stdin=False,
+                         session=SessionOptions()), out=discard)
+    bot_run = thread.submit(bot.run())
+    try:
+        app = ChatApp(url=url, user=user, room=room)
+        app.run()
+    finally:
+        thread.loop.call_soon_threadsafe(bot.stop)
+        try:
+            bot_run.result(timeout=5)
+        finally:
+            thread.submit(server.stop()).result(timeout=10)
+            thread.stop()
+            discard.close()
+    return app.return_code or 0

@@ -1,0 +1,31 @@
+"""Make other people's text safe to draw: nothing they send may act on the terminal.
+
+Rich leaves ESC and C1 codes in ``Text`` objects, so escape sequences in a name or message would
+reach the terminal. Here every control character becomes a visible symbol (ESC shows as '␛'), and
+invisible format characters (bidi overrides, zero-width spaces) become '�'. Markup is never parsed:
+callers build ``rich.text.Text`` from the result, so ``[bold]x[/]`` shows as typed.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+_CONTROL_PICTURES = {code: chr(0x2400 + code) for code in range(0x20)} | {0x7F: "\u2421"}
+
+
+def printable(text: str, *, keep_newlines: bool = False) -> str:
+    """``text`` with control and format characters replaced by visible stand-ins."""
+    out: list[str] = []
+    for char in text:
+        code = ord(char)
+        if char == "\n" and keep_newlines:
+            out.append(char)
+        elif char == "\t":
+            out.append("    " if keep_newlines else " ")
+        elif code in _CONTROL_PICTURES:
+            out.append(_CONTROL_PICTURES[code])
+        elif 0x80 <= code <= 0x9F or unicodedata.category(char) in ("Cf", "Cs", "Zl", "Zp"):
+            out.append("\ufffd")
+        else:
+            out.append(char)
+    return "".join(out)

@@ -1,0 +1,9 @@
+"""The app's widgets, one per module, each owning its CSS, keys and messages."""
+
+from tuichat.tui.widgets.chat import MessageLog
+from tuichat.tui.widgets.invite import InviteLine
+from tuichat.tui.widgets.roster import ParticipantList
+from tuichat.tui.widgets.status import StatusLine
+from tuichat.tui.widgets.video import VideoPanel
+
+__all__ = ["InviteLine", "MessageLog", "ParticipantList", "StatusLine", "VideoPanel"]
