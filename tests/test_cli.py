@@ -1,0 +1,161 @@
+"""The commands as a person runs them: real processes, real server, exit codes and output."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from tests.conftest import Recorder, free_port
+from tuichat.client import RoomEvent, Session
+
+TUICHAT = [sys.executable, "-m", "tuichat"]
+
+
+@pytest.mark.parametrize("command", [[], ["serve"], ["connect"], ["bot"], ["demo"]])
+def test_every_command_has_help(command: list[str]) -> None:
+    result = subprocess.run([*TUICHAT, *command, "--help"], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0
+    assert "usage: tuichat" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["connect", "localhost", "bad\x1bname", "room"], "U+001B"),
+        (["bot", "localhost", "alice", "a/b"], "must not contain '/'"),
+        (["serve", "--port", "99999"], "99999 is not between 0 and 65535"),
+        (["bot", "ftp://host", "alice", "room"], "unsupported scheme 'ftp'"),
+        (["bot", "host:notaport", "alice", "room"], "invalid port"),
+    ],
+)
+def test_bad_arguments_exit_2_with_a_clear_message(args: list[str], message: str) -> None:
+    result = subprocess.run([*TUICHAT, *args], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2
+    assert message in result.stderr
+
+
+async def start_bot(port: int, name: str, *args: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        *TUICHAT, "bot", f"127.0.0.1:{port}", name, "lobby", *args,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+
+
+async def read_event(process: asyncio.subprocess.Process, event: str, timeout: float = 10) -> dict[str, Any]:
+    assert process.stdout is not None
+
+    async def scan() -> dict[str, Any]:
+        while line := await process.stdout.readline():  # type: ignore[union-attr]
+            data = json.loads(line)
+            if data["event"] == event:
+                return data  # type: ignore[no-any-return]
+        raise AssertionError(f"bot exited before {event}")
+
+    return await asyncio.wait_for(scan(), timeout)
+
+
+async def test_bot_prints_events_says_reads_stdin_and_exits_on_eof(url: str) -> None:
+    port = int(url.split(":")[2].split("/")[0])
+    async with Session(url, "alice") as alice:
+        room = await alice.join("lobby")
+        messages = Recorder()
+        room.on(RoomEvent.MESSAGE, messages)
+        bot = await start_bot(port, "robo", "--say", "hello from --say")
+        state = await read_event(bot, "STATE")
+        assert [p["name"] for p in state["participants"]] == ["alice", "robo"]
+        said = await messages.wait_for(lambda u: u.message.sender.name == "robo", timeout=10)
+        assert said.message.text == "hello from --say"
+
+        await room.send_message("hi robo [bold]x[/]")
+        event = await read_event(bot, "MESSAGE")
+        while event["from"] != "alice":
+            event = await read_event(bot, "MESSAGE")
+        assert event["text"] == "hi robo [bold]x[/]" and event["private"] is False
+
+        assert bot.stdin is not None
+        bot.stdin.write("typed on stdin\n".encode())
+        await bot.stdin.drain()
+        typed = await messages.wait_for(lambda u: u.message.text == "typed on stdin", timeout=10)
+        assert typed.message.sender.name == "robo"
+
+        left = Recorder()
+        room.on(RoomEvent.LEFT, left)
+        bot.stdin.close()
+        assert await asyncio.wait_for(bot.wait(), 10) == 0
+        await left.wait_for(lambda u: u.participant.name == "robo")
+
+
+async def test_bot_that_cannot_join_exits_1_with_the_reason(url: str) -> None:
+    port = int(url.split(":")[2].split("/")[0])
+    async with Session(url, "taken") as holder:
+        await holder.join("lobby")
+        bot = await start_bot(port, "TAKEN")
+        _, stderr = await asyncio.wait_for(bot.communicate(b""), 15)
+        assert bot.returncode == 1
+        assert "someone called 'taken' is already in room 'lobby'" in stderr.decode()
+
+
+async def test_bot_with_no_server_exits_1() -> None:
+    bot = await start_bot(free_port(), "robo")
+    stdout, stderr = await asyncio.wait_for(bot.communicate(b""), 15)
+    assert bot.returncode == 1
+    assert "cannot reach" in stderr.decode()
+    assert json.loads(stdout.decode().splitlines()[-1])["status"] == "FAILED"
+
+
+async def test_serve_logs_connections_joins_and_leaves_and_stops_on_ctrl_c() -> None:
+    port = free_port()
+    server = await asyncio.create_subprocess_exec(
+        *TUICHAT, "serve", "--host", "127.0.0.1", "--port", str(port),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    assert server.stderr is not None
+    lines: list[str] = []
+
+    async def expect(fragment: str) -> None:
+        async def scan() -> None:
+            while not any(fragment in line for line in lines):
+                line = await server.stderr.readline()  # type: ignore[union-attr]
+                if not line:
+                    raise AssertionError(f"server exited before logging {fragment!r}: {lines}")
+                lines.append(line.decode())
+
+        await asyncio.wait_for(scan(), 10)
+
+    try:
+        await expect(f"listening on 127.0.0.1:{port}")
+        async with Session(f"ws://127.0.0.1:{port}/ws", "alice") as alice:
+            await alice.join("lobby")
+            await expect("connection from 127.0.0.1")
+            await expect("alice (p1) joined room lobby [1 present]")
+        await expect("alice (p1) left room lobby")
+        server.send_signal(signal.SIGINT)
+        assert await asyncio.wait_for(server.wait(), 10) == 0
+        rest = (await server.stderr.read()).decode()
+        assert "Traceback" not in rest and "Traceback" not in "".join(lines)
+        assert "server stopped" in rest
+    finally:
+        if server.returncode is None:
+            server.kill()
+            await server.wait()
+
+
+def test_serve_on_a_busy_port_fails_clearly() -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run([*TUICHAT, "serve", "--host", "127.0.0.1", "--port", str(port)],
+                                capture_output=True, text=True, timeout=30, env={**os.environ})
+    assert result.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,110 @@
+"""The client in a real terminal (tmux): what a person sees, typed at like a person types."""
+
+from __future__ import annotations
+
+import asyncio
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from tests.conftest import Recorder
+from tuichat.client import RoomEvent, Session
+
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+
+
+class Tmux:
+    """One private tmux server (its own socket) running one command in a fixed-size window."""
+
+    def __init__(self, width: int = 110, height: int = 32) -> None:
+        self.socket = f"tuichat-test-{uuid.uuid4().hex[:8]}"
+        self.width = width
+        self.height = height
+
+    def run(self, *args: str) -> str:
+        return subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True,
+                              check=True, timeout=10).stdout
+
+    def start(self, command: list[str]) -> None:
+        self.run("new-session", "-d", "-x", str(self.width), "-y", str(self.height),
+                 "-e", "COLORTERM=truecolor", shlex.join(command))
+
+    def screen(self, *, escapes: bool = False) -> str:
+        return self.run("capture-pane", "-p", *(["-e"] if escapes else []))
+
+    def keys(self, *keys: str) -> None:
+        self.run("send-keys", *keys)
+
+    def alive(self) -> bool:
+        return subprocess.run(["tmux", "-L", self.socket, "has-session"], capture_output=True).returncode == 0
+
+    def kill(self) -> None:
+        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True)
+
+    async def wait_for(self, text: str, timeout: float = 15.0) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            screen = self.screen()
+            if text in screen:
+                return screen
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{text!r} never appeared; the screen was:\n{screen}")
+            await asyncio.sleep(0.1)
+
+
+@pytest.fixture
+def tmux() -> Iterator[Tmux]:
+    terminal = Tmux()
+    yield terminal
+    terminal.kill()
+
+
+async def test_a_real_terminal_session(url: str, tmux: Tmux, tmp_path: object) -> None:
+    port = url.split(":")[2].split("/")[0]
+    tmux.start([sys.executable, "-m", "tuichat", "connect", f"127.0.0.1:{port}", "alice", "lobby",
+                "--log-file", f"{tmp_path}/connect.log"])
+    await tmux.wait_for("You joined lobby")
+    screen = await tmux.wait_for("f7 Copy invite")  # the footer, once the window has its full size
+    assert "ESTABLISHED" in screen and "people (1)" in screen
+    assert f"tuichat connect 127.0.0.1:{port} THEIR_NAME lobby" in screen
+    assert "^q Quit" in screen and "f1 Help" in screen
+
+    async with Session(url, "bob") as bob:
+        room = await bob.join("lobby")
+        heard = Recorder()
+        room.on(RoomEvent.MESSAGE, heard)
+        left = Recorder()
+        room.on(RoomEvent.LEFT, left)
+        await tmux.wait_for("bob joined.")
+        await room.send_message("[bold red]boom[/] ☃")
+        await tmux.wait_for("bob: [bold red]boom[/] ☃")
+
+        tmux.keys("-l", "hello bob, did you see the ? key")
+        tmux.keys("Enter")
+        said = await heard.wait_for(lambda u: u.message.sender.name == "alice", timeout=10)
+        assert said.message.text == "hello bob, did you see the ? key"
+
+        tmux.keys("F1")
+        await tmux.wait_for("tuichat keys")
+        tmux.keys("Escape")
+        deadline = time.monotonic() + 5
+        while "tuichat keys" in tmux.screen():
+            assert time.monotonic() < deadline, "the help screen did not close"
+            await asyncio.sleep(0.1)
+
+        # No raw escape bytes of other people's text, and colour codes are truecolor as requested.
+        coloured = tmux.screen(escapes=True)
+        assert "38;2;" in coloured or "48;2;" in coloured
+
+        tmux.keys("C-q")
+        await left.wait_for(lambda u: u.participant.name == "alice", timeout=10)
+    deadline = time.monotonic() + 10
+    while tmux.alive():
+        assert time.monotonic() < deadline, "the client did not exit after Ctrl+Q"
+        await asyncio.sleep(0.1)
