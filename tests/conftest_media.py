@@ -48,7 +48,7 @@ def _read_env(path: Path) -> dict[str, str]:
     return env
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def pulse_null_sink(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """A running PulseAudio whose default sink is a null sink and default source its monitor.
 

@@ -80,7 +80,7 @@ async def test_bot_prints_events_says_reads_stdin_and_exits_on_eof(url: str) -> 
         assert event["text"] == "hi robo [bold]x[/]" and event["private"] is False
 
         assert bot.stdin is not None
-        bot.stdin.write("typed on stdin\n".encode())
+        bot.stdin.write(b"typed on stdin\n")
         await bot.stdin.drain()
         typed = await messages.wait_for(lambda u: u.message.text == "typed on stdin", timeout=10)
         assert typed.message.sender.name == "robo"

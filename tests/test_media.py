@@ -539,3 +539,18 @@ def test_importing_media_silences_native_logs() -> None:
     assert os.environ.get("OPENCV_LOG_LEVEL") == "SILENT"
     assert cv2.utils.logging.getLogLevel() == cv2.utils.logging.LOG_LEVEL_SILENT
     assert av.logging.get_level() is None  # PyAV's drop-everything callback stays installed
+
+
+async def test_frame_tap_passes_frames_through_and_keeps_only_the_newest() -> None:
+    from tuichat.media import FrameTap, TestPatternTrack, read_counter
+
+    source = TestPatternTrack(160, 120, fps=30)
+    tap = FrameTap(source)
+    assert tap.latest_frame() is None
+    frames = [await tap.recv() for _ in range(3)]
+    seq, rgb = tap.latest_frame()  # type: ignore[misc]
+    assert seq == 3 and rgb.shape == (120, 160, 3)
+    assert read_counter(rgb) == read_counter(frames[-1].to_ndarray(format="rgb24"))
+    assert tap.latest_frame()[1] is rgb  # type: ignore[index]  # converted once per new frame
+    tap.stop()
+    assert source.readyState == "ended"

@@ -1,6 +1,8 @@
 """A headless participant: room events out as JSON lines on stdout, stdin lines in as chat.
 
-Built on the client library only; it never imports the TUI.
+With media on (the default) it also joins the call: it publishes ``camera``/``mic`` (the test
+pattern labelled with its name and a tone by default), plays everyone into an ``AudioDrain``, and
+prints stream events (PUBLISH, PLAY, DEVICE). Built on the client library only; never imports the TUI.
 """
 
 from __future__ import annotations
@@ -14,8 +16,12 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from aiortc import MediaStreamTrack
+
 from tuichat.client import Message, Participant, Room, RoomEvent, RoomUpdate, Session, SessionOptions, SessionStatus
-from tuichat.errors import CommandFailed, ConnectionFailed
+from tuichat.client.call import Call, CallEvent, CallUpdate
+from tuichat.client.stream import PlayStatus
+from tuichat.errors import CommandFailed, ConnectionFailed, DeviceUnavailable, TuichatError
 
 
 @dataclass
@@ -27,6 +33,16 @@ class BotOptions:
     echo: bool = False
     read_stdin: bool = True
     session: SessionOptions = field(default_factory=SessionOptions)
+    #: Join the call at all (False: a chat-only bot).
+    media: bool = True
+    #: Specs for ``tuichat.media.open_video_source``/``open_audio_source``: none, test, an index, a path.
+    camera: str = "test"
+    mic: str = "test"
+    #: Remote audio is drained, never played: a bot has no ears.
+    speaker: str = field(default="none", init=False)
+    #: The pixel box (width, height) and fps asked of the server for every remote participant.
+    view: tuple[int, int, int] = (160, 90, 15)
+    ice_servers: list[Any] = field(default_factory=list)  # RTCIceServer objects or URL strings
 
 
 def participant_json(participant: Participant | None) -> dict[str, Any]:
@@ -71,8 +87,11 @@ class Bot:
         self.out = out
         self.session = Session(options.url, options.name, options.session)
         self.room: Room | None = None
+        self.call: Call | None = None
         self._stop = asyncio.Event()
         self.failure: str | None = None
+        self._tracks: list[MediaStreamTrack] = []
+        self._audio_sink: Any = None
 
     def emit(self, data: dict[str, Any]) -> None:
         self.out.write(json.dumps(data, ensure_ascii=False) + "\n")
@@ -93,6 +112,8 @@ class Bot:
             await self.session.disconnect()
             return 1
         try:
+            if self.options.media:
+                await self._start_call(self.room)
             for text in self.options.say:
                 await self._send(text)
             if self.options.read_stdin:
@@ -100,11 +121,82 @@ class Bot:
             else:
                 await self._stop.wait()
         finally:
+            await self._stop_call()
             await self.session.disconnect()
         if self.failure is not None:
             print(f"tuichat bot: {self.failure}", file=sys.stderr)
             return 1
         return 0
+
+    async def _open_device(self, kind: str, spec: str) -> MediaStreamTrack | None:
+        """Open a device in a thread; a missing one is reported and the bot goes receive-only for it."""
+        from tuichat.media import open_audio_source, open_video_source
+
+        try:
+            if kind == "camera":
+                track = await asyncio.to_thread(open_video_source, spec, label=self.options.name)
+                ready = getattr(track, "ready", None)
+                if ready is not None:
+                    try:
+                        await ready()
+                    except DeviceUnavailable:
+                        track.stop()  # type: ignore[union-attr]
+                        raise
+            else:
+                track = await asyncio.to_thread(open_audio_source, spec)
+        except DeviceUnavailable as exc:
+            self.emit({"event": "DEVICE", "kind": kind, "status": "UNAVAILABLE", "reason": str(exc)})
+            return None
+        if track is not None:
+            self._tracks.append(track)
+        return track
+
+    async def _start_call(self, room: Room) -> None:
+        from tuichat.media import open_speaker
+
+        video = await self._open_device("camera", self.options.camera)
+        audio = await self._open_device("mic", self.options.mic)
+        self._audio_sink = open_speaker(self.options.speaker)
+        call = self.call = Call(room, video=video, audio=audio, audio_sink=self._audio_sink,
+                                view=self.options.view, ice_servers=self.options.ice_servers)
+        call.on(CallEvent.PUBLISH_STATUS, self._on_publish)
+        call.on(CallEvent.PLAY_STATUS, self._on_play)
+        call.on(CallEvent.RESIZED, self._on_play)
+        try:
+            await call.start()
+        except (TuichatError, TimeoutError) as exc:
+            self.emit({"event": "CALL", "status": "FAILED", "reason": str(exc)})
+
+    async def _stop_call(self) -> None:
+        if self.call is not None:
+            await self.call.close()
+        if self._audio_sink is not None:
+            await self._audio_sink.stop()
+        for track in self._tracks:
+            track.stop()
+
+    def _on_publish(self, update: CallUpdate) -> None:
+        published = update.published
+        if published is None:
+            return
+        data: dict[str, Any] = {"event": "PUBLISH", "status": published.status.value,
+                                "audio": published.audio, "video": published.video}
+        if published.reason:
+            data["reason"] = published.reason
+        self.emit(data)
+
+    def _on_play(self, update: CallUpdate) -> None:
+        stream = update.stream
+        if stream is None:
+            return
+        status = "RESIZED" if update.event is CallEvent.RESIZED else stream.status.value
+        data: dict[str, Any] = {"event": "PLAY", "participant": stream.name, "participant_id": stream.participant_id,
+                                "status": status}
+        if stream.size is not None and stream.status is PlayStatus.PLAYING:
+            data.update(width=stream.size[0], height=stream.size[1])
+        if stream.reason and status in ("STOPPED", "FAILED"):
+            data["reason"] = stream.reason
+        self.emit(data)
 
     async def _join(self) -> Room:
         room = await self.session.join(self.options.room)

@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING
 
 from tuichat.client.events import Callback, Emitter, Failure, Message, RoomEvent, RoomUpdate
 from tuichat.client.participant import Participant
-from tuichat.protocol.limits import HISTORY_LENGTH
+from tuichat.protocol.limits import DEFAULT_MEDIA_SLOTS, HISTORY_LENGTH
 from tuichat.protocol.messages import (
+    Answer,
     ChatMessage,
     Event,
     Joined,
@@ -24,6 +25,7 @@ from tuichat.protocol.messages import (
     Published,
     Say,
     State,
+    Streams,
     Unpublish,
     Unpublished,
     Updated,
@@ -48,7 +50,10 @@ class Room:
         self.history: deque[Message] = deque(maxlen=HISTORY_LENGTH)
         self.joined = False
         self.resume_token: str | None = None
+        #: Receive slots a call's offer must have (from STATE).
+        self.media_slots = DEFAULT_MEDIA_SLOTS
         self._emitter: Emitter[RoomEvent] = Emitter()
+        self._signal_handlers: list[Callable[[Answer | Streams], None]] = []
         self._iterators: set[asyncio.Queue[RoomUpdate | None]] = set()
 
     def __repr__(self) -> str:
@@ -57,6 +62,11 @@ class Room:
     def on(self, event: RoomEvent, callback: Callback) -> Callable[[], None]:
         """Call ``callback(update: RoomUpdate)`` on ``event``; returns an unsubscribe function."""
         return self._emitter.on(event, callback)
+
+    def on_signal(self, callback: Callable[[Answer | Streams], None]) -> Callable[[], None]:
+        """Media signalling (ANSWER, STREAMS) goes to ``callback`` (a Call); returns an unsubscribe function."""
+        self._signal_handlers.append(callback)
+        return lambda: self._signal_handlers.remove(callback) if callback in self._signal_handlers else None
 
     async def events(self) -> AsyncIterator[RoomUpdate]:
         """Iterate over every event from now on, until the room is left. Bounded: a consumer that
@@ -138,6 +148,7 @@ class Room:
         match event:
             case State():
                 self.resume_token = event.resume
+                self.media_slots = event.media_slots
                 self.participants = {}
                 for info in event.participants:
                     self.participants[info.id] = self._participant(info)
@@ -153,14 +164,20 @@ class Room:
                 self.participants[participant.id] = participant
                 self._emit(RoomUpdate(RoomEvent.JOINED, participant=participant))
             case Left():
-                participant = self.participants.pop(event.participant.id, None) or self._participant(event.participant)
-                self._emit(RoomUpdate(RoomEvent.LEFT, participant=participant, reason=event.reason))
+                gone = self.participants.pop(event.participant.id, None) or self._participant(event.participant)
+                self._emit(RoomUpdate(RoomEvent.LEFT, participant=gone, reason=event.reason))
             case Published() | Unpublished() | Updated():
                 participant = self._participant(event.participant)
                 self.participants[participant.id] = participant
                 kind = {Published: RoomEvent.PUBLISHED, Unpublished: RoomEvent.UNPUBLISHED,
                         Updated: RoomEvent.UPDATED}[type(event)]
                 self._emit(RoomUpdate(kind, participant=participant))
+            case Answer() | Streams():
+                for handler in list(self._signal_handlers):
+                    try:
+                        handler(event)
+                    except Exception:
+                        log.exception("signal handler failed for %s", type(event).__name__)
             case MessageEvent():
                 message = self._message(event.message)
                 if not message.private:

@@ -6,6 +6,7 @@ machine without PortAudio can still send and receive video.
 """
 
 from . import _quiet  # first: sets OPENCV_LOG_LEVEL before cv2 loads
+from ._portaudio import preload as preload_audio
 from .camera import CameraTrack
 from .devices import AudioSink, describe_devices, open_audio_source, open_speaker, open_video_source
 from .drain import AudioDrain
@@ -13,6 +14,7 @@ from .filesource import FileVideoTrack
 from .latest import LatestFrameSink
 from .microphone import MicrophoneTrack
 from .speaker import Speaker
+from .tap import FrameTap
 from .testpattern import (
     BAR_BAND,
     BARS,
@@ -38,6 +40,7 @@ __all__ = [
     "AudioSink",
     "CameraTrack",
     "FileVideoTrack",
+    "FrameTap",
     "LatestFrameSink",
     "MicrophoneTrack",
     "Speaker",
@@ -47,6 +50,7 @@ __all__ = [
     "open_audio_source",
     "open_speaker",
     "open_video_source",
+    "preload_audio",
     "read_counter",
     "render_test_pattern",
     "stamp_counter",

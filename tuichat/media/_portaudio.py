@@ -6,6 +6,7 @@ tuichat may import it at module level: a machine without audio must still run vi
 
 from __future__ import annotations
 
+import contextlib
 from types import ModuleType
 from typing import Any, Literal
 
@@ -60,3 +61,15 @@ def resolve_device(sd: Any, device: int | str | None, kind: Kind, role: str) -> 
         names = ", ".join(repr(d["name"]) for d in usable)
         first_line = str(exc).splitlines()[0].rstrip(":")
         raise DeviceUnavailable(f"no {role} matching {device!r}: {first_line} (known: {names}).") from exc
+
+
+def preload() -> None:
+    """Initialise PortAudio now, before a terminal UI starts drawing.
+
+    sounddevice points file descriptor 2 at /dev/null while ``Pa_Initialize`` runs (to hide ALSA's
+    chatter). Textual writes the screen to fd 2 from its own thread, so initialising PortAudio while
+    the UI runs silently drops whatever the UI wrote in that window. Doing it first avoids that.
+    A missing PortAudio is not an error here: opening a device will say so clearly later.
+    """
+    with contextlib.suppress(OSError):
+        import sounddevice  # noqa: F401

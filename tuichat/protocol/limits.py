@@ -21,3 +21,16 @@ RATE_BURST: Final = 30
 #: The server pings every HEARTBEAT_INTERVAL; a client silent for HEARTBEAT_TIMEOUT is dropped.
 HEARTBEAT_INTERVAL: Final = 3.0
 HEARTBEAT_TIMEOUT: Final = 6.0
+#: Receive slots in a client's offer by default (``DEFAULT_MAX_PARTICIPANTS - 1``); STATE says the real count.
+DEFAULT_MEDIA_SLOTS: Final = DEFAULT_MAX_PARTICIPANTS - 1
+#: An SDP offer is at most this many characters (the message limit covers it too).
+SDP_MAX_LENGTH: Final = 64 * 1024
+#: Bounds of a ``view`` request: the pixel box a subscriber can show and the frame rate it wants.
+VIEW_MIN_WIDTH: Final = 16
+VIEW_MAX_WIDTH: Final = 1920
+VIEW_MIN_HEIGHT: Final = 16
+VIEW_MAX_HEIGHT: Final = 1080
+VIEW_MIN_FPS: Final = 1
+VIEW_MAX_FPS: Final = 30
+#: What the server sends a subscriber until it asks for something else (width, height, fps).
+DEFAULT_VIEW: Final = (320, 180, 15)

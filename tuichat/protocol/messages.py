@@ -3,14 +3,37 @@
 Every message is a JSON object with a ``type`` tag. Commands go from a client to the server and
 carry an ``id``; the server answers each with ``ack`` (carrying the same id) or ``error``. Events
 are pushed by the server. The wire form is the struct's fields, with ``from`` for the sender.
+
+Media signalling (one RTCPeerConnection per client, terminated by the server, never renegotiated):
+
+* The client's ``offer`` has fixed m-lines in this order: its own ``sendonly`` video, its own
+  ``sendonly`` audio, then ``State.media_slots`` pairs of ``recvonly`` video + ``recvonly`` audio.
+  Slot ``k`` (0-based) is the k-th recvonly pair: m-lines ``2 + 2k`` (video) and ``3 + 2k`` (audio),
+  i.e. the transceivers the client created at those positions (their mids, in offer order).
+* The server replies ``answer`` (then the ack), or ``error`` with code ``media_failed``.
+* ``streams`` tells a client which participant feeds which slot; it is re-sent, complete, whenever
+  that client's assignment changes. A participant missing from it has no slot (their view clears).
+* ``view`` asks for the pixel box (and frame rate) the client can show; the server scales each
+  picture to fit inside it, keeping the aspect ratio, with even dimensions.
 """
 
 from __future__ import annotations
 
 import enum
-from typing import Annotated, Literal
+from typing import Annotated
 
 import msgspec
+
+from tuichat.protocol.limits import (
+    DEFAULT_MEDIA_SLOTS,
+    SDP_MAX_LENGTH,
+    VIEW_MAX_FPS,
+    VIEW_MAX_HEIGHT,
+    VIEW_MAX_WIDTH,
+    VIEW_MIN_FPS,
+    VIEW_MIN_HEIGHT,
+    VIEW_MIN_WIDTH,
+)
 
 CommandId = Annotated[int, msgspec.Meta(ge=0, le=2**53)]
 
@@ -114,7 +137,24 @@ class Mute(_Message, tag="mute"):
     video: bool | None = None
 
 
-Command = Join | Leave | Say | Publish | Unpublish | Mute
+class Offer(_Message, tag="offer"):
+    """An SDP offer with the fixed transceiver layout described in the module docstring."""
+
+    id: CommandId
+    sdp: Annotated[str, msgspec.Meta(min_length=1, max_length=SDP_MAX_LENGTH)]
+
+
+class View(_Message, tag="view"):
+    """The pixel box (terminal cells × 2 rows) and frame rate wanted for ``participant`` (None: all)."""
+
+    id: CommandId
+    width: Annotated[int, msgspec.Meta(ge=VIEW_MIN_WIDTH, le=VIEW_MAX_WIDTH)]
+    height: Annotated[int, msgspec.Meta(ge=VIEW_MIN_HEIGHT, le=VIEW_MAX_HEIGHT)]
+    fps: Annotated[int, msgspec.Meta(ge=VIEW_MIN_FPS, le=VIEW_MAX_FPS)]
+    participant: str | None = None
+
+
+Command = Join | Leave | Say | Publish | Unpublish | Mute | Offer | View
 
 # --- replies and events (server to client) ---------------------------------------------------
 
@@ -139,6 +179,8 @@ class State(_Message, tag="state"):
     participants: list[ParticipantInfo]
     history: list[ChatMessage]
     resume: str
+    #: Receive slots the client's offer must have: ``max_participants - 1``.
+    media_slots: int = DEFAULT_MEDIA_SLOTS
 
 
 class Joined(_Message, tag="joined"):
@@ -168,7 +210,28 @@ class Updated(_Message, tag="updated"):
     participant: ParticipantInfo
 
 
-ServerMessage = Ack | Error | State | Joined | Left | MessageEvent | Published | Unpublished | Updated
-Event = State | Joined | Left | MessageEvent | Published | Unpublished | Updated
+class Answer(_Message, tag="answer"):
+    """The server's SDP answer to the client's ``offer``; sent just before that command's ack."""
+
+    sdp: str
+
+
+class SlotAssignment(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Participant ``participant`` (an id) is sent on receive slot ``slot``."""
+
+    participant: str
+    slot: int
+
+
+class Streams(_Message, tag="streams"):
+    """This client's complete slot assignment; replaces the previous one."""
+
+    assignments: list[SlotAssignment]
+
+
+ServerMessage = (
+    Ack | Error | State | Joined | Left | MessageEvent | Published | Unpublished | Updated | Answer | Streams
+)
+Event = State | Joined | Left | MessageEvent | Published | Unpublished | Updated | Answer | Streams
 
 COMMAND_TYPES: tuple[str, ...] = tuple(t.__struct_config__.tag for t in Command.__args__)  # type: ignore[attr-defined]

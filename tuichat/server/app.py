@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from aiohttp import web
+from aiortc import RTCIceServer
 
 from tuichat.protocol.limits import (
     DEFAULT_MAX_PARTICIPANTS,
@@ -18,6 +20,7 @@ from tuichat.protocol.limits import (
     RATE_PER_SECOND,
 )
 from tuichat.server.connection import Connection
+from tuichat.server.media import MediaHub
 from tuichat.server.room import Registry
 
 log = logging.getLogger(__name__)
@@ -36,6 +39,8 @@ class ServerLimits:
     rate_burst: int = RATE_BURST
     outbox_size: int = 512
     shutdown_timeout: float = 5.0
+    #: Offer to answer, ICE gathering included.
+    negotiate_timeout: float = 10.0
 
 
 class RoomServer:
@@ -48,12 +53,17 @@ class RoomServer:
         *,
         limits: ServerLimits | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        ice_servers: Sequence[RTCIceServer | str] = (),
     ) -> None:
+        """``ice_servers``: STUN/TURN servers (URLs or ``RTCIceServer``) for the server's peer
+        connections; none by default (host candidates only)."""
         self.host = host
         self.requested_port = port
         self.limits = limits or ServerLimits()
         self.ssl_context = ssl_context
         self.registry = Registry(max_participants=self.limits.max_participants)
+        self.media = MediaHub(self.registry, ice_servers=ice_servers,
+                              negotiate_timeout=self.limits.negotiate_timeout)
         self.connections: set[Connection] = set()
         self.app = web.Application()
         self.app.router.add_get(WS_PATH, self._handle_ws)
@@ -80,6 +90,7 @@ class RoomServer:
         for connection in list(self.connections):
             await connection.ws.close(code=1001, message=b"server shutting down")
         await runner.cleanup()
+        await self.media.close()
         log.info("tuichat server stopped")
 
     async def __aenter__(self) -> RoomServer:
@@ -96,7 +107,7 @@ class RoomServer:
         ws = web.WebSocketResponse(heartbeat=self.limits.heartbeat, max_msg_size=self.limits.frame_max_bytes)
         await ws.prepare(request)
         peer = f"{request.remote}"
-        connection = Connection(ws, self.registry, self.limits, peer)
+        connection = Connection(ws, self.registry, self.limits, peer, media=self.media)
         self.connections.add(connection)
         log.info("connection from %s", peer)
         try:

@@ -13,21 +13,26 @@ from tuichat.errors import CommandFailed
 from tuichat.protocol.codec import BadMessage, decode_command, encode
 from tuichat.protocol.messages import (
     Ack,
+    Answer,
     Command,
     Error,
     ErrorCode,
     Join,
     Leave,
     Mute,
+    Offer,
     Publish,
     Say,
     ServerMessage,
     Unpublish,
+    View,
 )
+from tuichat.server.media import ViewPrefs
 from tuichat.server.ratelimit import TokenBucket
 
 if TYPE_CHECKING:
     from tuichat.server.app import ServerLimits
+    from tuichat.server.media import MediaHub
     from tuichat.server.room import Member, Registry
 
 log = logging.getLogger(__name__)
@@ -37,12 +42,23 @@ class Connection:
     """Owns one WebSocket. Outgoing messages go through a bounded queue drained by a writer task;
     a client too slow to drain it is disconnected rather than allowed to hold memory or the room."""
 
-    def __init__(self, ws: web.WebSocketResponse, registry: Registry, limits: ServerLimits, peer: str) -> None:
+    def __init__(
+        self,
+        ws: web.WebSocketResponse,
+        registry: Registry,
+        limits: ServerLimits,
+        peer: str,
+        *,
+        media: MediaHub | None = None,
+    ) -> None:
         self.ws = ws
         self.registry = registry
         self.limits = limits
         self.peer = peer
+        self.media = media
+        self.views = ViewPrefs()
         self.member: Member | None = None
+        self._media_tasks: set[asyncio.Task[None]] = set()
         self._outbox: asyncio.Queue[ServerMessage | None] = asyncio.Queue(maxsize=limits.outbox_size)
         self._bucket = TokenBucket(limits.rate_per_second, limits.rate_burst)
         self._closing = False
@@ -81,8 +97,9 @@ class Connection:
             with contextlib.suppress(asyncio.QueueFull):
                 self._outbox.put_nowait(None)
             writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await writer
+            for task in list(self._media_tasks):
+                task.cancel()
+            await asyncio.gather(writer, *self._media_tasks, return_exceptions=True)
 
     async def _write_loop(self) -> None:
         while (message := await self._outbox.get()) is not None:
@@ -102,16 +119,18 @@ class Connection:
             self.send(Error(id=command.id, code=ErrorCode.RATE_LIMITED, reason="too many commands; slow down"))
             return
         try:
-            self._dispatch(command)
+            acked_later = self._dispatch(command)
         except CommandFailed as exc:
             self.send(Error(id=command.id, code=ErrorCode(exc.code), reason=exc.reason))
         except Exception:
             log.exception("%s: command %r failed", self.peer, command)
             self.send(Error(id=command.id, code=ErrorCode.SERVER_ERROR, reason="internal server error"))
         else:
-            self.send(Ack(id=command.id))
+            if not acked_later:
+                self.send(Ack(id=command.id))
 
-    def _dispatch(self, command: Command) -> None:
+    def _dispatch(self, command: Command) -> bool:
+        """Carry out ``command``; True when a task will send its ack (or error) later."""
         match command:
             case Join():
                 if self.member is not None:
@@ -132,6 +151,41 @@ class Connection:
                 self.registry.unpublish(self._require_member())
             case Mute():
                 self.registry.mute(self._require_member(), audio=command.audio, video=command.video)
+            case Offer():
+                member = self._require_member()
+                if self.media is None:
+                    raise CommandFailed(ErrorCode.MEDIA_FAILED, "this server does not relay media")
+                task = asyncio.get_running_loop().create_task(self._offer(member, command),
+                                                              name=f"offer {self.peer}")
+                self._media_tasks.add(task)
+                task.add_done_callback(self._media_tasks.discard)
+                return True
+            case View():
+                member = self._require_member()
+                room = member.room
+                if command.participant is not None and (room is None or command.participant not in room.members):
+                    raise CommandFailed(ErrorCode.UNKNOWN_PARTICIPANT,
+                                        f"nobody with id {command.participant!r} is in this room")
+                self.views.set((command.width, command.height, command.fps), command.participant)
+                if self.media is not None:
+                    self.media.view_changed(member)
+        return False
+
+    async def _offer(self, member: Member, command: Offer) -> None:
+        """Answer an offer: ANSWER, then the slot assignment (STREAMS), then the ack."""
+        assert self.media is not None
+        try:
+            answer = await self.media.offer(member, command.sdp, self.views, self.send)
+        except CommandFailed as exc:
+            self.send(Error(id=command.id, code=ErrorCode(exc.code), reason=exc.reason))
+            return
+        except Exception:
+            log.exception("%s: offer failed", self.peer)
+            self.send(Error(id=command.id, code=ErrorCode.MEDIA_FAILED, reason="internal server error"))
+            return
+        self.send(Answer(sdp=answer))
+        self.media.activate(member)
+        self.send(Ack(id=command.id))
 
     def _require_member(self) -> Member:
         if self.member is None or self.member.room is None:

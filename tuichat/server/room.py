@@ -3,6 +3,9 @@
 A ``Member`` is a participant seen from the server. It receives events through ``deliver``, a
 non-blocking callable the connection layer supplies (it queues, or drops a slow client), so that
 one client can never stall a broadcast to the others.
+
+Media follows the room through ``RoomHooks``: the registry calls them after it has told the room,
+so the media layer (aiortc) stays out of here and ``Registry`` can be tested alone.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from tuichat.errors import CommandFailed
 from tuichat.protocol.limits import DEFAULT_MAX_PARTICIPANTS, HISTORY_LENGTH, TEXT_MAX_LENGTH
@@ -90,6 +94,7 @@ class Room:
             participants=[m.info() for m in self],
             history=list(self.history),
             resume=member.resume_token,
+            media_slots=self.max_participants - 1,
         )
 
     def say(self, sender: Member, text: str, to: str | None = None) -> ChatMessage:
@@ -119,6 +124,14 @@ class Room:
         return message
 
 
+class RoomHooks(Protocol):
+    """What the media layer wants to know; called after the room has been told. Must not raise."""
+
+    def published(self, room: Room, member: Member) -> None: ...
+    def unpublished(self, room: Room, member: Member) -> None: ...
+    def left(self, room: Room, member: Member) -> None: ...
+
+
 class Registry:
     """All rooms of one server. Rooms are made on first join and dropped when the last member leaves."""
 
@@ -127,12 +140,14 @@ class Registry:
         *,
         max_participants: int = DEFAULT_MAX_PARTICIPANTS,
         history_length: int = HISTORY_LENGTH,
+        hooks: RoomHooks | None = None,
     ) -> None:
         if max_participants < 1:
             raise ValueError("max_participants must be at least 1")
         self.max_participants = max_participants
         self.history_length = history_length
         self.rooms: dict[str, Room] = {}
+        self.hooks = hooks
 
     def join(self, room_name: str, name: str, deliver: Deliver, *, resume: str | None = None) -> Member:
         """Add a participant, send STATE to them and JOINED to the others; refuse with CommandFailed."""
@@ -181,25 +196,36 @@ class Registry:
         if member.stream is not None:
             room.broadcast(Unpublished(participant=member.info()))
         room.broadcast(Left(participant=member.info(), reason=reason))
+        if self.hooks is not None:
+            self._call_hook(self.hooks.left, room, member)
         log.info("%s (%s) left room %s: %s [%d present]", member.name, member.id, room.name, reason, len(room))
         if not room.members:
             del self.rooms[room.name]
             log.info("room %s is empty and was dropped", room.name)
 
-    @staticmethod
-    def publish(member: Member, *, audio: bool, video: bool) -> None:
+    def publish(self, member: Member, *, audio: bool, video: bool) -> None:
         room = _room_of(member)
         member.stream = StreamInfo(audio=audio, video=video)
         room.broadcast(Published(participant=member.info()))
+        if self.hooks is not None:
+            self._call_hook(self.hooks.published, room, member)
 
-    @staticmethod
-    def unpublish(member: Member) -> None:
+    def unpublish(self, member: Member) -> None:
         room = _room_of(member)
         if member.stream is None:
             return
         info = member.info()
         member.stream = None
         room.broadcast(Unpublished(participant=info))
+        if self.hooks is not None:
+            self._call_hook(self.hooks.unpublished, room, member)
+
+    @staticmethod
+    def _call_hook(hook: Callable[[Room, Member], None], room: Room, member: Member) -> None:
+        try:
+            hook(room, member)
+        except Exception:
+            log.exception("room hook %s failed for %s", getattr(hook, "__name__", hook), member.id)
 
     @staticmethod
     def mute(member: Member, *, audio: bool | None, video: bool | None) -> None:

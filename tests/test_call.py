@@ -1,0 +1,203 @@
+"""Calls through a real server: real aiortc peer connections over eth0, real codecs, real pacing."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+from aiortc import MediaStreamTrack
+
+from tests.conftest import Recorder
+from tuichat.client import RoomEvent, Session
+from tuichat.client.call import Call, CallEvent, CallUpdate
+from tuichat.client.room import Room
+from tuichat.client.stream import PlayedStream, PlayStatus, PublishStatus
+from tuichat.media import BAR_BAND, BARS, AudioDrain, TestPatternTrack, ToneTrack
+from tuichat.server import RoomServer
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@dataclass
+class Peer:
+    session: Session
+    room: Room
+    call: Call
+    drain: AudioDrain
+    calls: Recorder = field(default_factory=Recorder)
+    room_updates: Recorder = field(default_factory=Recorder)
+    tracks: list[MediaStreamTrack] = field(default_factory=list)
+
+
+class Peers:
+    """Makes joined peers with calls and closes every one of them (leaked pcs keep threads alive)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.made: list[Peer] = []
+
+    async def join(self, name: str, *, publish: bool = False, view: tuple[int, int, int] = (160, 90, 15),
+                   room: str = "call", start: bool = True) -> Peer:
+        session = Session(self.url, name, backoff_initial=0.05)
+        await session.connect()
+        joined = await session.join(room)
+        tracks: list[MediaStreamTrack] = [TestPatternTrack(640, 480, 15, label=name), ToneTrack()] if publish else []
+        drain = AudioDrain()
+        call = Call(joined, video=tracks[0] if tracks else None, audio=tracks[1] if tracks else None,
+                    audio_sink=drain, view=view)
+        peer = Peer(session, joined, call, drain, tracks=tracks)
+        for event in CallEvent:
+            call.on(event, peer.calls)
+        for event in RoomEvent:
+            joined.on(event, peer.room_updates)
+        self.made.append(peer)
+        if start:
+            await call.start()
+        return peer
+
+    async def close(self) -> None:
+        for peer in self.made:
+            with contextlib.suppress(Exception):
+                await peer.call.close()
+            await peer.drain.stop()
+            for track in peer.tracks:
+                track.stop()
+            await peer.session.disconnect()
+
+
+@pytest.fixture
+async def peers(url: str) -> AsyncIterator[Peers]:
+    made = Peers(url)
+    try:
+        yield made
+    finally:
+        await made.close()
+
+
+def playing(name: str) -> object:
+    return lambda u: (u.event is CallEvent.PLAY_STATUS and u.stream.name == name
+                      and u.stream.status is PlayStatus.PLAYING)
+
+
+def bar_colours(rgb: np.ndarray) -> dict[str, tuple[float, ...]]:
+    """Mean colour of the inner part of each test-pattern bar (edges blur through the codec)."""
+    h, w = rgb.shape[:2]
+    y0, y1 = round(BAR_BAND[0] * h + 0.15 * BAR_BAND[1] * h), round(0.85 * BAR_BAND[1] * h)
+    colours = {}
+    for name, _, (fx0, fx1) in BARS:
+        x0, x1 = round((fx0 + 0.2 * (fx1 - fx0)) * w), round((fx1 - 0.2 * (fx1 - fx0)) * w)
+        colours[name] = tuple(rgb[y0:y1, x0:x1].reshape(-1, 3).mean(axis=0).tolist())
+    return colours
+
+
+async def test_a_viewer_plays_a_publisher_fitted_paced_and_coloured(peers: Peers) -> None:
+    alice = await peers.join("alice", publish=True)
+    assert alice.call.published.status is PublishStatus.PUBLISHING
+    assert (alice.call.published.audio, alice.call.published.video) == (True, True)
+    bob = await peers.join("bob", view=(160, 90, 15))
+    assert bob.call.published.status is PublishStatus.UNPUBLISHED  # nothing to send
+
+    update: CallUpdate = await bob.calls.wait_for(playing("alice"), timeout=5)
+    stream = update.stream
+    assert stream is not None and stream.participant_id == alice.room.me.id  # type: ignore[union-attr]
+    assert stream.size == (120, 90)  # 4:3 fitted into 160×90
+    assert stream.latest is not None and stream.latest.shape == (90, 120, 3)
+    for name, expected in ((n, c) for n, c, _ in BARS):
+        got = bar_colours(stream.latest)[name]
+        assert max(abs(g - e) for g, e in zip(got, expected, strict=True)) < 60, (name, got)
+
+    # Frame rate over at least 3 s, and pictures that change.
+    first = stream.latest.copy()
+    start_count, start_time = stream.frames_received, time.monotonic()
+    audio_before = bob.drain.frames_received
+    await asyncio.sleep(3.2)
+    fps = (stream.frames_received - start_count) / (time.monotonic() - start_time)
+    assert 13.5 <= fps <= 16.5, fps
+    assert not np.array_equal(first, stream.latest)
+    assert bob.drain.frames_received - audio_before > 100  # 50 frames/s of 20 ms
+    assert stream.kbps is not None and stream.kbps > 5
+
+    # A new view: the size follows within 2 s.
+    await bob.call.set_view(320, 180, 15)
+    await bob.calls.wait_for(lambda u: u.event is CallEvent.RESIZED and u.stream.size == (240, 180), timeout=2)
+
+    # Mute and camera-off reach the viewer as UPDATED with the flags.
+    await alice.call.mute_audio(True)
+    updated = await bob.room_updates.wait_for(
+        lambda u: u.event is RoomEvent.UPDATED and u.participant.audio_muted, timeout=3)
+    assert not updated.participant.video_muted
+    await alice.call.set_camera(None)
+    await bob.room_updates.wait_for(
+        lambda u: u.event is RoomEvent.UPDATED and u.participant.video_muted and u.participant.audio_muted, timeout=3)
+    frames_off = stream.frames_received
+    await asyncio.sleep(0.5)
+    assert stream.frames_received - frames_off <= 3  # what was in flight
+    await alice.call.set_camera(alice.tracks[0])
+    await bob.room_updates.wait_for(
+        lambda u: u.event is RoomEvent.UPDATED and not u.participant.video_muted, timeout=3)
+    await asyncio.wait_for(_frames_grow(stream, 5), 3)
+
+    # The publisher leaves: the viewer's stream stops and is removed.
+    await alice.call.close()
+    await alice.session.disconnect()
+    await bob.calls.wait_for(lambda u: u.event is CallEvent.PLAY_STATUS and u.stream is stream
+                             and u.stream.status is PlayStatus.STOPPED, timeout=3)
+    await bob.calls.wait_for(lambda u: u.event is CallEvent.STREAM_REMOVED and u.stream is stream, timeout=3)
+    assert stream.latest is None and bob.call.streams == {}
+
+
+async def _frames_grow(stream: PlayedStream, n: int) -> None:
+    target = stream.frames_received + n
+    while stream.frames_received < target:
+        await asyncio.sleep(0.02)
+
+
+async def test_late_joiner_and_two_publishers_get_separate_slots(peers: Peers) -> None:
+    alice = await peers.join("alice", publish=True)
+    carol = await peers.join("carol", publish=True)
+    # Each publisher plays the other.
+    await alice.calls.wait_for(playing("carol"), timeout=5)
+    await carol.calls.wait_for(playing("alice"), timeout=5)
+    # Dave joins mid-call and plays both, on different slots.
+    dave = await peers.join("dave", view=(160, 120, 15))
+    await dave.calls.wait_for(playing("alice"), timeout=5)
+    await dave.calls.wait_for(playing("carol"), timeout=5)
+    streams = {s.name: s for s in dave.call.streams.values()}
+    assert streams.keys() == {"alice", "carol"}
+    assert streams["alice"].slot != streams["carol"].slot
+    assert {s.slot for s in streams.values()} == {0, 1}
+    assert streams["alice"].size == streams["carol"].size == (160, 120)
+    # The labels differ: check that each slot shows its own publisher by comparing pictures is fragile,
+    # so check that both keep playing.
+    await asyncio.wait_for(asyncio.gather(_frames_grow(streams["alice"], 10), _frames_grow(streams["carol"], 10)), 3)
+    # Carol unpublishes: her slot is freed and reused by the next publisher.
+    await carol.call.close()
+    await dave.calls.wait_for(lambda u: u.event is CallEvent.STREAM_REMOVED and u.stream.name == "carol", timeout=3)
+    freed = streams["carol"].slot
+    erin = await peers.join("erin", publish=True)
+    update = await dave.calls.wait_for(playing("erin"), timeout=5)
+    assert update.stream.slot == freed
+    assert erin.call.published.status is PublishStatus.PUBLISHING
+
+
+async def test_the_call_comes_back_after_the_session_reconnects(peers: Peers, server: RoomServer) -> None:
+    await peers.join("alice", publish=True)
+    bob = await peers.join("bob")
+    first = await bob.calls.wait_for(playing("alice"), timeout=5)
+    stream = first.stream
+    # Drop bob's WebSocket from the server side: his session reconnects and rejoins.
+    statuses: list[PlayStatus] = []
+    for status in PlayStatus:
+        stream.on(status, lambda s: statuses.append(s.status))
+    bob_connection = next(c for c in server.connections if c.member is not None and c.member.name == "bob")
+    await bob_connection.ws.close(code=1011, message=b"test drop")
+    async with asyncio.timeout(10):
+        while PlayStatus.PLAYING not in statuses:
+            await asyncio.sleep(0.02)
+    assert statuses == [PlayStatus.STOPPED, PlayStatus.PENDING, PlayStatus.PLAYING]
+    assert bob.call.streams[stream.participant_id] is stream and stream.status is PlayStatus.PLAYING

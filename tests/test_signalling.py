@@ -1,0 +1,117 @@
+"""Media signalling messages: golden wire forms, precise errors, and the server's refusals."""
+
+from __future__ import annotations
+
+import json
+
+import aiohttp
+import pytest
+
+from tuichat.protocol import (
+    Answer,
+    BadMessage,
+    ErrorCode,
+    Offer,
+    ParticipantInfo,
+    SlotAssignment,
+    State,
+    Streams,
+    View,
+    decode_command,
+    decode_server_message,
+    encode,
+)
+
+GOLDEN_COMMANDS = [
+    ('{"type":"offer","id":5,"sdp":"v=0\\r\\n"}', Offer(id=5, sdp="v=0\r\n")),
+    ('{"type":"view","id":6,"width":160,"height":90,"fps":15,"participant":null}',
+     View(id=6, width=160, height=90, fps=15)),
+    ('{"type":"view","id":7,"width":1920,"height":1080,"fps":30,"participant":"p2"}',
+     View(id=7, width=1920, height=1080, fps=30, participant="p2")),
+]
+
+GOLDEN_EVENTS = [
+    ('{"type":"answer","sdp":"v=0\\r\\n"}', Answer(sdp="v=0\r\n")),
+    ('{"type":"streams","assignments":[{"participant":"p1","slot":0},{"participant":"p3","slot":1}]}',
+     Streams(assignments=[SlotAssignment(participant="p1", slot=0), SlotAssignment(participant="p3", slot=1)])),
+    ('{"type":"streams","assignments":[]}', Streams(assignments=[])),
+    ('{"type":"state","room":"r","you":{"id":"p1","name":"a","stream":null},"participants":[],"history":[],'
+     '"resume":"t","media_slots":3}',
+     State(room="r", you=ParticipantInfo(id="p1", name="a"), participants=[], history=[], resume="t",
+           media_slots=3)),
+]
+
+
+@pytest.mark.parametrize(("wire", "message"), GOLDEN_COMMANDS)
+def test_commands_match_their_golden_wire_form(wire: str, message: object) -> None:
+    assert encode(message) == wire  # type: ignore[arg-type]
+    assert decode_command(wire) == message
+
+
+@pytest.mark.parametrize(("wire", "message"), GOLDEN_EVENTS)
+def test_events_match_their_golden_wire_form(wire: str, message: object) -> None:
+    assert encode(message) == wire  # type: ignore[arg-type]
+    assert decode_server_message(wire) == message
+
+
+def test_state_without_media_slots_defaults_to_seven() -> None:
+    wire = '{"type":"state","room":"r","you":{"id":"p1","name":"a"},"participants":[],"history":[],"resume":"t"}'
+    state = decode_server_message(wire)
+    assert isinstance(state, State) and state.media_slots == 7
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"width": 15, "height": 90, "fps": 15}, "Expected `int` >= 16 - at `$.width`"),
+        ({"width": 1921, "height": 90, "fps": 15}, "Expected `int` <= 1920 - at `$.width`"),
+        ({"width": 160, "height": 1081, "fps": 15}, "Expected `int` <= 1080 - at `$.height`"),
+        ({"width": 160, "height": 8, "fps": 15}, "Expected `int` >= 16 - at `$.height`"),
+        ({"width": 160, "height": 90, "fps": 0}, "Expected `int` >= 1 - at `$.fps`"),
+        ({"width": 160, "height": 90, "fps": 31}, "Expected `int` <= 30 - at `$.fps`"),
+        ({"width": 160.5, "height": 90, "fps": 15}, "Expected `int`, got `float` - at `$.width`"),
+        ({"width": 160, "height": 90}, "Object missing required field `fps`"),
+        ({"width": 160, "height": 90, "fps": 15, "participant": 3},
+         "Expected `str | null`, got `int` - at `$.participant`"),
+    ],
+)
+def test_bad_views_get_precise_errors(fields: dict[str, object], reason: str) -> None:
+    with pytest.raises(BadMessage) as caught:
+        decode_command(json.dumps({"type": "view", "id": 9, **fields}))
+    assert caught.value.code is ErrorCode.BAD_MESSAGE
+    assert caught.value.command_id == 9
+    assert caught.value.reason == f"invalid 'view' message: {reason}"
+
+
+def test_empty_offer_is_refused() -> None:
+    with pytest.raises(BadMessage) as caught:
+        decode_command('{"type":"offer","id":1,"sdp":""}')
+    assert caught.value.reason == "invalid 'offer' message: Expected `str` of length >= 1 - at `$.sdp`"
+
+
+async def _exchange(ws: aiohttp.ClientWebSocketResponse, frame: dict[str, object]) -> list[dict[str, object]]:
+    """Send a frame; collect replies up to and including the one carrying its id."""
+    await ws.send_str(json.dumps(frame))
+    replies = []
+    while True:
+        reply = json.loads((await ws.receive(timeout=10)).data)
+        replies.append(reply)
+        if reply.get("id") == frame["id"]:
+            return replies
+
+
+async def test_server_refuses_bad_offers_and_views(url: str) -> None:
+    async with aiohttp.ClientSession() as http, http.ws_connect(url) as ws:
+        [reply] = await _exchange(ws, {"type": "offer", "id": 1, "sdp": "v=0"})
+        assert reply["code"] == "not_in_room"
+        replies = await _exchange(ws, {"type": "join", "id": 2, "room": "r", "name": "alice"})
+        assert replies[0]["type"] == "state" and replies[0]["media_slots"] == 7
+        [reply] = await _exchange(ws, {"type": "offer", "id": 3, "sdp": "v=0\r\n"})
+        assert reply["type"] == "error" and reply["code"] == "media_failed"
+        assert "sendonly video and sendonly audio" in reply["reason"]
+        [reply] = await _exchange(ws, {"type": "view", "id": 4, "width": 160, "height": 90, "fps": 15,
+                                       "participant": "p999"})
+        assert reply == {"type": "error", "code": "unknown_participant",
+                         "reason": "nobody with id 'p999' is in this room", "id": 4}
+        [reply] = await _exchange(ws, {"type": "view", "id": 5, "width": 160, "height": 90, "fps": 15})
+        assert reply == {"type": "ack", "id": 5}

@@ -1,0 +1,456 @@
+"""A call: one RTCPeerConnection to the room server, signalled over the room's WebSocket.
+
+The offer has fixed transceivers (see ``tuichat.server.media``): our sendonly video and audio, then
+``room.media_slots`` pairs of recvonly video + audio. Nothing is ever renegotiated: the camera and
+microphone are switched with ``sender.replaceTrack``, and the server tells us with ``streams``
+which participant is on which receive slot. When the session rejoins after a drop (the room emits
+STATE again) the call makes a new peer connection by itself. No UI here, and nothing blocks the
+loop: opening devices is the caller's job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from aiortc import (
+    MediaStreamTrack,
+    RTCConfiguration,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCRtpTransceiver,
+    RTCSessionDescription,
+)
+from aiortc.rtcconfiguration import RTCBundlePolicy
+
+from tuichat.client.events import Callback, Emitter, RoomEvent, RoomUpdate
+from tuichat.client.room import Room
+from tuichat.client.stream import PlayedStream, PlayStatus, PublishedStream, PublishStatus, StreamEvent
+from tuichat.errors import CommandFailed, ConnectionFailed, TuichatError
+from tuichat.media import AudioSink, LatestFrameSink
+from tuichat.protocol.messages import Answer, ErrorCode, Offer, Streams, View
+
+__all__ = ["Call", "CallEvent", "CallStatus", "CallUpdate"]
+
+log = logging.getLogger(__name__)
+
+#: Offer sent → peer connection connected.
+CONNECT_TIMEOUT_S = 10.0
+#: How often the received bit rate is computed.
+STATS_INTERVAL_S = 1.0
+#: Pause before making a new peer connection after one failed.
+RESTART_DELAY_S = 1.0
+
+
+class CallStatus(enum.Enum):
+    NEW = "NEW"
+    CONNECTING = "CONNECTING"
+    CONNECTED = "CONNECTED"
+    RECONNECTING = "RECONNECTING"
+    FAILED = "FAILED"
+    CLOSED = "CLOSED"
+
+
+class CallEvent(enum.Enum):
+    STATUS = "STATUS"
+    STREAM_ADDED = "STREAM_ADDED"
+    STREAM_REMOVED = "STREAM_REMOVED"
+    PLAY_STATUS = "PLAY_STATUS"
+    RESIZED = "RESIZED"
+    PUBLISH_STATUS = "PUBLISH_STATUS"
+
+
+@dataclass(frozen=True)
+class CallUpdate:
+    """One call event: the call's status, a played stream (added, removed, status, resized) or ours."""
+
+    event: CallEvent
+    status: CallStatus
+    stream: PlayedStream | None = None
+    published: PublishedStream | None = None
+    reason: str = ""
+
+
+def _ice_servers(servers: Iterable[RTCIceServer | str]) -> list[RTCIceServer]:
+    return [s if isinstance(s, RTCIceServer) else RTCIceServer(urls=s) for s in servers]
+
+
+class _ByteCounter:
+    """Counts RTP payload bytes of one receiver. aiortc's inbound-rtp stats have packetsReceived but
+    no bytesReceived (1.16), so the receiver's packet handler is wrapped; one addition per packet."""
+
+    def __init__(self, receiver: Any) -> None:
+        self.bytes = 0
+        original = getattr(receiver, "_handle_rtp_packet", None)
+        if original is None:
+            return
+
+        async def counting(packet: Any, arrival_time_ms: int) -> None:
+            self.bytes += len(packet.payload)
+            await original(packet, arrival_time_ms=arrival_time_ms)
+
+        receiver._handle_rtp_packet = counting
+
+
+class _Slot:
+    """One receive slot of one peer connection: its tracks, a frame sink and who is shown on it."""
+
+    def __init__(self, index: int, video: RTCRtpTransceiver, audio: RTCRtpTransceiver) -> None:
+        self.index = index
+        self.video = video
+        self.audio = audio
+        self.stream: PlayedStream | None = None
+        self.counter = _ByteCounter(video.receiver)
+        self.sink = LatestFrameSink(video.receiver.track, on_frame=self._on_frame)
+        self._last_bytes = 0
+        self._last_time = time.monotonic()
+
+    def _on_frame(self, rgb: Any) -> None:
+        if self.stream is not None:
+            self.stream._on_frame(rgb)
+
+    def update_kbps(self, now: float) -> None:
+        delta, span = self.counter.bytes - self._last_bytes, now - self._last_time
+        self._last_bytes, self._last_time = self.counter.bytes, now
+        if self.stream is not None and self.stream.status is PlayStatus.PLAYING and span > 0:
+            self.stream.kbps = delta * 8 / 1000 / span
+
+
+class Call:
+    """Publish ``video``/``audio`` to the room and play everyone else's. See the module docstring.
+
+    ``audio_sink`` receives every remote audio track (a ``Speaker``, or an ``AudioDrain``); it is
+    the caller's to start and stop. ``view`` is (width, height, fps): the pixel box wanted for
+    every remote participant until ``set_view`` changes it.
+    """
+
+    def __init__(
+        self,
+        room: Room,
+        *,
+        video: MediaStreamTrack | None = None,
+        audio: MediaStreamTrack | None = None,
+        audio_sink: AudioSink,
+        view: tuple[int, int, int] = (320, 180, 15),
+        ice_servers: Iterable[RTCIceServer | str] = (),
+        connect_timeout: float = CONNECT_TIMEOUT_S,
+    ) -> None:
+        self.room = room
+        self.video = video
+        self.audio = audio
+        self.audio_sink = audio_sink
+        self.view = view
+        self.ice_servers = _ice_servers(ice_servers)
+        self.connect_timeout = connect_timeout
+        self.status = CallStatus.NEW
+        self.reason = ""
+        self.published = PublishedStream()
+        #: Remote participant id → what we play of them.
+        self.streams: dict[str, PlayedStream] = {}
+        self.pc: RTCPeerConnection | None = None
+        self._participant_views: dict[str, tuple[int, int, int]] = {}
+        self._slots: list[_Slot] = []
+        self._sender_video: RTCRtpTransceiver | None = None
+        self._sender_audio: RTCRtpTransceiver | None = None
+        self._answer: asyncio.Future[str] | None = None
+        self._assignment: Streams | None = None
+        self._connected = asyncio.Event()
+        self._emitter: Emitter[CallEvent] = Emitter()
+        self._lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._unsubscribe: list[Callable[[], None]] = []
+        self._stats_task: asyncio.Task[None] | None = None
+        self._closed = False
+        self.published_once = False
+        for status in PublishStatus:
+            self.published.on(status, self._on_publish_status)
+
+    def __repr__(self) -> str:
+        return f"<Call {self.room.name} {self.status.name} {len(self.streams)} streams>"
+
+    def on(self, event: CallEvent, callback: Callback) -> Callable[[], None]:
+        """Call ``callback(update: CallUpdate)`` on ``event``; returns an unsubscribe function."""
+        return self._emitter.on(event, callback)
+
+    # --- public API --------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Connect and publish; raises ConnectionFailed/CommandFailed (and goes FAILED) if that fails."""
+        if self.status is not CallStatus.NEW:
+            return
+        self._unsubscribe += [
+            self.room.on_signal(self._on_signal),
+            self.room.on(RoomEvent.STATE, self._on_state),
+            self.room.on(RoomEvent.FAILED, self._on_room_failed),
+        ]
+        self._stats_task = asyncio.get_running_loop().create_task(self._stats_loop(), name="call stats")
+        async with self._lock:
+            try:
+                await self._connect()
+            except (TuichatError, TimeoutError) as exc:
+                await self._drop_pc()
+                self._fail(str(exc) or "could not connect the call")
+                raise
+
+    async def set_view(self, width: int, height: int, fps: int, participant: str | None = None) -> None:
+        """Ask the server for pictures fitting ``width``×``height`` at ``fps`` (for one participant or all)."""
+        if participant is None:
+            self.view = (width, height, fps)
+        else:
+            self._participant_views[participant] = (width, height, fps)
+        if self.status is CallStatus.CONNECTED:
+            await self.room.session.command(View(id=0, width=width, height=height, fps=fps, participant=participant))
+
+    async def set_camera(self, track: MediaStreamTrack | None) -> None:
+        """Switch the camera (None: camera off) without renegotiating; the room sees it as video mute."""
+        self.video = track
+        if self._sender_video is not None and not self.published.video_muted:
+            self._sender_video.sender.replaceTrack(track)
+        if track is not None and self.status is CallStatus.CONNECTED and not self.published.video:
+            await self._publish()
+        else:
+            await self._send_mute(video=track is None or self.published.video_muted)
+
+    async def mute_video(self, muted: bool) -> None:
+        self.published.video_muted = muted
+        if self._sender_video is not None:
+            self._sender_video.sender.replaceTrack(None if muted else self.video)
+        await self._send_mute(video=muted or self.video is None)
+
+    async def mute_audio(self, muted: bool) -> None:
+        self.published.audio_muted = muted
+        if self._sender_audio is not None:
+            self._sender_audio.sender.replaceTrack(None if muted else self.audio)
+        await self._send_mute(audio=muted or self.audio is None)
+
+    async def close(self) -> None:
+        """Unpublish if possible, close the peer connection and stop the frame sinks (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        tasks = [t for t in (self._stats_task, *self._tasks) if t is not None and t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self.published.status is PublishStatus.PUBLISHING:
+            with contextlib.suppress(TuichatError, TimeoutError):
+                async with asyncio.timeout(2.0):
+                    await self.room.unpublish()
+            self.published._set(PublishStatus.UNPUBLISHED, "the call was closed")
+        for stream in self.streams.values():
+            stream._set(PlayStatus.STOPPED, "the call was closed")
+        await self._drop_pc()
+        self._set_status(CallStatus.CLOSED, "closed")
+
+    async def __aenter__(self) -> Call:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # --- connection ----------------------------------------------------------------------------------
+
+    async def _connect(self) -> None:
+        self._set_status(CallStatus.CONNECTING if not self.published_once else CallStatus.RECONNECTING,
+                         "connecting media")
+        self._connected.clear()
+        self._assignment = None
+        loop = asyncio.get_running_loop()
+        self._answer = loop.create_future()
+        pc = self.pc = RTCPeerConnection(RTCConfiguration(iceServers=list(self.ice_servers),
+                                                          bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
+        pc.on("connectionstatechange", lambda: self._on_connection_state(pc))
+        self._sender_video = pc.addTransceiver("video", direction="sendonly")
+        self._sender_audio = pc.addTransceiver("audio", direction="sendonly")
+        if self.video is not None and not self.published.video_muted:
+            self._sender_video.sender.replaceTrack(self.video)
+        if self.audio is not None and not self.published.audio_muted:
+            self._sender_audio.sender.replaceTrack(self.audio)
+        pairs = [(pc.addTransceiver("video", direction="recvonly"), pc.addTransceiver("audio", direction="recvonly"))
+                 for _ in range(self.room.media_slots)]
+        await pc.setLocalDescription(await pc.createOffer())
+        session = self.room.session
+        # The server keeps our view per connection: (re)send it before the offer so slots start right.
+        await session.command(View(id=0, width=self.view[0], height=self.view[1], fps=self.view[2]))
+        for pid, (w, h, fps) in self._participant_views.items():
+            if self.room.participants.get(pid) is not None:
+                await session.command(View(id=0, width=w, height=h, fps=fps, participant=pid))
+        await session.command(Offer(id=0, sdp=pc.localDescription.sdp))  # ANSWER arrives before the ack
+        if not self._answer.done():
+            raise CommandFailed(ErrorCode.MEDIA_FAILED, "the server acknowledged the offer without an answer")
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=self._answer.result(), type="answer"))
+        self._slots = [_Slot(k, video, audio) for k, (video, audio) in enumerate(pairs)]
+        for slot in self._slots:
+            slot.sink.start()
+            self.audio_sink.add_track(slot.audio.receiver.track)
+        if self._assignment is not None:
+            self._apply(self._assignment)
+        try:
+            async with asyncio.timeout(self.connect_timeout):
+                await self._connected.wait()
+        except TimeoutError:
+            raise ConnectionFailed(f"the media connection did not come up within {self.connect_timeout:g} s "
+                                   f"(state {pc.connectionState})") from None
+        if pc.connectionState != "connected":
+            raise ConnectionFailed(f"the media connection {pc.connectionState}")
+        self._set_status(CallStatus.CONNECTED, "media connected")
+        await self._publish()
+
+    async def _publish(self) -> None:
+        audio, video = self.audio is not None, self.video is not None
+        if not (audio or video):
+            self.published._set(PublishStatus.UNPUBLISHED, "nothing to send")
+            return
+        try:
+            await self.room.publish(audio=audio, video=video)
+            if self.published.audio_muted or self.published.video_muted:
+                await self.room.mute(audio=self.published.audio_muted, video=self.published.video_muted)
+        except (TuichatError, TimeoutError) as exc:
+            self.published._set(PublishStatus.FAILED, str(exc))
+            raise
+        self.published.audio, self.published.video = audio, video
+        self.published_once = True
+        self.published._set(PublishStatus.PUBLISHING, "")
+
+    async def _send_mute(self, *, audio: bool | None = None, video: bool | None = None) -> None:
+        if self.status is CallStatus.CONNECTED and self.published.status is PublishStatus.PUBLISHING:
+            await self.room.mute(audio=audio, video=video)
+
+    async def _drop_pc(self) -> None:
+        pc, self.pc = self.pc, None
+        slots, self._slots = self._slots, []
+        for slot in slots:
+            slot.stream = None
+            with contextlib.suppress(Exception):
+                self.audio_sink.remove_track(slot.audio.receiver.track)
+            await slot.sink.stop()
+        self._sender_video = self._sender_audio = None
+        if pc is not None:
+            await pc.close()
+
+    async def _restart(self, reason: str) -> None:
+        """A new peer connection after a rejoin or a failure; played streams go STOPPED meanwhile."""
+        async with self._lock:
+            if self._closed:
+                return
+            log.info("call: restarting media (%s)", reason)
+            for stream in self.streams.values():
+                stream._set(PlayStatus.STOPPED, reason)
+            if self.published.status is PublishStatus.PUBLISHING:
+                self.published._set(PublishStatus.PENDING, reason)
+            await self._drop_pc()
+            try:
+                await self._connect()
+            except (TuichatError, TimeoutError) as exc:
+                await self._drop_pc()
+                self._fail(f"could not reconnect the call: {exc}")
+
+    def _fail(self, reason: str) -> None:
+        for stream in self.streams.values():
+            stream._set(PlayStatus.FAILED, reason)
+        if self.published.status in (PublishStatus.PENDING, PublishStatus.PUBLISHING):
+            self.published._set(PublishStatus.FAILED, reason)
+        self._set_status(CallStatus.FAILED, reason)
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("call task %s failed", task.get_name(), exc_info=task.exception())
+
+    # --- events ------------------------------------------------------------------------------------
+
+    def _on_connection_state(self, pc: RTCPeerConnection) -> None:
+        if pc is not self.pc:
+            return
+        state = pc.connectionState
+        log.info("call: peer connection %s", state)
+        if state in ("connected", "failed", "closed"):
+            self._connected.set()
+        if state == "failed" and self.status is CallStatus.CONNECTED and not self._closed:
+            self._spawn(self._restart_after_failure(), "call restart")
+
+    async def _restart_after_failure(self) -> None:
+        await asyncio.sleep(RESTART_DELAY_S)
+        await self._restart("the media connection failed")
+
+    def _on_state(self, update: RoomUpdate) -> None:
+        # The first STATE came before the call existed: a later one means the session rejoined.
+        if self.status is not CallStatus.NEW and not self._closed:
+            self._spawn(self._restart("rejoined after a drop"), "call restart")
+
+    def _on_room_failed(self, update: RoomUpdate) -> None:
+        self._fail(update.reason or "the room failed")
+        self._spawn(self._drop_pc(), "call drop")
+
+    def _on_signal(self, message: Answer | Streams) -> None:
+        if isinstance(message, Answer):
+            if self._answer is not None and not self._answer.done():
+                self._answer.set_result(message.sdp)
+            return
+        self._assignment = message
+        if self._slots:
+            self._apply(message)
+
+    def _apply(self, message: Streams) -> None:
+        """Follow the server's slot assignment: new streams PENDING, dropped ones STOPPED and removed."""
+        assigned = {a.participant: a.slot for a in message.assignments if 0 <= a.slot < len(self._slots)}
+        for pid in [p for p in self.streams if p not in assigned]:
+            gone = self.streams.pop(pid)
+            if self._slots[gone.slot].stream is gone:
+                self._slots[gone.slot].stream = None
+            gone._set(PlayStatus.STOPPED, "no longer sent")
+            self._emit(CallEvent.STREAM_REMOVED, stream=gone)
+        for slot in self._slots:
+            if slot.stream is not None and assigned.get(slot.stream.participant_id) != slot.index:
+                slot.stream = None
+        for pid, index in assigned.items():
+            stream = self.streams.get(pid)
+            participant = self.room.participants.get(pid)
+            if stream is None:
+                stream = PlayedStream(pid, participant.name if participant else pid, index)
+                for status in PlayStatus:
+                    stream.on(status, self._on_play_status)
+                stream.on(StreamEvent.RESIZED, lambda s: self._emit(CallEvent.RESIZED, stream=s))
+                self.streams[pid] = stream
+                self._emit(CallEvent.STREAM_ADDED, stream=stream)
+            elif stream.status in (PlayStatus.STOPPED, PlayStatus.FAILED):
+                stream._set(PlayStatus.PENDING, "assigned again")
+            stream.slot = index
+            self._slots[index].stream = stream
+
+    def _on_play_status(self, stream: PlayedStream) -> None:
+        self._emit(CallEvent.PLAY_STATUS, stream=stream, reason=stream.reason)
+
+    def _on_publish_status(self, stream: PublishedStream) -> None:
+        self._emit(CallEvent.PUBLISH_STATUS, published=stream, reason=stream.reason)
+
+    def _set_status(self, status: CallStatus, reason: str) -> None:
+        if status is self.status:
+            return
+        self.status, self.reason = status, reason
+        log.info("call: %s (%s)", status.name, reason)
+        self._emit(CallEvent.STATUS, reason=reason)
+
+    def _emit(self, event: CallEvent, **payload: Any) -> None:
+        self._emitter.emit(event, CallUpdate(event, self.status, **payload))
+
+    async def _stats_loop(self) -> None:
+        while True:
+            await asyncio.sleep(STATS_INTERVAL_S)
+            now = time.monotonic()
+            for slot in self._slots:
+                slot.update_kbps(now)

@@ -1,0 +1,331 @@
+"""The server's side of calls: one RTCPeerConnection per client, fixed slots, never renegotiated.
+
+Transceiver scheme (the client's offer, in m-line order; the same order on both sides):
+
+====================  ===========  ==============================================================
+m-lines               offer dir.   meaning
+====================  ===========  ==============================================================
+0: video              sendonly     the client's own camera (sendonly even with no track yet: the
+1: audio              sendonly     client attaches one later with ``sender.replaceTrack``)
+2 + 2k: video         recvonly     receive slot ``k`` (k = 0 .. S-1), S = ``State.media_slots``
+3 + 2k: audio         recvonly     = ``max_participants - 1``
+====================  ===========  ==============================================================
+
+For each offer the server makes a peer connection, ``setRemoteDescription(offer)`` (aiortc creates
+one ``recvonly`` transceiver per m-line), then for each slot transceiver sets
+``sender.replaceTrack(slot_track)`` with a persistent ``SlotVideoTrack``/``SlotAudioTrack`` and
+``direction = "sendonly"``. aiortc answers each m-line with ``and_direction(transceiver.direction,
+offer direction reversed)`` (``createAnswer`` in ``rtcpeerconnection.py``), so the slots are answered
+``sendonly`` and the client's own m-lines ``recvonly``. Slot tracks live as long as the connection;
+``MediaHub`` switches what feeds them (a publisher's fanout, or nothing) as people publish,
+unpublish and leave, and tells the client with a ``streams`` event which participant is in which
+slot. Slots are handed out in join order; the lowest free slot is reused. Only publishers whose own
+peer connection is up get a slot. An idle slot sends nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
+from aiortc.rtcconfiguration import RTCBundlePolicy
+from aiortc.sdp import SessionDescription
+
+from tuichat.errors import CommandFailed
+from tuichat.protocol.limits import DEFAULT_VIEW
+from tuichat.protocol.messages import ErrorCode, SlotAssignment, Streams
+from tuichat.server.relay import AudioFanout, SlotAudioTrack, SlotVideoTrack, VideoFanout
+from tuichat.server.room import Deliver, Member, Registry, Room
+
+__all__ = ["MediaHub", "PeerSession", "ViewPrefs", "ice_server_list"]
+
+log = logging.getLogger(__name__)
+
+#: Offer → answer, including ICE gathering.
+NEGOTIATE_TIMEOUT_S = 10.0
+
+View = tuple[int, int, int]
+
+
+def ice_server_list(servers: Iterable[RTCIceServer | str]) -> list[RTCIceServer]:
+    """``stun:``/``turn:`` URLs or ready ``RTCIceServer`` objects, as aiortc wants them."""
+    return [s if isinstance(s, RTCIceServer) else RTCIceServer(urls=s) for s in servers]
+
+
+@dataclass
+class ViewPrefs:
+    """What one subscriber asked for with ``view``: a default and per-participant overrides."""
+
+    default: View = DEFAULT_VIEW
+    per_participant: dict[str, View] = field(default_factory=dict)
+
+    def set(self, view: View, participant: str | None) -> None:
+        if participant is None:
+            self.default = view
+        else:
+            self.per_participant[participant] = view
+
+    def for_participant(self, participant: str) -> View:
+        return self.per_participant.get(participant, self.default)
+
+
+def _check_offer(sdp: str, max_slots: int) -> int:
+    """The number of receive slots in a well-formed offer; CommandFailed(media_failed) otherwise."""
+    try:
+        description = SessionDescription.parse(sdp)
+    except Exception as exc:
+        raise CommandFailed(ErrorCode.MEDIA_FAILED, f"unreadable SDP offer: {exc}") from None
+    media = [m for m in description.media if m.kind in ("audio", "video")]
+    layout = [(m.kind, m.direction) for m in media]
+    if layout[:2] != [("video", "sendonly"), ("audio", "sendonly")]:
+        raise CommandFailed(ErrorCode.MEDIA_FAILED,
+                            f"the offer must start with sendonly video and sendonly audio, got {layout[:2]}")
+    rest = layout[2:]
+    if len(rest) % 2 or any(pair != ("video", "recvonly") for pair in rest[0::2]) or any(
+        pair != ("audio", "recvonly") for pair in rest[1::2]
+    ):
+        raise CommandFailed(ErrorCode.MEDIA_FAILED,
+                            "after the first two m-lines the offer must have pairs of recvonly video + audio")
+    slots = len(rest) // 2
+    if slots > max_slots:
+        raise CommandFailed(ErrorCode.MEDIA_FAILED, f"the offer has {slots} receive slots; the limit is {max_slots}")
+    return slots
+
+
+class PeerSession:
+    """One client's peer connection: its publication (two fanouts) and its receive slots."""
+
+    def __init__(self, hub: MediaHub, member: Member, views: ViewPrefs, deliver: Deliver) -> None:
+        self.hub = hub
+        self.member = member
+        self.views = views
+        self.deliver = deliver
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=list(hub.ice_servers),
+                                                     bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
+        self.video_fanout: VideoFanout | None = None
+        self.audio_fanout: AudioFanout | None = None
+        self.slot_video: list[SlotVideoTrack] = []
+        self.slot_audio: list[SlotAudioTrack] = []
+        #: participant id → slot index.
+        self.assignments: dict[str, int] = {}
+        self.ready = False
+        self.closed = False
+        self._created = time.monotonic()
+        self._close_task: asyncio.Task[None] | None = None
+        self.pc.on("connectionstatechange", self._on_connection_state)
+
+    def __repr__(self) -> str:
+        return f"<PeerSession {self.member.name} ({self.member.id}) {self.pc.connectionState}>"
+
+    async def negotiate(self, sdp: str) -> str:
+        """Apply the client's offer and return the answer's SDP."""
+        slots = _check_offer(sdp, self.hub.max_slots)
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+        transceivers = self.pc.getTransceivers()
+        name = f"{self.member.name}/{self.member.id}"
+        video, audio = transceivers[0].receiver.track, transceivers[1].receiver.track
+        self.video_fanout = VideoFanout(video, name, lambda reason: self._lost(f"video: {reason}"))
+        self.audio_fanout = AudioFanout(audio, name, lambda reason: self._lost(f"audio: {reason}"))
+        self.video_fanout.start()
+        self.audio_fanout.start()
+        for k in range(slots):
+            video_slot, audio_slot = SlotVideoTrack(*self.views.default), SlotAudioTrack()
+            self.slot_video.append(video_slot)
+            self.slot_audio.append(audio_slot)
+            for transceiver, track in ((transceivers[2 + 2 * k], video_slot), (transceivers[3 + 2 * k], audio_slot)):
+                transceiver.sender.replaceTrack(track)
+                transceiver.direction = "sendonly"
+        answer = await self.pc.createAnswer()
+        await self.pc.setLocalDescription(answer)
+        self.ready = True
+        return self.pc.localDescription.sdp
+
+    def apply(self, publishers: Sequence[Member]) -> None:
+        """Give each of ``publishers`` (join order) a slot fed by their fanouts; tell the client if changed."""
+        if not self.ready or self.closed:
+            return
+        wanted = {m.id for m in publishers}
+        changed = False
+        for pid in [p for p in self.assignments if p not in wanted]:
+            slot = self.assignments.pop(pid)
+            self.slot_video[slot].attach(None)
+            self.slot_audio[slot].attach(None)
+            changed = True
+        for member in publishers:
+            if member.id not in self.assignments:
+                free = sorted(set(range(len(self.slot_video))) - set(self.assignments.values()))
+                if not free:
+                    log.warning("%s: no free receive slot for %s", self, member.id)
+                    continue
+                self.assignments[member.id] = free[0]
+                changed = True
+            slot = self.assignments[member.id]
+            source = self.hub.sessions.get(member.id)
+            stream = member.stream
+            self.slot_video[slot].attach(
+                source.video_fanout if source is not None and stream is not None and stream.video else None)
+            self.slot_audio[slot].attach(
+                source.audio_fanout if source is not None and stream is not None and stream.audio else None)
+            self.slot_video[slot].set_view(*self.views.for_participant(member.id))
+        if changed:
+            by_slot = sorted(self.assignments.items(), key=lambda item: item[1])
+            self.deliver(Streams(assignments=[SlotAssignment(participant=p, slot=s) for p, s in by_slot]))
+
+    def apply_views(self) -> None:
+        for pid, slot in self.assignments.items():
+            self.slot_video[slot].set_view(*self.views.for_participant(pid))
+
+    async def close(self) -> None:
+        """Detach everything, stop the fanouts and close the peer connection (idempotent)."""
+        if self._close_task is None:
+            self._close_task = asyncio.ensure_future(self._close())
+        await asyncio.shield(self._close_task)
+
+    async def _close(self) -> None:
+        self.closed = True
+        self.ready = False
+        for video_slot, audio_slot in zip(self.slot_video, self.slot_audio, strict=True):
+            video_slot.attach(None)
+            audio_slot.attach(None)
+        for fanout in (self.video_fanout, self.audio_fanout):
+            if fanout is not None:
+                await fanout.close()
+        await self.pc.close()
+        log.info("%s: peer connection closed", self)
+
+    def _on_connection_state(self) -> None:
+        state = self.pc.connectionState
+        log.info("%s: %s after %.0f ms", self, state, (time.monotonic() - self._created) * 1000)
+        if state == "failed":
+            self._lost("the peer connection failed")
+
+    def _lost(self, reason: str) -> None:
+        if not self.closed:
+            self.hub._publisher_lost(self, reason)
+
+
+class MediaHub:
+    """Every peer session of one server, driven by the room through ``RoomHooks``."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        *,
+        ice_servers: Iterable[RTCIceServer | str] = (),
+        negotiate_timeout: float = NEGOTIATE_TIMEOUT_S,
+    ) -> None:
+        self.registry = registry
+        self.ice_servers = ice_server_list(ice_servers)
+        self.negotiate_timeout = negotiate_timeout
+        self.max_slots = registry.max_participants - 1
+        #: member id → that member's current peer session.
+        self.sessions: dict[str, PeerSession] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        registry.hooks = self
+
+    async def offer(self, member: Member, sdp: str, views: ViewPrefs, deliver: Deliver) -> str:
+        """Negotiate a new peer session for ``member`` (replacing theirs) and return the answer's SDP.
+
+        Raises CommandFailed(media_failed). Call ``activate(member)`` once the answer has been sent."""
+        if member.room is None:
+            raise CommandFailed(ErrorCode.NOT_IN_ROOM, "join a room first")
+        old = self.sessions.pop(member.id, None)
+        if old is not None:
+            self._close_later(old)
+        session = PeerSession(self, member, views, deliver)
+        self.sessions[member.id] = session
+        try:
+            async with asyncio.timeout(self.negotiate_timeout):
+                answer = await session.negotiate(sdp)
+        except CommandFailed:
+            self._drop(session)
+            raise
+        except TimeoutError:
+            self._drop(session)
+            raise CommandFailed(ErrorCode.MEDIA_FAILED,
+                                f"no answer within {self.negotiate_timeout:g} s") from None
+        except Exception as exc:
+            log.exception("negotiating with %s failed", member.id)
+            self._drop(session)
+            raise CommandFailed(ErrorCode.MEDIA_FAILED, f"could not answer the offer: {exc}") from None
+        if session.closed or self.sessions.get(member.id) is not session:
+            raise CommandFailed(ErrorCode.MEDIA_FAILED, "the session ended while negotiating")
+        return answer
+
+    def activate(self, member: Member) -> None:
+        """Assign slots to the member's new session (after its answer went out) and to everyone else."""
+        if member.room is not None:
+            self.refresh(member.room)
+
+    def view_changed(self, member: Member) -> None:
+        session = self.sessions.get(member.id)
+        if session is not None:
+            session.apply_views()
+
+    def refresh(self, room: Room) -> None:
+        """Bring every session in ``room`` in line with who publishes (cheap: a room is small)."""
+        members = list(room)
+        publishers = [m for m in members if m.stream is not None and (m.stream.audio or m.stream.video)
+                      and m.id in self.sessions and self.sessions[m.id].ready]
+        for member in members:
+            session = self.sessions.get(member.id)
+            if session is not None:
+                session.apply([p for p in publishers if p is not member])
+
+    async def close(self) -> None:
+        """Close every session (idempotent)."""
+        sessions = list(self.sessions.values())
+        self.sessions.clear()
+        for session in sessions:
+            self._close_later(session)
+        tasks = list(self._tasks)
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    # --- RoomHooks ------------------------------------------------------------------------------
+
+    def published(self, room: Room, member: Member) -> None:
+        self.refresh(room)
+
+    def unpublished(self, room: Room, member: Member) -> None:
+        self.refresh(room)
+
+    def left(self, room: Room, member: Member) -> None:
+        session = self.sessions.pop(member.id, None)
+        if session is not None:
+            self._close_later(session)
+        self.refresh(room)
+
+    # --- internals ------------------------------------------------------------------------------
+
+    def _drop(self, session: PeerSession) -> None:
+        if self.sessions.get(session.member.id) is session:
+            del self.sessions[session.member.id]
+        self._close_later(session)
+
+    def _publisher_lost(self, session: PeerSession, reason: str) -> None:
+        member = session.member
+        if self.sessions.get(member.id) is not session:
+            return
+        log.info("media of %s (%s) lost: %s; unpublishing", member.name, member.id, reason)
+        self._drop(session)
+        room = member.room
+        if room is None:
+            return
+        if member.stream is not None:
+            self.registry.unpublish(member)  # tells the room, then refreshes through the hook
+        else:
+            self.refresh(room)
+
+    def _close_later(self, session: PeerSession) -> None:
+        task = asyncio.ensure_future(session.close())
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("closing a peer session failed", exc_info=task.exception())
