@@ -14,9 +14,12 @@ from pathlib import Path
 from textual.pilot import Pilot
 
 from tuichat.client import Session
+from tuichat.client.call import Call
+from tuichat.media import AudioDrain, TestPatternTrack, ToneTrack
 from tuichat.server import RoomServer
 from tuichat.tui.app import ChatApp
-from tuichat.tui.widgets import MessageLog, ParticipantList
+from tuichat.tui.bridge import MediaOptions
+from tuichat.tui.widgets import MessageLog, ParticipantList, VideoGrid
 
 OUT = Path(__file__).resolve().parent.parent / "screenshots"
 SIZE = (120, 34)
@@ -49,10 +52,40 @@ async def chat(server: RoomServer) -> None:
             alice.save_screenshot(str(OUT / "help.svg"))
 
 
+async def call(server: RoomServer) -> None:
+    """A call: a bot publishing the test pattern, seen in the terminal client."""
+    url = f"ws://127.0.0.1:{server.port}/ws"
+    async with Session(url, "carol") as carol:
+        room = await carol.join("standup")
+        drain = AudioDrain()
+        drain.start()
+        async with Call(room, video=TestPatternTrack(640, 480, 15, label="carol"), audio=ToneTrack(),
+                        audio_sink=drain):
+            await room.send_message("can you see my screen?")
+            alice = ChatApp(url, "alice", "standup", media=MediaOptions(camera="test", mic="none", speaker="none"))
+            async with alice.run_test(size=SIZE) as pilot:
+                grid = alice.query_one(VideoGrid)
+
+                def playing() -> bool:
+                    tile = next((t for t in grid.tiles.values() if t.name == "carol"), None)
+                    return tile is not None and tile.cells is not None and tile.seq > 20
+
+                await until(pilot, playing, timeout=20)
+                await pilot.press(*"yes, the colour bars are crisp", "enter")
+                await pilot.pause(0.5)
+                alice.save_screenshot(str(OUT / "call.svg"))
+                await pilot.press("f6")
+                await until(pilot, lambda: "self" in grid.tiles and grid.tiles["self"].cells is not None)
+                await pilot.pause(0.3)
+                alice.save_screenshot(str(OUT / "call-self-view.svg"))
+        await drain.stop()
+
+
 async def main() -> int:
     OUT.mkdir(exist_ok=True)
     async with RoomServer("127.0.0.1", 0) as server:
         await chat(server)
+        await call(server)
     for path in sorted(OUT.glob("*.svg")):
         print(f"wrote {path.relative_to(OUT.parent)}")
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shlex
 import shutil
 import subprocess
@@ -28,8 +29,12 @@ class Tmux:
         self.height = height
 
     def run(self, *args: str) -> str:
+        # An explicit environment: under pytest the process's C-level environment carries COLUMNS=80
+        # and LINES=24 (set by a native library, invisible in os.environ), which the tmux server
+        # would hand to the app, pinning it at 80x24 whatever the window size.
+        env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
         return subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True,
-                              check=True, timeout=10).stdout
+                              check=True, timeout=10, env=env).stdout
 
     def start(self, command: list[str]) -> None:
         self.run("new-session", "-d", "-x", str(self.width), "-y", str(self.height),
@@ -108,3 +113,32 @@ async def test_a_real_terminal_session(url: str, tmux: Tmux, tmp_path: object) -
     while tmux.alive():
         assert time.monotonic() < deadline, "the client did not exit after Ctrl+Q"
         await asyncio.sleep(0.1)
+
+
+async def test_video_reaches_a_real_terminal_as_truecolor_half_blocks(url: str, tmux: Tmux, tmp_path: object) -> None:
+    import re
+
+    from tuichat.client.call import Call
+    from tuichat.media import AudioDrain, TestPatternTrack
+
+    port = url.split(":")[2].split("/")[0]
+    async with Session(url, "carol") as carol:
+        room = await carol.join("lobby")
+        drain = AudioDrain()
+        drain.start()
+        async with Call(room, video=TestPatternTrack(640, 480, 15), audio_sink=drain):
+            tmux.start([sys.executable, "-m", "tuichat", "connect", f"127.0.0.1:{port}", "alice", "lobby",
+                        "--camera", "none", "--mic", "none", "--speaker", "none", "--colors", "truecolor",
+                        "--log-file", f"{tmp_path}/connect.log"])
+            await tmux.wait_for("carol PLAYING")
+            deadline = time.monotonic() + 10
+            while True:
+                coloured = tmux.screen(escapes=True)
+                # The red bar: a half block whose colours are strongly red.
+                reds = re.findall(r"38;2;(\d+);(\d+);(\d+)[;m](?:[^▀]{0,40})▀", coloured)
+                if any(int(r) > 180 and int(g) < 80 and int(b) < 80 for r, g, b in reds):
+                    break
+                assert time.monotonic() < deadline, "no red half blocks on the screen"
+                await asyncio.sleep(0.2)
+            assert "▀" in tmux.screen()
+        await drain.stop()

@@ -49,6 +49,34 @@ def _positive(value: str) -> int:
     return number
 
 
+def _add_ice(parser: argparse.ArgumentParser) -> None:
+    ice = parser.add_argument_group("ICE (no STUN or TURN server is used unless given)")
+    ice.add_argument("--stun", action="append", default=[], metavar="URL", help="a STUN server, e.g. "
+                     "stun:stun.example.org:3478 (repeatable)")
+    ice.add_argument("--turn", action="append", default=[], metavar="URL", help="a TURN server, e.g. "
+                     "turn:turn.example.org:3478 (repeatable)")
+    ice.add_argument("--turn-username", default=None, help="user name for the TURN servers")
+    ice.add_argument("--turn-password", default=None, help="password for the TURN servers")
+
+
+def _ice_servers(args: argparse.Namespace) -> list[object]:
+    from aiortc import RTCIceServer
+
+    servers: list[object] = [RTCIceServer(urls=url) for url in args.stun]
+    servers += [RTCIceServer(urls=url, username=args.turn_username, credential=args.turn_password)
+                for url in args.turn]
+    return servers
+
+
+def _add_media(parser: argparse.ArgumentParser, *, camera: str, mic: str) -> None:
+    media = parser.add_argument_group("media")
+    media.add_argument("--camera", default=camera, metavar="SRC",
+                       help=f"a camera index or path, 'test' (an animated pattern), a video file, or 'none' "
+                            f"(default: {camera})")
+    media.add_argument("--mic", default=mic, metavar="SRC",
+                       help=f"a microphone name or index, 'default', 'test' (a tone), or 'none' (default: {mic})")
+
+
 def _add_common(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--log-file", type=Path, default=None,
                         help=f"where to log (default: {default_log_file(command)})")
@@ -73,11 +101,20 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=_port, default=DEFAULT_PORT, help=f"port (default: {DEFAULT_PORT})")
     serve.add_argument("--max-participants", type=_positive, default=DEFAULT_MAX_PARTICIPANTS,
                        help=f"people per room (default: {DEFAULT_MAX_PARTICIPANTS})")
+    _add_ice(serve)
     _add_common(serve, "serve")
 
     connect = commands.add_parser("connect", help="join a room in the terminal client",
                                   description="Open the terminal client and join ROOM as USER.")
     _add_client(connect)
+    _add_media(connect, camera="0", mic="default")
+    connect.add_argument("--speaker", default="default", metavar="SINK",
+                         help="a speaker name or index, 'default', or 'none' (default: default)")
+    connect.add_argument("--colors", default="auto", choices=["auto", "truecolor", "256", "16", "mono"],
+                         help="colour mode of the video (default: detected from COLORTERM and TERM)")
+    connect.add_argument("--preview", action="store_true",
+                         help="start in low-bandwidth preview mode (F4 toggles it)")
+    _add_ice(connect)
     _add_common(connect, "connect")
 
     bot = commands.add_parser("bot", help="a headless participant printing room events as JSON lines",
@@ -89,6 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
     bot.add_argument("--echo", action="store_true", help="answer every message from others")
     bot.add_argument("--stay", action="store_true", help="ignore stdin and stay until interrupted")
     bot.add_argument("--no-reconnect", action="store_true", help="exit instead of reconnecting after a drop")
+    _add_media(bot, camera="test", mic="test")
+    _add_ice(bot)
     _add_common(bot, "bot")
 
     demo = commands.add_parser("demo", help="a local server, a chatty bot and the client, in one command",
@@ -113,7 +152,8 @@ def _serve(args: argparse.Namespace) -> int:
     from tuichat.server import RoomServer, ServerLimits, serve_forever
 
     setup_logging(args.log_file, verbose=args.verbose, to_stderr=True)
-    server = RoomServer(args.host, args.port, limits=ServerLimits(max_participants=args.max_participants))
+    server = RoomServer(args.host, args.port, limits=ServerLimits(max_participants=args.max_participants),
+                        ice_servers=_ice_servers(args))  # type: ignore[arg-type]
     try:
         asyncio.run(serve_forever(server))
     except KeyboardInterrupt:
@@ -139,9 +179,20 @@ def _connect(args: argparse.Namespace) -> int:
     if url is None:
         return EXIT_USAGE
     setup_logging(args.log_file or default_log_file("connect"), verbose=args.verbose)
-    from tuichat.tui.app import ChatApp
+    import os
 
-    app = ChatApp(url=url, user=args.user, room=args.room)
+    from tuichat.render import ColorMode, detect_color_mode
+    from tuichat.tui.app import ChatApp
+    from tuichat.tui.bridge import MediaOptions
+
+    colors = detect_color_mode(os.environ) if args.colors == "auto" else ColorMode.parse(args.colors)
+    if args.mic not in ("none", "test") or args.speaker != "none":
+        from tuichat.media import preload_audio
+
+        preload_audio()  # before the UI draws: see tuichat.media._portaudio.preload
+    media = MediaOptions(camera=args.camera, mic=args.mic, speaker=args.speaker, preview=args.preview,
+                         ice_servers=tuple(_ice_servers(args)))
+    app = ChatApp(url=url, user=args.user, room=args.room, media=media, color_mode=colors)
     app.run()
     if app.exit_message:
         print(app.exit_message, file=sys.stderr)
@@ -157,7 +208,9 @@ def _bot(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     setup_logging(args.log_file or default_log_file("bot"), verbose=args.verbose)
     options = BotOptions(url=url, name=args.user, room=args.room, say=args.say, echo=args.echo,
-                         read_stdin=not args.stay, session=SessionOptions(reconnect=not args.no_reconnect))
+                         read_stdin=not args.stay, session=SessionOptions(reconnect=not args.no_reconnect),
+                         media=not (args.camera == "none" and args.mic == "none"),
+                         camera=args.camera, mic=args.mic, ice_servers=_ice_servers(args))
     return run_bot(options)
 
 

@@ -3,20 +3,36 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.timer import Timer
 from textual.widgets import Footer, Input
 
 from tuichat.client import RoomEvent, SessionOptions, SessionStatus, display_address
+from tuichat.client.call import CallStatus
+from tuichat.client.stream import PlayStatus, PublishStatus
 from tuichat.errors import CommandFailed, ConnectionFailed
 from tuichat.protocol.limits import TEXT_MAX_LENGTH
-from tuichat.tui.bridge import CallBridge, MessageView, RoomChanged, SessionChanged
+from tuichat.render import ColorMode
+from tuichat.tui.bridge import (
+    CallBridge,
+    CallChanged,
+    DeviceNotice,
+    MediaOptions,
+    MessageView,
+    PublishView,
+    RoomChanged,
+    SessionChanged,
+    StreamView,
+)
 from tuichat.tui.screens.help import HelpScreen
-from tuichat.tui.widgets import InviteLine, MessageLog, ParticipantList, StatusLine, VideoPanel
+from tuichat.tui.widgets import InviteLine, MessageLog, ParticipantList, StatusLine, VideoGrid
 
 log = logging.getLogger(__name__)
 
@@ -31,11 +47,21 @@ class ChatApp(App[None]):
     TITLE = "tuichat"
     BINDINGS = [
         Binding("f1", "help", "Help"),
+        Binding("f2", "toggle_mic", "Mic"),
+        Binding("f3", "toggle_camera", "Camera"),
+        Binding("f4", "toggle_preview", "Preview"),
+        Binding("f5", "focus_next_participant", "Focus"),
+        Binding("f6", "toggle_self_view", "Self-view"),
         Binding("f7", "copy_invite", "Copy invite"),
         Binding("ctrl+q", "quit", "Quit", priority=True),
         Binding("escape", "leave_input", "Leave input", show=False),
         Binding("question_mark", "help", "Help", show=False),
         Binding("i", "focus_input", "Type", show=False),
+        Binding("m", "toggle_mic", "Mic", show=False),
+        Binding("c", "toggle_camera", "Camera", show=False),
+        Binding("p", "toggle_preview", "Preview", show=False),
+        Binding("f", "focus_next_participant", "Focus", show=False),
+        Binding("v", "toggle_self_view", "Self-view", show=False),
         Binding("y", "copy_invite", "Copy invite", show=False),
         Binding("q", "quit", "Quit", show=False),
     ]
@@ -45,18 +71,32 @@ class ChatApp(App[None]):
         ("Enter", "send the message (in the input line); start a private message (on a name)"),
         ("Tab  Shift+Tab", "move between the input, the people list and the messages"),
         ("Esc  i", "leave the input line / go back to it"),
+        ("F2  m", "mute / unmute your microphone (announced to the room)"),
+        ("F3  c", "turn your camera off / on (announced to the room)"),
+        ("F4  p", "low-bandwidth preview: smaller, slower video for thin links"),
+        ("F5  f", "focus the next participant full size; after the last, back to the grid"),
+        ("F6  v", "show / hide your own camera (self-view)"),
         ("F7  y", "copy the invite command to the clipboard"),
         ("PgUp  PgDn", "scroll the messages (when focused)"),
         ("Ctrl+Q  q", "leave the room and quit"),
     ]
 
-    def __init__(self, url: str, user: str, room: str, *, session_options: SessionOptions | None = None) -> None:
-        super().__init__()
+    def __init__(self, url: str, user: str, room: str, *, session_options: SessionOptions | None = None,
+                 media: MediaOptions | None = None, color_mode: ColorMode = ColorMode.TRUECOLOR) -> None:
+        # ansi_color: palette colours go to the terminal as palette codes, not converted to RGB.
+        super().__init__(ansi_color=color_mode is not ColorMode.TRUECOLOR)
+        self.media = media
+        self.color_mode = color_mode
+        self.preview = bool(media and media.preview)
+        self.self_view = False
+        self.streams: dict[str, StreamView] = {}
+        self.published: PublishView | None = None
+        self._view_timer: Timer | None = None
         self.url = url
         self.user = user
         self.room_name = room
         self.exit_message = ""
-        self.bridge = CallBridge(self, url, user, room, session_options)
+        self.bridge = CallBridge(self, url, user, room, session_options, media)
         self.invite_address = display_address(url)
         self._shown_messages: dict[tuple[float, int], None] = {}  # insertion-ordered, bounded below
         self._has_joined = False
@@ -64,7 +104,8 @@ class ChatApp(App[None]):
     def compose(self) -> ComposeResult:
         with Horizontal(id="main"):
             with Vertical(id="stage"):
-                yield VideoPanel(id="video")
+                yield VideoGrid(id="video", color_mode=self.color_mode,
+                                empty_text="nobody is sharing video yet" if self.media else "video is off (chat only)")
                 yield MessageLog(id="log")
             with Vertical(id="side"):
                 yield ParticipantList(id="people")
@@ -101,6 +142,64 @@ class ChatApp(App[None]):
         elif event.status is SessionStatus.ESTABLISHED and event.reason == "reconnected":
             messages.add_notice("Reconnected.", style="green")
 
+    # --- media ---------------------------------------------------------------------------------------
+
+    @on(DeviceNotice)
+    def _device_notice(self, event: DeviceNotice) -> None:
+        medium = {"camera": "video", "microphone": "audio", "speaker": "sound"}.get(event.kind, event.kind)
+        tail = "you will hear nothing" if event.kind == "speaker" else f"receiving {medium} only"
+        self.query_one(MessageLog).add_notice(f"{event.reason.rstrip('.')}; {tail}.", style="yellow")
+
+    @on(CallChanged)
+    def _call_changed(self, event: CallChanged) -> None:
+        self.published = event.published
+        self.streams = {s.participant_id: s for s in event.streams if s.status is not PlayStatus.STOPPED}
+        self._refresh_tiles()
+        if event.event is not None and event.status is CallStatus.FAILED:
+            self.query_one(MessageLog).add_notice(f"Call failed: {event.reason}", style="bold red")
+        self._update_media_status()
+
+    def _refresh_tiles(self) -> None:
+        """One tile per played stream: video while it plays and the camera is on, a note otherwise.
+        A stopped stream's tile goes away, so the view clears when someone leaves or unpublishes."""
+        grid = self.query_one(VideoGrid)
+        for key in [k for k in grid.tiles if k != "self" and k not in self.streams]:
+            grid.remove_tile(key)
+        people = {p.id: p for p in self.query_one(ParticipantList).participants}
+        for stream in self.streams.values():
+            person = people.get(stream.participant_id)
+            camera_off = person is not None and (person.video_muted or not person.video)
+            if stream.status is PlayStatus.PLAYING and not camera_off:
+                grid.set_tile(stream.participant_id, stream.name, stream.frames, _stream_label(stream))
+            else:
+                note = "camera off" if camera_off else stream.reason or stream.status.name.lower()
+                grid.set_tile(stream.participant_id, stream.name, None, note)
+
+    def _update_media_status(self) -> None:
+        self.query_one(StatusLine).media = _media_summary(self.published, self.streams, self.preview,
+                                                          self.bridge.has_mic, self.bridge.has_camera)
+
+    @on(VideoGrid.ViewChanged)
+    def _view_changed(self, event: VideoGrid.ViewChanged) -> None:
+        # Debounced: a terminal being dragged to a new size sends many resizes.
+        if self._view_timer is not None:
+            self._view_timer.stop()
+        self._view_timer = self.set_timer(0.25, self._announce_view)
+
+    def _announce_view(self) -> None:
+        grid = self.query_one(VideoGrid)
+        width, height = grid.view_box()
+        focused = grid.focused_key
+        hidden = tuple(k for k in grid.tiles if focused is not None and k not in (focused, "self"))
+        self._call_bridge(self.bridge.set_view(width, height, self.preview, focused, hidden))
+
+    @work(group="media")
+    async def _call_bridge(self, coroutine: Coroutine[Any, Any, object]) -> None:
+        try:
+            await self.bridge.run(coroutine)
+        except (CommandFailed, ConnectionFailed) as exc:
+            log.info("media command failed: %s", exc)
+
     @on(RoomChanged)
     def _room_changed(self, event: RoomChanged) -> None:
         messages = self.query_one(MessageLog)
@@ -116,6 +215,8 @@ class ChatApp(App[None]):
             return
         people.show(event.participants)
         status.count = len(event.participants)
+        if self.media is not None:
+            self._refresh_tiles()
         if event.event is RoomEvent.STATE:
             status.joined = True
             # After a reconnect STATE comes again: show only history this log has not shown yet.
@@ -205,6 +306,53 @@ class ChatApp(App[None]):
     def action_focus_input(self) -> None:
         self.query_one("#composer", Input).focus()
 
+    @work(group="media", exclusive=False)
+    async def action_toggle_mic(self) -> None:
+        muted = await self.bridge.run(self.bridge.toggle_mic())
+        if muted is None:
+            self.notify("There is no microphone to unmute (see the message log).", severity="warning")
+        else:
+            self.notify("Microphone muted" if muted else "Microphone on", timeout=2)
+        self._update_media_status()
+
+    @work(group="media", exclusive=False)
+    async def action_toggle_camera(self) -> None:
+        muted = await self.bridge.run(self.bridge.toggle_camera())
+        if muted is None:
+            self.notify("There is no camera to turn on (see the message log).", severity="warning")
+        else:
+            self.notify("Camera off" if muted else "Camera on", timeout=2)
+            if self.self_view:
+                self._show_self_view(camera_off=muted)
+        self._update_media_status()
+
+    def action_toggle_preview(self) -> None:
+        self.preview = not self.preview
+        grid = self.query_one(VideoGrid)
+        grid.set_fps(5 if self.preview else 15)
+        self.notify("Low-bandwidth preview on" if self.preview else "Preview off: full quality", timeout=2)
+        self._announce_view()
+        self._update_media_status()
+
+    def action_focus_next_participant(self) -> None:
+        focused = self.query_one(VideoGrid).focus_next()
+        tile = self.query_one(VideoGrid).tiles.get(focused) if focused else None
+        self.notify(f"Focused on {tile.name}" if tile else "Showing everyone", timeout=2)
+
+    def action_toggle_self_view(self) -> None:
+        self.self_view = not self.self_view
+        if self.self_view:
+            self._show_self_view()
+        else:
+            self.query_one(VideoGrid).remove_tile("self")
+
+    def _show_self_view(self, camera_off: bool | None = None) -> None:
+        tap = self.bridge.self_view
+        muted = bool(self.published and self.published.video_muted) if camera_off is None else camera_off
+        source = tap if tap is not None and not muted else None
+        note = "self-view" if source else ("camera off" if tap is not None else "no camera")
+        self.query_one(VideoGrid).set_tile("self", f"{self.user} (you)", source, note)
+
     def action_copy_invite(self) -> None:
         command = self.query_one(InviteLine).command
         self.copy_to_clipboard(command)
@@ -214,6 +362,43 @@ class ChatApp(App[None]):
         self.query_one(MessageLog).add_notice("Leaving…")
         await self.bridge.stop()
         self.exit()
+
+
+def _stream_label(stream: StreamView) -> str:
+    parts = []
+    if stream.size:
+        parts.append(f"{stream.size[0]}×{stream.size[1]}")
+    parts.append(f"{stream.fps:.0f} fps")
+    if stream.kbps is not None:
+        parts.append(f"{stream.kbps:.0f} kbps")
+    return " ".join(parts)
+
+
+def _media_summary(published: PublishView | None, streams: dict[str, StreamView], preview: bool,
+                   has_mic: bool, has_camera: bool) -> str:
+    """``mic on · cam on · PUBLISHING │ bob PLAYING 120×90 15 fps 230 kbps``."""
+    mic = "no mic" if not has_mic else ("mic muted" if published and published.audio_muted else "mic on")
+    cam = "no cam" if not has_camera else ("cam off" if published and published.video_muted else "cam on")
+    parts = [mic, cam]
+    if not has_mic and not has_camera:
+        parts.append("receive-only")
+    elif published is not None and published.status is not PublishStatus.PENDING:
+        parts.append(published.status.name)
+    if preview:
+        parts.append("PREVIEW")
+    summary = " · ".join(parts)
+    playing = [s for s in streams.values() if s.status is PlayStatus.PLAYING]
+    if playing:
+        first = playing[0]
+        total = sum(s.kbps or 0 for s in playing)
+        more = f" +{len(playing) - 1}" if len(playing) > 1 else ""
+        summary += f" │ {first.name}{more} PLAYING {_stream_label(first)}"
+        if len(playing) > 1:
+            summary += f" (all {total:.0f} kbps)"
+    elif streams:
+        first = next(iter(streams.values()))
+        summary += f" │ {first.name} {first.status.name}"
+    return summary
 
 
 def _quote(name: str) -> str:

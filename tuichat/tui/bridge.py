@@ -9,17 +9,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import numpy as np
+import numpy.typing as npt
 from textual.message import Message as TextualMessage
 from textual.message_pump import MessagePump
 
 from tuichat.client import Participant, Room, RoomEvent, RoomUpdate, Session, SessionOptions, SessionStatus
+from tuichat.client.call import Call, CallEvent, CallStatus, CallUpdate
 from tuichat.client.events import Message
 from tuichat.client.loop_thread import LoopThread
-from tuichat.errors import CommandFailed, ConnectionFailed
+from tuichat.client.stream import PlayedStream, PlayStatus, PublishStatus
+from tuichat.errors import CommandFailed, ConnectionFailed, DeviceUnavailable, TuichatError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -60,6 +64,81 @@ class MessageView:
                    message.private, message.recipient.name if message.recipient else None)
 
 
+@dataclass(frozen=True)
+class MediaOptions:
+    """Which devices to open and how to reach peers; ``tuichat connect`` flags map onto this."""
+
+    camera: str = "0"
+    mic: str = "default"
+    speaker: str = "default"
+    preview: bool = False
+    fps: int = 15
+    ice_servers: tuple[Any, ...] = ()
+
+
+#: Preview mode: the subscribed picture is this fraction of the tile, at this frame rate.
+PREVIEW_SCALE = 0.5
+PREVIEW_FPS = 5
+#: A participant who is not shown (another one is focused) is fetched this small and slow.
+HIDDEN_VIEW = (64, 48, 2)
+
+
+class StreamFrames:
+    """A played stream as the video widget's frame source: the newest frame and a changing counter."""
+
+    def __init__(self, stream: PlayedStream) -> None:
+        self.stream = stream
+
+    def latest_frame(self) -> tuple[int, npt.NDArray[np.uint8]] | None:
+        count = self.stream.frames_received
+        frame = self.stream.latest
+        return None if frame is None else (count, frame)
+
+
+@dataclass(frozen=True)
+class StreamView:
+    participant_id: str
+    name: str
+    status: PlayStatus
+    size: tuple[int, int] | None
+    fps: float
+    kbps: float | None
+    reason: str
+    frames: StreamFrames
+
+
+@dataclass(frozen=True)
+class PublishView:
+    status: PublishStatus
+    reason: str
+    audio: bool
+    video: bool
+    audio_muted: bool
+    video_muted: bool
+
+
+class DeviceNotice(TextualMessage):
+    """A device could not be used; ``reason`` is one sentence naming it."""
+
+    def __init__(self, kind: str, reason: str) -> None:
+        super().__init__()
+        self.kind = kind
+        self.reason = reason
+
+
+class CallChanged(TextualMessage):
+    """The call's state after a change (or a periodic stats refresh)."""
+
+    def __init__(self, status: CallStatus, reason: str, published: PublishView | None,
+                 streams: tuple[StreamView, ...], event: CallEvent | None = None) -> None:
+        super().__init__()
+        self.status = status
+        self.reason = reason
+        self.published = published
+        self.streams = streams
+        self.event = event
+
+
 class SessionChanged(TextualMessage):
     def __init__(self, status: SessionStatus, reason: str) -> None:
         super().__init__()
@@ -86,8 +165,17 @@ class CallBridge:
     """Owns the Session on a LoopThread; keeps trying to connect until it joins or is stopped."""
 
     def __init__(self, target: MessagePump, url: str, user: str, room: str,
-                 options: SessionOptions | None = None) -> None:
+                 options: SessionOptions | None = None, media: MediaOptions | None = None) -> None:
         self.target = target
+        self.media = media
+        self.call: Call | None = None
+        self.self_view: Any = None
+        self.has_camera = False
+        self.has_mic = False
+        self._audio_sink: Any = None
+        #: The latest view the UI asked for; kept so a call that starts later uses it.
+        self._view_request: tuple[int, int, bool, str | None, tuple[str, ...]] | None = None
+        self._stats: asyncio.Task[None] | None = None
         self.url = url
         self.user = user
         self.room_name = room
@@ -124,7 +212,9 @@ class CallBridge:
     # --- client thread side ---------------------------------------------------------------------
 
     def _post(self, message: TextualMessage) -> None:
-        self.target.post_message(message)
+        # Once stopping, the UI is being torn down: its widgets may be gone.
+        if not self._stopped:
+            self.target.post_message(message)
 
     async def _start(self) -> None:
         for status in SessionStatus:
@@ -154,6 +244,108 @@ class CallBridge:
             room.on(event, self._on_room_update)
         self._on_room_update(RoomUpdate(RoomEvent.STATE, participants=tuple(room.participants.values()),
                                         history=tuple(room.history)))
+        if self.media is not None:
+            await self._start_call(room, self.media)
+
+    # --- media -------------------------------------------------------------------------------------
+
+    async def _open(self, kind: str, opener: Callable[[], Any]) -> Any:
+        """Open a device in a thread (opening can block); a missing one becomes a notice and None."""
+        try:
+            device = await asyncio.to_thread(opener)
+            ready = getattr(device, "ready", None)
+            if ready is not None:
+                await ready()
+            return device
+        except DeviceUnavailable as exc:
+            self._post(DeviceNotice(kind, str(exc)))
+        except Exception as exc:  # a driver failing in an unexpected way must not take the call down
+            log.exception("opening the %s failed", kind)
+            self._post(DeviceNotice(kind, f"the {kind} failed: {exc}"))
+        return None
+
+    async def _start_call(self, room: Room, media: MediaOptions) -> None:
+        from tuichat.media import AudioDrain, FrameTap, open_audio_source, open_speaker, open_video_source
+
+        video = await self._open("camera", lambda: open_video_source(media.camera, label=self.user))
+        audio = await self._open("microphone", lambda: open_audio_source(media.mic))
+        sink = await self._open("speaker", lambda: open_speaker(media.speaker))
+        if sink is None:
+            sink = AudioDrain()
+            sink.start()
+        self._audio_sink = sink
+        self.has_camera, self.has_mic = video is not None, audio is not None
+        self.self_view = FrameTap(video) if video is not None else None
+        request = self._view_request or (320, 180, media.preview, None, ())
+        width, height, fps = self.default_view(request[0], request[1], request[2])
+        self.call = Call(room, video=self.self_view, audio=audio, audio_sink=sink, view=(width, height, fps),
+                         ice_servers=media.ice_servers)
+        for event in CallEvent:
+            self.call.on(event, self._on_call_update)
+        self._stats = asyncio.create_task(self._stats_loop())
+        try:
+            await self.call.start()
+        except (TuichatError, TimeoutError) as exc:
+            log.warning("the call could not start: %s", exc)
+            self._post_call(None)
+            return
+        if self._view_request is not None:  # the UI may have changed its mind while we connected
+            await self.set_view(*self._view_request)
+
+    def default_view(self, width: int, height: int, preview: bool) -> tuple[int, int, int]:
+        fps = self.media.fps if self.media else 15
+        if preview:
+            return max(16, int(width * PREVIEW_SCALE)), max(16, int(height * PREVIEW_SCALE)), PREVIEW_FPS
+        return width, height, fps
+
+    def _on_call_update(self, update: CallUpdate) -> None:
+        self._post_call(update.event)
+
+    def _post_call(self, event: CallEvent | None) -> None:
+        call = self.call
+        if call is None:
+            return
+        published = call.published
+        publish = PublishView(published.status, published.reason, published.audio, published.video,
+                              published.audio_muted, published.video_muted)
+        streams = tuple(
+            StreamView(s.participant_id, s.name, s.status, s.size, s.fps, s.kbps, s.reason, StreamFrames(s))
+            for s in call.streams.values()
+        )
+        self._post(CallChanged(call.status, call.reason, publish, streams, event))
+
+    async def _stats_loop(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            self._post_call(None)
+
+    async def set_view(self, width: int, height: int, preview: bool, focused: str | None,
+                       hidden: tuple[str, ...]) -> None:
+        """Subscribe every shown participant at the tile's pixel size; hidden ones small and slow."""
+        self._view_request = (width, height, preview, focused, hidden)
+        if self.call is None:
+            return
+        view = self.default_view(width, height, preview)
+        await self.call.set_view(*view)
+        for participant in hidden:
+            await self.call.set_view(*HIDDEN_VIEW, participant=participant)
+        if focused is not None:
+            await self.call.set_view(*view, participant=focused)
+
+    async def toggle_mic(self) -> bool | None:
+        """Mute or unmute; returns the new muted state, or None when there is no microphone."""
+        if self.call is None or not self.has_mic:
+            return None
+        muted = not self.call.published.audio_muted
+        await self.call.mute_audio(muted)
+        return muted
+
+    async def toggle_camera(self) -> bool | None:
+        if self.call is None or not self.has_camera:
+            return None
+        muted = not self.call.published.video_muted
+        await self.call.mute_video(muted)
+        return muted
 
     def _snapshot(self) -> tuple[ParticipantView, ...]:
         if self.room is None:
@@ -182,6 +374,14 @@ class CallBridge:
     async def _shutdown(self) -> None:
         if self._main is not None:
             self._main.cancel()
+        if self._stats is not None:
+            self._stats.cancel()
+        if self.call is not None:
+            await self.call.close()
+        if self._audio_sink is not None:
+            await self._audio_sink.stop()
+        if self.self_view is not None:
+            self.self_view.stop()
         await self.session.disconnect()
 
 

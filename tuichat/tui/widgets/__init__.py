@@ -4,6 +4,6 @@ from tuichat.tui.widgets.chat import MessageLog
 from tuichat.tui.widgets.invite import InviteLine
 from tuichat.tui.widgets.roster import ParticipantList
 from tuichat.tui.widgets.status import StatusLine
-from tuichat.tui.widgets.video import VideoPanel
+from tuichat.tui.widgets.video import FrameSource, VideoGrid
 
-__all__ = ["InviteLine", "MessageLog", "ParticipantList", "StatusLine", "VideoPanel"]
+__all__ = ["FrameSource", "InviteLine", "MessageLog", "ParticipantList", "StatusLine", "VideoGrid"]

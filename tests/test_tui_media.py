@@ -1,0 +1,187 @@
+"""The app in a real call: the video widget shows the publisher's pattern where it belongs, and
+mute, camera-off, leaving, preview, focus, self-view and missing devices all reach the screen."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+from rich.segment import Segment
+
+from tests.test_tui import SIZE, log_text, names, screen_text, until
+from tuichat.client import Session
+from tuichat.client.call import Call
+from tuichat.media import BAR_BAND, BARS, AudioDrain, TestPatternTrack, ToneTrack
+from tuichat.render import ColorMode
+from tuichat.tui.app import ChatApp
+from tuichat.tui.bridge import MediaOptions
+from tuichat.tui.widgets import StatusLine, VideoGrid
+
+RECEIVE_ONLY = MediaOptions(camera="none", mic="none", speaker="none")
+
+
+@dataclass
+class Publisher:
+    session: Session
+    call: Call
+    drain: AudioDrain
+
+
+@pytest.fixture
+async def publisher(url: str) -> AsyncIterator[Publisher]:
+    session = Session(url, "carol")
+    await session.connect()
+    room = await session.join("lobby")
+    drain = AudioDrain()
+    drain.start()
+    call = Call(room, video=TestPatternTrack(640, 480, 15, label="carol"), audio=ToneTrack(), audio_sink=drain)
+    await call.start()
+    yield Publisher(session, call, drain)
+    await call.close()
+    await drain.stop()
+    await session.disconnect()
+
+
+def cell_colour(grid: VideoGrid, x: int, y: int) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
+    """The (top, bottom) colours drawn at widget cell (x, y), read from the strip the widget renders."""
+    strip = grid.render_line(y)
+    column = 0
+    segment: Segment
+    for segment in strip:
+        if column + segment.cell_length > x:
+            assert segment.text[x - column] == "▀", f"cell {x},{y} is {segment.text!r}"
+            style = segment.style
+            assert style is not None and style.color is not None and style.bgcolor is not None
+            return style.color.get_truecolor(), style.bgcolor.get_truecolor()  # type: ignore[return-value]
+        column += segment.cell_length
+    raise AssertionError(f"no cell at {x},{y}")
+
+
+def video_playing(app: ChatApp, key: str) -> bool:
+    tile = app.query_one(VideoGrid).tiles.get(key)
+    return tile is not None and tile.cells is not None and tile.source is not None
+
+
+async def test_the_publishers_pattern_is_drawn_with_its_colours_in_place(url: str, publisher: Publisher) -> None:
+    app = ChatApp(url, "alice", "lobby", media=RECEIVE_ONLY)
+    async with app.run_test(size=SIZE) as pilot:
+        carol = publisher.session.room.me.id  # type: ignore[union-attr]
+        await until(pilot, lambda: video_playing(app, carol), timeout=15)
+        grid = app.query_one(VideoGrid)
+        tile = grid.tiles[carol]
+        placement = tile.placement
+        assert placement is not None
+        # Aspect kept: 4:3 source, cells are 1×2 pixels.
+        assert abs(placement.cols / (2 * placement.rows) - 4 / 3) < 0.1
+        assert placement.cols <= tile.width and placement.rows <= tile.height - 1
+        # Colour bars: sample the middle of each bar, in the middle of the bar band.
+        top_row = tile.y + 1 + placement.y
+        y = top_row + int((BAR_BAND[0] + BAR_BAND[1]) / 2 * placement.rows)
+        for name, rgb, (x0, x1) in BARS:
+            x = tile.x + placement.x + int((x0 + x1) / 2 * placement.cols)
+            top, bottom = cell_colour(grid, x, y)
+            for drawn in (top, bottom):
+                assert max(abs(a - b) for a, b in zip(drawn, rgb, strict=True)) < 60, f"{name} bar drew {drawn}"
+        # The picture moves: the rendered rows change over time.
+        first = tile.seq
+        await until(pilot, lambda: tile.seq > first + 3)
+        status = app.query_one(StatusLine).media
+        assert "carol PLAYING" in status and "fps" in status and "receive-only" in status
+
+
+async def test_camera_off_mute_and_leaving_reach_the_viewer(url: str, publisher: Publisher) -> None:
+    app = ChatApp(url, "alice", "lobby", media=RECEIVE_ONLY)
+    async with app.run_test(size=SIZE) as pilot:
+        carol = publisher.session.room.me.id  # type: ignore[union-attr]
+        await until(pilot, lambda: video_playing(app, carol), timeout=15)
+        await publisher.call.mute_video(True)
+        await publisher.call.mute_audio(True)
+        grid = app.query_one(VideoGrid)
+        await until(pilot, lambda: grid.tiles[carol].source is None and grid.tiles[carol].status == "camera off")
+        await until(pilot, lambda: "mic off" in screen_text(app) and "cam off" in screen_text(app))
+        await publisher.call.mute_video(False)
+        await until(pilot, lambda: video_playing(app, carol), timeout=10)
+        await publisher.call.close()
+        await publisher.session.disconnect()
+        await until(pilot, lambda: carol not in grid.tiles, timeout=10)
+        await until(pilot, lambda: "nobody is sharing video yet" in screen_text(app))
+        await until(pilot, lambda: names(app) == ["alice"])
+
+
+async def test_missing_devices_are_explained_and_the_call_is_receive_only(url: str, publisher: Publisher) -> None:
+    media = MediaOptions(camera="0", mic="default", speaker="default")
+    app = ChatApp(url, "alice", "lobby", media=media)
+    async with app.run_test(size=SIZE) as pilot:
+        carol = publisher.session.room.me.id  # type: ignore[union-attr]
+        await until(pilot, lambda: video_playing(app, carol), timeout=15)
+        text = log_text(app)
+        assert "no camera at index 0" in text and "receiving video only" in text
+        assert "no microphone" in text and "no speaker" in text
+        assert "no mic · no cam · receive-only" in app.query_one(StatusLine).media
+        await pilot.press("f3")  # camera key with no camera: a warning, not a crash
+        await pilot.press("f2")
+        await pilot.pause(0.2)
+        assert app.is_running
+
+
+async def test_preview_lowers_the_subscribed_size_and_rate(url: str, publisher: Publisher) -> None:
+    app = ChatApp(url, "alice", "lobby", media=RECEIVE_ONLY)
+    async with app.run_test(size=(160, 50)) as pilot:
+        carol = publisher.session.room.me.id  # type: ignore[union-attr]
+        await until(pilot, lambda: video_playing(app, carol), timeout=15)
+        call = app.bridge.call
+        assert call is not None
+        stream = call.streams[carol]
+        grid = app.query_one(VideoGrid)
+
+        def fits_the_tile() -> bool:  # the picture fills the tile's pixel box in one dimension
+            box = grid.view_box()
+            return stream.size is not None and (abs(stream.size[0] - box[0]) <= 2 or abs(stream.size[1] - box[1]) <= 2)
+
+        await until(pilot, fits_the_tile, timeout=6)
+        full = stream.size
+        assert full is not None
+        started = time.monotonic()
+        await pilot.press("f4")
+        await until(pilot, lambda: stream.size is not None and stream.size[1] < full[1] * 0.6, timeout=4)
+        assert time.monotonic() - started < 2.5
+        assert "PREVIEW" in app.query_one(StatusLine).media
+        await until(pilot, lambda: 2 < stream.fps <= 7, timeout=8)
+        await pilot.press("f4")
+        await until(pilot, lambda: stream.size == full, timeout=4)
+
+
+async def test_focus_cycles_and_self_view_shows_our_own_camera(url: str, publisher: Publisher) -> None:
+    app = ChatApp(url, "alice", "lobby", media=MediaOptions(camera="test", mic="none", speaker="none"))
+    async with app.run_test(size=SIZE) as pilot:
+        carol = publisher.session.room.me.id  # type: ignore[union-attr]
+        await until(pilot, lambda: video_playing(app, carol), timeout=15)
+        grid = app.query_one(VideoGrid)
+        await pilot.press("f6")
+        await until(pilot, lambda: video_playing(app, "self"))
+        assert len(grid.shown_tiles) == 2
+        await pilot.press("f5")
+        assert grid.focused_key == carol and [t.key for t in grid.shown_tiles] == [carol]
+        await pilot.press("f5")
+        assert grid.focused_key == "self"
+        await pilot.press("f5")
+        assert grid.focused_key is None and len(grid.shown_tiles) == 2
+        # Camera off turns the self-view into a note, and the others see camera off.
+        await pilot.press("f3")
+        await until(pilot, lambda: grid.tiles["self"].source is None)
+        async with Session(url, "watcher") as watcher:
+            room = await watcher.join("lobby")
+            alice = room.participant_named("alice")
+            assert alice is not None and alice.video_muted
+
+
+async def test_colour_modes_draw_palette_colours(url: str, publisher: Publisher) -> None:
+    app = ChatApp(url, "alice", "lobby", media=RECEIVE_ONLY, color_mode=ColorMode.COLOR256)
+    async with app.run_test(size=SIZE) as pilot:
+        carol = publisher.session.room.me.id  # type: ignore[union-attr]
+        await until(pilot, lambda: video_playing(app, carol), timeout=15)
+        tile = app.query_one(VideoGrid).tiles[carol]
+        assert tile.cells is not None and tile.cells.mode is ColorMode.COLOR256
+        assert int(tile.cells.top_index.max()) <= 255 and int(tile.cells.top_index.min()) >= 0

@@ -1,0 +1,353 @@
+"""Remote faces as half-block cells, drawn with the Line API.
+
+One tile per visible participant: a label line, then the frame fitted into the rest with its aspect
+ratio kept (letterboxed, never stretched). With one tile it fills the area; with more, a grid; a
+focused participant fills it alone. Frames are pulled from each tile's source on a timer at the
+display rate, so a fast sender can never queue work here: only the newest frame is ever drawn, and
+only the rows whose cells changed are refreshed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+from rich.color import Color
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual.geometry import Region, Size
+from textual.message import Message
+from textual.strip import Strip
+from textual.timer import Timer
+from textual.widget import Widget
+
+from tuichat.render import HALF_BLOCK, CellImage, ColorMode, Placement, fit, row_runs, to_cells
+from tuichat.tui.safe_text import printable
+
+#: Styles built for (fg, bg) pairs; bounded, least recently used dropped.
+STYLE_CACHE_SIZE = 8192
+DEFAULT_ASPECT = (4, 3)
+
+
+class FrameSource(Protocol):
+    """Where a tile gets pixels: the newest frame and a counter that changes with each new one."""
+
+    def latest_frame(self) -> tuple[int, npt.NDArray[np.uint8]] | None: ...
+
+
+@dataclass(eq=False)
+class Tile:
+    key: str
+    name: str
+    source: FrameSource | None = None
+    status: str = ""
+    seq: int = -1
+    frame_size: tuple[int, int] | None = None
+    cells: CellImage | None = None
+    image_lines: list[list[Segment]] = field(default_factory=list)
+    # Set by layout: the tile's rectangle in the widget, and where the image sits inside it.
+    x: int = 0
+    y: int = 0
+    width: int = 0
+    height: int = 0
+    placement: Placement | None = None
+
+
+class StyleCache:
+    """Rich Styles per colour pair: building one costs microseconds, video needs thousands a frame."""
+
+    def __init__(self, size: int = STYLE_CACHE_SIZE) -> None:
+        self.size = size
+        self._styles: OrderedDict[tuple[object, object], Style] = OrderedDict()
+
+    def get(self, fg: tuple[int, int, int] | int, bg: tuple[int, int, int] | int) -> Style:
+        key = (fg, bg)
+        style = self._styles.get(key)
+        if style is None:
+            style = Style(color=_color(fg), bgcolor=_color(bg))
+            self._styles[key] = style
+            if len(self._styles) > self.size:
+                self._styles.popitem(last=False)
+        else:
+            self._styles.move_to_end(key)
+        return style
+
+
+def _color(value: tuple[int, int, int] | int) -> Color:
+    if isinstance(value, int):
+        return Color.from_ansi(value)
+    return Color.from_rgb(*value)
+
+
+def grid_shape(count: int, width: int, height: int, aspect: tuple[int, int] = DEFAULT_ASPECT) -> tuple[int, int]:
+    """Columns and rows of tiles that give each face the most cells (cells are 1×2 pixels)."""
+    best, best_area = (1, max(count, 1)), -1
+    for columns in range(1, max(count, 1) + 1):
+        rows = math.ceil(count / columns)
+        tile_w, tile_h = width // columns, height // rows - 1
+        if tile_w < 1 or tile_h < 1:
+            continue
+        placement = fit(aspect[0], aspect[1], tile_w, tile_h)
+        area = placement.cols * placement.rows
+        if area > best_area:
+            best, best_area = (columns, rows), area
+    return best
+
+
+class VideoGrid(Widget, can_focus=False):
+    DEFAULT_CSS = """
+    VideoGrid {
+        height: 2fr;
+        min-height: 6;
+        border: round $primary-background-lighten-2;
+        border-title-color: $text-muted;
+        background: black;
+    }
+    """
+
+    class ViewChanged(Message):
+        """The pixel box each tile can show changed (resize, grid or focus change)."""
+
+        def __init__(self, width: int, height: int, focused: str | None) -> None:
+            super().__init__()
+            self.width = width
+            self.height = height
+            self.focused = focused
+
+    def __init__(self, *, color_mode: ColorMode = ColorMode.TRUECOLOR, fps: float = 15.0,
+                 empty_text: str = "nobody is sharing video yet", **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.color_mode = color_mode
+        self.fps = fps
+        self.empty_text = empty_text
+        self.tiles: dict[str, Tile] = {}
+        self.focused_key: str | None = None
+        self.border_title = "video"
+        self._styles = StyleCache()
+        self._strips: list[Strip | None] = []
+        self._timer: Timer | None = None
+        self._last_view: tuple[int, int, str | None] | None = None
+
+    # --- what the app calls ----------------------------------------------------------------------
+
+    def set_tile(self, key: str, name: str, source: FrameSource | None, status: str = "") -> None:
+        """Add or update a participant's tile; ``source=None`` shows the status instead of video."""
+        tile = self.tiles.get(key)
+        if tile is None:
+            tile = self.tiles[key] = Tile(key, name)
+        if source is not tile.source:
+            tile.source, tile.seq, tile.cells, tile.image_lines = source, -1, None, []
+        tile.name, tile.status = name, status
+        self._relayout()
+
+    def set_status(self, key: str, status: str) -> None:
+        tile = self.tiles.get(key)
+        if tile is not None and tile.status != status:
+            tile.status = status
+            self._invalidate_rows(tile.y, 1)
+
+    def remove_tile(self, key: str) -> None:
+        if self.tiles.pop(key, None) is not None:
+            if self.focused_key == key:
+                self.focused_key = None
+            self._relayout()
+
+    def focus_next(self) -> str | None:
+        """Cycle: grid → each participant full size → grid. Returns the focused key."""
+        keys = list(self.tiles)
+        if not keys:
+            self.focused_key = None
+        elif self.focused_key is None:
+            self.focused_key = keys[0]
+        else:
+            index = keys.index(self.focused_key) if self.focused_key in keys else -1
+            self.focused_key = keys[index + 1] if index + 1 < len(keys) else None
+        self._relayout()
+        return self.focused_key
+
+    def set_color_mode(self, mode: ColorMode) -> None:
+        self.color_mode = mode
+        for tile in self.tiles.values():
+            tile.seq, tile.cells, tile.image_lines = -1, None, []
+        self._relayout()
+
+    def set_fps(self, fps: float) -> None:
+        self.fps = fps
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = self.set_interval(1 / fps, self._tick)
+
+    @property
+    def shown_tiles(self) -> list[Tile]:
+        if self.focused_key is not None and self.focused_key in self.tiles:
+            return [self.tiles[self.focused_key]]
+        return list(self.tiles.values())
+
+    def view_box(self) -> tuple[int, int]:
+        """The pixel size of the largest image a visible tile can show."""
+        tiles = self.shown_tiles
+        if not tiles:
+            width, height = self.content_size
+            return max(16, width), max(16, 2 * (height - 1))
+        tile = tiles[0]
+        return max(16, tile.width), max(16, 2 * (tile.height - 1))
+
+    # --- Textual ---------------------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        self._timer = self.set_interval(1 / self.fps, self._tick)
+
+    def on_resize(self) -> None:
+        self._relayout()
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        return container.height
+
+    def render_line(self, y: int) -> Strip:
+        width = self.content_size.width
+        if y >= len(self._strips):
+            return Strip.blank(width)
+        strip = self._strips[y]
+        if strip is None:
+            strip = self._strips[y] = self._build_line(y, width)
+        return strip
+
+    # --- drawing ---------------------------------------------------------------------------------
+
+    def _relayout(self) -> None:
+        width, height = self.content_size
+        self._strips = [None] * height
+        tiles = self.shown_tiles
+        for tile in self.tiles.values():
+            tile.width = tile.height = 0
+        if tiles and width > 0 and height > 1:
+            columns, rows = grid_shape(len(tiles), width, height)
+            tile_w, tile_h = width // columns, height // rows
+            for index, tile in enumerate(tiles):
+                row, column = divmod(index, columns)
+                tile.x, tile.y, tile.width, tile.height = column * tile_w, row * tile_h, tile_w, tile_h
+                tile.seq, tile.cells, tile.image_lines = -1, None, []
+                tile.placement = self._placement(tile)
+        self.refresh()
+        view = (*self.view_box(), self.focused_key)
+        if view != self._last_view and width > 0:
+            self._last_view = view
+            self.post_message(self.ViewChanged(view[0], view[1], self.focused_key))
+        self._tick()
+
+    def _placement(self, tile: Tile) -> Placement | None:
+        if tile.height < 2 or tile.width < 1:
+            return None
+        src_w, src_h = tile.frame_size or DEFAULT_ASPECT
+        return fit(src_w, src_h, tile.width, tile.height - 1)
+
+    def _tick(self) -> None:
+        for tile in self.shown_tiles:
+            if tile.source is None or tile.placement is None:
+                continue
+            latest = tile.source.latest_frame()
+            if latest is None or latest[0] == tile.seq:
+                continue
+            seq, frame = latest
+            tile.seq = seq
+            size = (frame.shape[1], frame.shape[0])
+            if size != tile.frame_size:
+                tile.frame_size = size
+                tile.placement = self._placement(tile)
+                tile.cells, tile.image_lines = None, []
+                self._invalidate_rows(tile.y, tile.height)
+                if tile.placement is None:
+                    continue
+            placement = tile.placement
+            assert placement is not None
+            cells = to_cells(frame, placement.cols, placement.rows, self.color_mode)
+            changed = self._changed_rows(tile.cells, cells)
+            tile.cells = cells
+            if not tile.image_lines:
+                tile.image_lines = [self._image_row(cells, row) for row in range(cells.rows)]
+            else:
+                for row in changed:
+                    tile.image_lines[row] = self._image_row(cells, row)
+            first = tile.y + 1 + placement.y
+            for row in changed:
+                self._invalidate_rows(first + row, 1)
+
+    @staticmethod
+    def _changed_rows(old: CellImage | None, new: CellImage) -> list[int]:
+        if old is None or old.top.shape != new.top.shape:
+            return list(range(new.rows))
+        differs = np.any(old.top != new.top, axis=(1, 2)) | np.any(old.bottom != new.bottom, axis=(1, 2))
+        return [int(row) for row in np.flatnonzero(differs)]
+
+    def _image_row(self, cells: CellImage, row: int) -> list[Segment]:
+        segments = []
+        if cells.mode is ColorMode.TRUECOLOR:
+            for fg, bg, count in row_runs(cells, row):
+                segments.append(Segment(HALF_BLOCK * count, self._styles.get(fg, bg)))
+        else:
+            top, bottom = cells.top_index[row], cells.bottom_index[row]
+            start = 0
+            for column in range(1, cells.cols + 1):
+                if column == cells.cols or top[column] != top[start] or bottom[column] != bottom[start]:
+                    style = self._styles.get(int(top[start]), int(bottom[start]))
+                    segments.append(Segment(HALF_BLOCK * (column - start), style))
+                    start = column
+        return segments
+
+    def _invalidate_rows(self, y: int, count: int) -> None:
+        for line in range(max(0, y), min(len(self._strips), y + count)):
+            self._strips[line] = None
+        if count > 0:
+            self.refresh(Region(0, y, self.content_size.width, count))
+
+    def _build_line(self, y: int, width: int) -> Strip:
+        tiles = [t for t in self.shown_tiles if t.y <= y < t.y + t.height]
+        black = self._styles.get((0, 0, 0), (0, 0, 0))
+        if not tiles:
+            if not self.tiles and y == self.content_size.height // 2:
+                note = Text(self.empty_text, style="grey50 italic")
+                note.align("center", width)
+                return Strip(self._fixed_width(note, width), width)
+            return Strip([Segment(" " * width, black)], width)
+        segments: list[Segment] = []
+        cursor = 0
+        for tile in sorted(tiles, key=lambda t: t.x):
+            if tile.x > cursor:
+                segments.append(Segment(" " * (tile.x - cursor), black))
+            segments.extend(self._tile_line(tile, y - tile.y))
+            cursor = tile.x + tile.width
+        if cursor < width:
+            segments.append(Segment(" " * (width - cursor), black))
+        return Strip(segments).crop_extend(0, width, None)
+
+    def _fixed_width(self, text: Text, width: int) -> list[Segment]:
+        """``text`` rendered to exactly ``width`` cells (Text is never parsed as markup)."""
+        segments = list(text.render(self.app.console))
+        return list(Strip(segments).crop_extend(0, width, None))
+
+    def _tile_line(self, tile: Tile, line: int) -> list[Segment]:
+        black = self._styles.get((0, 0, 0), (0, 0, 0))
+        if line == 0:
+            label = Text(no_wrap=True, overflow="ellipsis")
+            label.append(" " + printable(tile.name), style="bold white on grey15")
+            if tile.status:
+                label.append("  " + printable(tile.status), style="grey70 on grey15")
+            label.truncate(tile.width, pad=True)
+            label.stylize("on grey15")
+            return self._fixed_width(label, tile.width)
+        placement = tile.placement
+        image_row = line - 1 - (placement.y if placement else 0)
+        if placement is None or not tile.image_lines or not 0 <= image_row < len(tile.image_lines):
+            if placement is not None and tile.source is None and line == tile.height // 2:
+                note = Text(printable(tile.status or "no video"), style="grey50 italic")
+                note.align("center", tile.width)
+                return self._fixed_width(note, tile.width)
+            return [Segment(" " * tile.width, black)]
+        left = placement.x
+        right = tile.width - placement.x - placement.cols
+        return [Segment(" " * left, black), *tile.image_lines[image_row], Segment(" " * right, black)]
