@@ -40,8 +40,20 @@ lint: install
 	$(BIN)/ruff check tuichat tests bench scripts
 	$(BIN)/mypy tuichat
 
-bench: install
-	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+BENCH_STAMP := $(VENV)/.bench-installed
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	@touch $(BENCH_STAMP)
+
+bench/clips/camera-like.mp4: bench/make_clip.py | $(BENCH_STAMP)
+	$(BIN)/python bench/make_clip.py
+
+# Figures, not pass/fail: each bench prints its numbers and ratios against a baseline of the same run.
+bench: $(BENCH_STAMP) bench/clips/camera-like.mp4
+	$(BIN)/python bench/render_cells.py
+	$(BIN)/python bench/terminal_bytes.py bench/clips/camera-like.mp4
+	$(BIN)/python bench/latency.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

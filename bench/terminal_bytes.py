@@ -1,0 +1,361 @@
+"""Bytes written to the terminal by each way of drawing video, on a camera-like clip.
+
+Run: python bench/terminal_bytes.py [CLIP] [--cols 160 --rows 45 --fps 15 --seconds 20]
+(make the clip first: python bench/make_clip.py). Figures, not pass/fail.
+
+The clip is decoded with PyAV at the given fps, each frame rendered with `to_cells`, and in one run:
+1. full redraw: `encode_ansi` every frame (what a naive widget writes);
+2. simple delta: the reference "threshold-8" encoder (re-send cells that moved > 8 levels in a
+   channel, cursor jumps, colour codes only on change), written plainly below;
+3. `DeltaEncoder` (tuichat.render.delta);
+4. timg on the same clip in a pty of the same size (half blocks), if installed;
+5. the low-bandwidth preview settings (`PREVIEW`, see below) at their own size, fps and palette.
+
+For each: bytes/s, the ratio to the full redraw, encoder ms per frame and the largest display
+error: the stream is fed into pyte (an independent terminal emulator) and every cell it shows is
+compared with the ideal frame (what a full redraw shows at that moment), per channel. timg scales
+and quantises its own way, so its error against our ideal frames is not meaningful: bytes only.
+
+`measure_stream()` is the reusable part: give it the byte chunks written per frame and the ideal
+frames, and it says what a person would have seen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import os
+import pty
+import select
+import shutil
+import struct
+import sys
+import termios
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import numpy.typing as npt
+import pyte
+
+from tuichat.render import HALF_BLOCK, PALETTE_256, CellImage, ColorMode, encode_ansi, to_cells
+from tuichat.render.delta import DeltaEncoder
+
+DEFAULT_CLIP = Path(__file__).parent / "clips" / "camera-like.mp4"
+
+#: The low-bandwidth preview: a quarter of the cells, a third of the frame rate, and a coarse
+#: tolerance (truecolor, every cell within 24 levels per channel of the ideal frame).
+PREVIEW = {"cols": 80, "rows": 22, "fps": 5.0, "threshold": 24, "mode": ColorMode.TRUECOLOR}
+
+
+# ------------------------------------------------------------------------------------ decoding
+
+
+def decode(clip: Path, fps: float, seconds: float) -> list[npt.NDArray[np.uint8]]:
+    """RGB frames sampled at `fps` (the newest decoded frame at each tick, as a live call shows)."""
+    frames: list[npt.NDArray[np.uint8]] = []
+    step = 1.0 / fps
+    with av.open(str(clip)) as container:
+        stream = container.streams.video[0]
+        tb = stream.time_base or Fraction(1, 1000)
+        latest: npt.NDArray[np.uint8] | None = None
+        tick = 0.0
+        for frame in container.decode(stream):
+            t = float((frame.pts or 0) * tb)
+            while latest is not None and t > tick + 1e-6:
+                frames.append(latest)
+                tick += step
+                if tick >= seconds - 1e-9:
+                    return frames
+            latest = frame.to_ndarray(format="rgb24")
+        while latest is not None and tick < seconds - 1e-9:
+            frames.append(latest)
+            tick += step
+    return frames
+
+
+# ------------------------------------------------------------------------ reading the screen
+
+
+def screen_colours(
+    screen: pyte.Screen, cols: int, rows: int, x0: int = 0, y0: int = 0
+) -> tuple[npt.NDArray[np.int16], npt.NDArray[np.int16]]:
+    """The (top, bottom) RGB a person sees in each cell of the area, as pyte holds it.
+
+    '▀' shows fg over bg, a space shows bg in both halves. Colours are truecolor hex strings
+    (pyte resolves 38;5;n to xterm's RGB) or, for 16-colour SGRs, names; "default" (never set)
+    reads as -1000 so it can never pass a tolerance check.
+    """
+    top = np.full((rows, cols, 3), -1000, dtype=np.int16)
+    bottom = np.full((rows, cols, 3), -1000, dtype=np.int16)
+    for r in range(rows):
+        line = screen.buffer[y0 + r]
+        for c in range(cols):
+            ch = line[x0 + c]
+            fg, bg = _rgb(ch.fg, True), _rgb(ch.bg, False)
+            if ch.data == HALF_BLOCK:
+                top[r, c], bottom[r, c] = fg, bg
+            elif ch.data == " ":
+                top[r, c] = bottom[r, c] = bg
+    return top, bottom
+
+
+# pyte 0.8.2 names 16-colour SGRs; its table spells bg 105 "bfightmagenta" (upstream typo).
+_NAMES = ["black", "red", "green", "brown", "blue", "magenta", "cyan", "white"]
+_NAME_INDEX = {n: i for i, n in enumerate(_NAMES)} | {"bright" + n: i + 8 for i, n in enumerate(_NAMES)}
+_NAME_INDEX["bfightmagenta"] = 13
+_CACHE: dict[str, tuple[int, int, int]] = {}
+
+
+def _rgb(colour: str, fg: bool) -> tuple[int, int, int]:
+    rgb = _CACHE.get(colour)
+    if rgb is None:
+        if colour in _NAME_INDEX:
+            r, g, b = (int(v) for v in PALETTE_256[_NAME_INDEX[colour]])
+            rgb = (r, g, b)
+        elif len(colour) == 6:
+            rgb = (int(colour[0:2], 16), int(colour[2:4], 16), int(colour[4:6], 16))
+        else:
+            rgb = (-1000, -1000, -1000)
+        _CACHE[colour] = rgb
+    return rgb
+
+
+@dataclass
+class StreamCheck:
+    """What `measure_stream` found: the largest per-channel error and where."""
+
+    max_error: int
+    frames_checked: int
+    worst_frame: int
+    bad_cells: int  # cells beyond the tolerance, summed over checked frames
+
+
+def measure_stream(
+    chunks: Iterable[bytes],
+    ideal_frames: Sequence[CellImage],
+    cols: int,
+    rows: int,
+    *,
+    x0: int = 0,
+    y0: int = 0,
+    every: int = 1,
+    tolerance: int = 8,
+    screen_size: tuple[int, int] | None = None,
+) -> StreamCheck:
+    """Feed per-frame byte chunks into pyte and compare the screen with each ideal frame.
+
+    `chunks[i]` is what was written for `ideal_frames[i]`; all of it is fed (the screen state
+    depends on every byte) but the screen is read only every `every`-th frame (reading costs
+    ~15 ms at 160×45). Error is the largest |shown − ideal| over channels and cells.
+    """
+    width, height = screen_size or (x0 + cols, y0 + rows)
+    screen = pyte.Screen(width, height)
+    stream = pyte.ByteStream(screen)
+    worst, worst_frame, checked, bad = 0, -1, 0, 0
+    for i, (chunk, ideal) in enumerate(zip(chunks, ideal_frames, strict=True)):
+        stream.feed(chunk)
+        if i % every:
+            continue
+        top, bottom = screen_colours(screen, cols, rows, x0, y0)
+        err = np.maximum(
+            np.abs(top - ideal.top.astype(np.int16)).max(axis=2),
+            np.abs(bottom - ideal.bottom.astype(np.int16)).max(axis=2),
+        )
+        e = int(err.max())
+        bad += int((err > tolerance).sum())
+        checked += 1
+        if e > worst:
+            worst, worst_frame = e, i
+    return StreamCheck(worst, checked, worst_frame, bad)
+
+
+# --------------------------------------------------------------------------------- encoders
+
+
+class SimpleDelta:
+    """The reference threshold encoder, written plainly: the figure `DeltaEncoder` must beat.
+
+    A cell is re-sent with its exact colours when either half moved more than `threshold` in a
+    channel; the cursor jumps (CUP) to a cell unless it is already there; fg and bg codes are
+    written only when they differ from the previous cell's; each frame starts from an unknown
+    SGR state and ends with a reset.
+    """
+
+    def __init__(self, cols: int, rows: int, threshold: int = 8) -> None:
+        self.threshold = threshold
+        self.shown_top = np.zeros((rows, cols, 3), dtype=np.int16)
+        self.shown_bottom = np.zeros((rows, cols, 3), dtype=np.int16)
+        self.first = True
+
+    def encode(self, cells: CellImage) -> bytes:
+        top, bottom = cells.top.astype(np.int16), cells.bottom.astype(np.int16)
+        if self.first:
+            need = np.ones(top.shape[:2], dtype=bool)
+            self.first = False
+        else:
+            need = (np.abs(top - self.shown_top).max(axis=2) > self.threshold) | (
+                np.abs(bottom - self.shown_bottom).max(axis=2) > self.threshold
+            )
+        out = []
+        fg = bg = None
+        cursor = None
+        for r, c in zip(*np.nonzero(need), strict=True):
+            if cursor != (r, c):
+                out.append(f"\x1b[{r + 1};{c + 1}H")
+            t, b = tuple(cells.top[r, c].tolist()), tuple(cells.bottom[r, c].tolist())
+            codes = []
+            if t != fg:
+                codes.append("38;2;{};{};{}".format(*t))
+            if b != bg:
+                codes.append("48;2;{};{};{}".format(*b))
+            if codes:
+                out.append(f"\x1b[{';'.join(codes)}m")
+            out.append(HALF_BLOCK)
+            fg, bg, cursor = t, b, (r, c + 1)
+        out.append("\x1b[0m")
+        self.shown_top[need] = top[need]
+        self.shown_bottom[need] = bottom[need]
+        return "".join(out).encode()
+
+
+# ----------------------------------------------------------------------------------- timg
+
+
+def run_timg(clip: Path, cols: int, rows: int, seconds: float) -> tuple[int, float] | None:
+    """Bytes timg writes playing the clip in a cols×rows pty (half blocks), and the play time."""
+    timg = shutil.which("timg")
+    if timg is None:
+        return None
+    pid, fd = pty.fork()
+    if pid == 0:  # child: the pty is its terminal
+        os.environ.update({"TERM": "xterm-256color", "COLORTERM": "truecolor"})
+        os.execv(timg, [timg, "-V", "-ph", f"-g{cols}x{rows}", "--loops=1", f"-t{seconds}", str(clip)])
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+    total = 0
+    start = time.perf_counter()
+    while True:
+        ready, _, _ = select.select([fd], [], [], seconds + 10)
+        if not ready:
+            os.kill(pid, 9)
+            break
+        try:
+            data = os.read(fd, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        total += len(data)
+    os.waitpid(pid, 0)
+    return total, time.perf_counter() - start
+
+
+# ------------------------------------------------------------------------------------ bench
+
+
+@dataclass
+class Row:
+    name: str
+    nbytes: int
+    seconds: float
+    ms_per_frame: float | None
+    check: StreamCheck | None
+    note: str = ""
+
+    @property
+    def rate(self) -> float:
+        return self.nbytes / self.seconds
+
+
+def run_encoder(
+    name: str, encode: Callable[[CellImage], bytes], ideal: Sequence[CellImage]
+) -> tuple[list[bytes], float]:
+    """All chunks and the median encode time in ms."""
+    chunks, times = [], []
+    for cells in ideal:
+        start = time.perf_counter()
+        chunks.append(encode(cells))
+        times.append(time.perf_counter() - start)
+    return chunks, 1000 * float(np.median(times))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("clip", nargs="?", type=Path, default=DEFAULT_CLIP)
+    parser.add_argument("--cols", type=int, default=160)
+    parser.add_argument("--rows", type=int, default=45)
+    parser.add_argument("--fps", type=float, default=15.0)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--every", type=int, default=5, help="read pyte's screen every Nth frame")
+    parser.add_argument("--no-timg", action="store_true")
+    args = parser.parse_args(argv)
+    if not args.clip.exists():
+        sys.exit(f"{args.clip} not found: run python bench/make_clip.py first")
+    cols, rows, fps = args.cols, args.rows, args.fps
+
+    frames = decode(args.clip, fps, args.seconds)
+    seconds = len(frames) / fps
+    ideal = [to_cells(f, cols, rows, ColorMode.TRUECOLOR) for f in frames]
+    print(f"{args.clip.name}: {len(frames)} frames at {fps:g} fps ({seconds:.1f} s), {cols}x{rows} cells")
+    results: list[Row] = []
+
+    # 1. Full redraw. Each frame stands alone, so pyte only needs the frames it checks.
+    chunks, ms = run_encoder("full", encode_ansi, ideal)
+    every = args.every
+    check = measure_stream(chunks[::every], ideal[::every], cols, rows)
+    check.frames_checked = len(chunks[::every])
+    results.append(Row("full redraw (encode_ansi)", sum(map(len, chunks)), seconds, ms, check))
+    full_rate = results[0].rate
+
+    # 2. The simple threshold-8 reference.
+    simple = SimpleDelta(cols, rows)
+    chunks, ms = run_encoder("simple", simple.encode, ideal)
+    check = measure_stream(chunks, ideal, cols, rows, every=every)
+    results.append(Row("simple threshold-8 delta", sum(map(len, chunks)), seconds, ms, check))
+
+    # 3. DeltaEncoder.
+    enc = DeltaEncoder(cols, rows)
+    chunks, ms = run_encoder("delta", enc.encode, ideal)
+    check = measure_stream(chunks, ideal, cols, rows, every=every)
+    results.append(Row("DeltaEncoder (threshold 8)", sum(map(len, chunks)), seconds, ms, check))
+    delta_chunks = chunks
+
+    # 4. timg.
+    timg = None if args.no_timg else run_timg(args.clip, cols, rows, args.seconds)
+    if timg is not None:
+        results.append(Row("timg -V -ph (pty)", timg[0], seconds, None, None, f"played in {timg[1]:.1f} s"))
+
+    # 5. Preview.
+    p = PREVIEW
+    pframes = decode(args.clip, float(p["fps"]), args.seconds)  # type: ignore[arg-type]
+    pideal = [to_cells(f, p["cols"], p["rows"], p["mode"]) for f in pframes]  # type: ignore[arg-type]
+    penc = DeltaEncoder(p["cols"], p["rows"], threshold=p["threshold"], mode=p["mode"])  # type: ignore[arg-type]
+    chunks, ms = run_encoder("preview", penc.encode, pideal)
+    check = measure_stream(chunks, pideal, p["cols"], p["rows"], tolerance=p["threshold"])  # type: ignore[arg-type]
+    name = f"preview {p['cols']}x{p['rows']} @{p['fps']:g} fps, ±{p['threshold']}"
+    results.append(Row(name, sum(map(len, chunks)), len(pframes) / float(p["fps"]), ms, check))  # type: ignore[arg-type]
+
+    print()
+    print(f"{'encoder':34} {'KB/s':>8} {'vs full':>8} {'max err':>8} {'bad cells':>9} {'ms/frame':>9}")
+    for row in results:
+        err = "n/a" if row.check is None else str(row.check.max_error)
+        bad = "" if row.check is None else str(row.check.bad_cells)
+        ms_text = "" if row.ms_per_frame is None else f"{row.ms_per_frame:.2f}"
+        print(
+            f"{row.name:34} {row.rate / 1000:8.1f} {row.rate / full_rate:8.3f} {err:>8} {bad:>9} {ms_text:>9}"
+            + (f"  {row.note}" if row.note else "")
+        )
+    print(
+        f"\nmax err: largest |shown - ideal| per channel over all cells, read from pyte every {every}th frame "
+        "(the full redraw: those frames alone). 'bad cells': cells beyond the tolerance (8; preview: its own)."
+    )
+    last = delta_chunks[len(delta_chunks) // 2]
+    print(f"DeltaEncoder mid-clip frame: {len(last)} bytes; last frame stats: {enc.stats}")
+
+
+if __name__ == "__main__":
+    main()
