@@ -97,9 +97,13 @@ async def test_bot_that_cannot_join_exits_1_with_the_reason(url: str) -> None:
     async with Session(url, "taken") as holder:
         await holder.join("lobby")
         bot = await start_bot(port, "TAKEN")
-        _, stderr = await asyncio.wait_for(bot.communicate(b""), 15)
+        stdout, stderr = await asyncio.wait_for(bot.communicate(b""), 15)
         assert bot.returncode == 1
         assert "someone called 'taken' is already in room 'lobby'" in stderr.decode()
+        events = [json.loads(line) for line in stdout.decode().splitlines()]
+        assert {"event": "FAILED", "code": "name_taken",
+                "reason": "someone called 'taken' is already in room 'lobby'"} in events
+        assert events[-1] == {"event": "SESSION", "status": "DISCONNECTED", "reason": "disconnected"}
 
 
 async def test_bot_with_no_server_exits_1() -> None:

@@ -108,6 +108,8 @@ class Bot:
             await self.session.connect()
             self.room = await self._join()
         except (ConnectionFailed, CommandFailed) as exc:
+            if isinstance(exc, CommandFailed):  # the room refused us: the FAILED room event
+                self.emit({"event": RoomEvent.FAILED.value, "code": exc.code, "reason": exc.reason})
             print(f"tuichat bot: {exc}", file=sys.stderr)
             await self.session.disconnect()
             return 1
