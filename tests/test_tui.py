@@ -235,3 +235,14 @@ async def test_events_reach_the_app_in_order(url: str) -> None:
             bursts = [line.split(": ", 1)[1] for line in log_lines(app) if "burst" in line]
             assert bursts == [f"burst {n}" for n in range(20)]
         await asyncio.sleep(0)
+
+
+async def test_command_palette_offers_tuichat_actions(url: str) -> None:
+    app = ChatApp(url, "alice", "lobby")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.3)
+        await pilot.press(*"self-view")
+        await until(pilot, lambda: "Self-view" in screen_text(app))
+        await pilot.press("enter")
+        await until(pilot, lambda: app.self_view)

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterable
 from pathlib import Path
 from typing import Any
 
 from textual import on, work
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Input
 
@@ -294,6 +295,21 @@ class ChatApp(App[None]):
         composer.cursor_position = len(composer.value)
 
     # --- actions ---------------------------------------------------------------------------------
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        """The command palette (Ctrl+P) offers every tuichat action next to Textual's own."""
+        yield SystemCommand("Mute or unmute microphone", "F2: the room sees it beside your name",
+                            self.action_toggle_mic)
+        yield SystemCommand("Camera off or on", "F3: the room sees it beside your name", self.action_toggle_camera)
+        yield SystemCommand("Low-bandwidth preview", "F4: smaller, slower video for thin links",
+                            self.action_toggle_preview)
+        yield SystemCommand("Focus next participant", "F5: one participant full size, then the grid",
+                            self.action_focus_next_participant)
+        yield SystemCommand("Self-view", "F6: show or hide your own camera", self.action_toggle_self_view)
+        yield SystemCommand("Copy invite", "F7: the command a second person types to join",
+                            self.action_copy_invite)
+        yield SystemCommand("Keys and commands", "F1: every key binding", self.action_help)
+        yield from super().get_system_commands(screen)
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
