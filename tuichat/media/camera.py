@@ -18,8 +18,8 @@ from av import VideoFrame
 from numpy.typing import NDArray
 
 from ..errors import DeviceUnavailable
+from ._clock import WallClockPts
 from ._handoff import LatestValue
-from .testpattern import VIDEO_CLOCK_RATE, VIDEO_TIME_BASE
 
 __all__ = ["CameraTrack"]
 
@@ -65,8 +65,7 @@ class CameraTrack(VideoStreamTrack):
         self._opened = threading.Event()
         self._error: DeviceUnavailable | None = None
         self._thread: threading.Thread | None = None
-        self._t0: float | None = None
-        self._last_pts = -1
+        self._pts = WallClockPts()
         with contextlib.suppress(RuntimeError):  # no loop yet: start on the first recv() or ready()
             self._start_thread(asyncio.get_running_loop())
 
@@ -94,14 +93,7 @@ class CameraTrack(VideoStreamTrack):
         rgb = await self._slot.get()
         if rgb is None or self.readyState != "live":
             raise MediaStreamError
-        frame = VideoFrame.from_ndarray(rgb, format="rgb24")
-        now = time.monotonic()
-        if self._t0 is None:
-            self._t0 = now
-        self._last_pts = max(round((now - self._t0) * VIDEO_CLOCK_RATE), self._last_pts + 1)
-        frame.pts = self._last_pts
-        frame.time_base = VIDEO_TIME_BASE
-        return frame
+        return self._pts.stamp(VideoFrame.from_ndarray(rgb, format="rgb24"))
 
     def stop(self) -> None:
         """End the track, release the device and join the reader thread."""

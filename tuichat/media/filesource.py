@@ -15,8 +15,8 @@ from aiortc.mediastreams import MediaStreamError
 from av import VideoFrame
 
 from ..errors import DeviceUnavailable
+from ._clock import WallClockPts
 from ._handoff import LatestValue
-from .testpattern import VIDEO_CLOCK_RATE, VIDEO_TIME_BASE
 
 __all__ = ["FileVideoTrack"]
 
@@ -56,8 +56,7 @@ class FileVideoTrack(VideoStreamTrack):
         self._slot: LatestValue[VideoFrame] = LatestValue()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
-        self._t0: float | None = None
-        self._last_pts = -1
+        self._pts = WallClockPts()
 
     @property
     def frames_dropped(self) -> int:
@@ -74,14 +73,7 @@ class FileVideoTrack(VideoStreamTrack):
         frame = await self._slot.get()
         if frame is None or self.readyState != "live":
             raise MediaStreamError
-        now = time.monotonic()
-        if self._t0 is None:
-            self._t0 = now
-        pts = max(round((now - self._t0) * VIDEO_CLOCK_RATE), self._last_pts + 1)
-        self._last_pts = pts
-        frame.pts = pts
-        frame.time_base = VIDEO_TIME_BASE
-        return frame
+        return self._pts.stamp(frame)
 
     def stop(self) -> None:
         """End the track and the decoder thread (it closes the file on its way out)."""

@@ -19,7 +19,6 @@ benchmark can measure glass-to-glass latency from a received picture alone.
 from __future__ import annotations
 
 import asyncio
-import fractions
 import math
 import time
 from typing import Any
@@ -30,6 +29,8 @@ from aiortc import VideoStreamTrack
 from aiortc.mediastreams import MediaStreamError
 from av import VideoFrame
 from numpy.typing import NDArray
+
+from ._clock import VIDEO_CLOCK_RATE, VIDEO_TIME_BASE
 
 __all__ = [
     "BACKGROUND",
@@ -64,8 +65,7 @@ CIRCLE_COLOUR: RGB = (255, 210, 0)
 SQUARE_COLOUR: RGB = (0, 200, 255)
 TEXT_COLOUR: RGB = (230, 230, 230)
 
-VIDEO_CLOCK_RATE = 90_000
-VIDEO_TIME_BASE = fractions.Fraction(1, VIDEO_CLOCK_RATE)
+
 # The reference blocks must differ by this much (0..255 luma) for a counter to be trusted.
 MIN_REFERENCE_CONTRAST = 64.0
 # If the loop stalls for longer than this, skip ahead instead of bursting frames to catch up.
