@@ -77,6 +77,35 @@ def _add_media(parser: argparse.ArgumentParser, *, camera: str, mic: str) -> Non
                        help=f"a microphone name or index, 'default', 'test' (a tone), or 'none' (default: {mic})")
 
 
+def _add_tls_client(parser: argparse.ArgumentParser) -> None:
+    tls = parser.add_argument_group("TLS (for wss:// and https:// servers)")
+    trust = tls.add_mutually_exclusive_group()
+    trust.add_argument("--ca-file", type=Path, default=None, metavar="FILE",
+                       help="also trust the CA (or self-signed certificate) in this PEM file")
+    trust.add_argument("--insecure", action="store_true",
+                       help="do not check the server's certificate at all (test servers only)")
+
+
+def _client_ssl(args: argparse.Namespace, command: str) -> tuple[bool, object]:
+    """(ok, what SessionOptions(ssl=...) takes); prints the problem when the CA file is unusable."""
+    from tuichat.client.tls import client_ssl
+
+    try:
+        return True, client_ssl(args.ca_file, insecure=args.insecure)
+    except ValueError as exc:
+        print(f"tuichat {command}: {exc}", file=sys.stderr)
+        return False, None
+
+
+def _public_url(value: str) -> str:
+    from tuichat.server.web import check_public_url
+
+    try:
+        return check_public_url(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _add_common(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--log-file", type=Path, default=None,
                         help=f"where to log (default: {default_log_file(command)})")
@@ -101,6 +130,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=_port, default=DEFAULT_PORT, help=f"port (default: {DEFAULT_PORT})")
     serve.add_argument("--max-participants", type=_positive, default=DEFAULT_MAX_PARTICIPANTS,
                        help=f"people per room (default: {DEFAULT_MAX_PARTICIPANTS})")
+    web = serve.add_argument_group("web client and TLS (browsers need https for the camera, except on localhost)")
+    web.add_argument("--tls-cert", type=Path, default=None, metavar="FILE",
+                     help="serve HTTPS and WSS with this PEM certificate (chain); needs --tls-key")
+    web.add_argument("--tls-key", type=Path, default=None, metavar="FILE", help="the certificate's PEM private key")
+    web.add_argument("--public-url", type=_public_url, default=None, metavar="URL",
+                     help="the address people reach this server at, for invite links (e.g. behind a proxy: "
+                          "https://chat.example.org); default: the address each client used")
     _add_ice(serve)
     _add_common(serve, "serve")
 
@@ -114,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="colour mode of the video (default: detected from COLORTERM and TERM)")
     connect.add_argument("--preview", action="store_true",
                          help="start in low-bandwidth preview mode (F4 toggles it)")
+    _add_tls_client(connect)
     _add_ice(connect)
     _add_common(connect, "connect")
 
@@ -127,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     bot.add_argument("--stay", action="store_true", help="ignore stdin and stay until interrupted")
     bot.add_argument("--no-reconnect", action="store_true", help="exit instead of reconnecting after a drop")
     _add_media(bot, camera="test", mic="test")
+    _add_tls_client(bot)
     _add_ice(bot)
     _add_common(bot, "bot")
 
@@ -150,10 +188,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     from tuichat.server import RoomServer, ServerLimits, serve_forever
+    from tuichat.server.tls import server_ssl_context
 
+    if (args.tls_cert is None) != (args.tls_key is None):
+        print("tuichat serve: --tls-cert and --tls-key go together", file=sys.stderr)
+        return EXIT_USAGE
+    ssl_context = None
+    if args.tls_cert is not None:
+        try:
+            ssl_context = server_ssl_context(args.tls_cert, args.tls_key)
+        except ValueError as exc:
+            print(f"tuichat serve: {exc}", file=sys.stderr)
+            return EXIT_FAILURE
     setup_logging(args.log_file, verbose=args.verbose, to_stderr=True)
     server = RoomServer(args.host, args.port, limits=ServerLimits(max_participants=args.max_participants),
-                        ice_servers=_ice_servers(args))  # type: ignore[arg-type]
+                        ice_servers=_ice_servers(args), ssl_context=ssl_context,  # type: ignore[arg-type]
+                        public_url=args.public_url)
     try:
         asyncio.run(serve_forever(server))
     except KeyboardInterrupt:
@@ -178,6 +228,9 @@ def _connect(args: argparse.Namespace) -> int:
     url = _url(args, "connect")
     if url is None:
         return EXIT_USAGE
+    ok, ssl_option = _client_ssl(args, "connect")
+    if not ok:
+        return EXIT_USAGE
     setup_logging(args.log_file or default_log_file("connect"), verbose=args.verbose)
     import os
 
@@ -192,7 +245,10 @@ def _connect(args: argparse.Namespace) -> int:
         preload_audio()  # before the UI draws: see tuichat.media._portaudio.preload
     media = MediaOptions(camera=args.camera, mic=args.mic, speaker=args.speaker, preview=args.preview,
                          ice_servers=tuple(_ice_servers(args)))
-    app = ChatApp(url=url, user=args.user, room=args.room, media=media, color_mode=colors)
+    from tuichat.client import SessionOptions
+
+    app = ChatApp(url=url, user=args.user, room=args.room, media=media, color_mode=colors,
+                  session_options=SessionOptions(ssl=ssl_option) if ssl_option is not None else None)  # type: ignore[arg-type]
     app.run()
     if app.exit_message:
         print(app.exit_message, file=sys.stderr)
@@ -206,9 +262,13 @@ def _bot(args: argparse.Namespace) -> int:
     url = _url(args, "bot")
     if url is None:
         return EXIT_USAGE
+    ok, ssl_option = _client_ssl(args, "bot")
+    if not ok:
+        return EXIT_USAGE
     setup_logging(args.log_file or default_log_file("bot"), verbose=args.verbose)
+    session = SessionOptions(reconnect=not args.no_reconnect, ssl=ssl_option)  # type: ignore[arg-type]
     options = BotOptions(url=url, name=args.user, room=args.room, say=args.say, echo=args.echo,
-                         read_stdin=not args.stay, session=SessionOptions(reconnect=not args.no_reconnect),
+                         read_stdin=not args.stay, session=session,
                          media=not (args.camera == "none" and args.mic == "none"),
                          camera=args.camera, mic=args.mic, ice_servers=_ice_servers(args))
     return run_bot(options)

@@ -181,6 +181,9 @@ class State(_Message, tag="state"):
     resume: str
     #: Receive slots the client's offer must have: ``max_participants - 1``.
     media_slots: int = DEFAULT_MEDIA_SLOTS
+    #: The server's address for invite links (``https://host:port``, maybe with a path prefix):
+    #: ``serve --public-url``, else what the client connected to. Left out of the wire form when unset.
+    public_url: str | msgspec.UnsetType = msgspec.UNSET
 
 
 class Joined(_Message, tag="joined"):

@@ -8,6 +8,7 @@ import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import msgspec
 from aiohttp import web
 from aiortc import RTCIceServer
 
@@ -19,9 +20,11 @@ from tuichat.protocol.limits import (
     RATE_BURST,
     RATE_PER_SECOND,
 )
+from tuichat.protocol.messages import ServerMessage, State
 from tuichat.server.connection import Connection
 from tuichat.server.media import MediaHub
 from tuichat.server.room import Registry
+from tuichat.server.web import WebClient, check_public_url, public_base_url
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +57,14 @@ class RoomServer:
         limits: ServerLimits | None = None,
         ssl_context: ssl.SSLContext | None = None,
         ice_servers: Sequence[RTCIceServer | str] = (),
+        public_url: str | None = None,
     ) -> None:
         """``ice_servers``: STUN/TURN servers (URLs or ``RTCIceServer``) for the server's peer
-        connections; none by default (host candidates only)."""
+        connections; none by default (host candidates only). ``public_url``: the address people
+        reach this server at (behind a proxy), used in invite links; by default each request's own
+        scheme and Host. Raises ValueError for a ``public_url`` that is not an http(s) URL."""
         self.host = host
+        self.public_url = check_public_url(public_url) if public_url else None
         self.requested_port = port
         self.limits = limits or ServerLimits()
         self.ssl_context = ssl_context
@@ -67,7 +74,7 @@ class RoomServer:
         self.connections: set[Connection] = set()
         self.app = web.Application()
         self.app.router.add_get(WS_PATH, self._handle_ws)
-        self.app.router.add_get("/", self._handle_index)
+        self.web = WebClient(self.app, public_url=self.public_url)
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
         self.port: int = port
@@ -100,14 +107,12 @@ class RoomServer:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
-    async def _handle_index(self, request: web.Request) -> web.Response:
-        return web.Response(text=f"tuichat room server. Join with: tuichat connect {request.host} NAME ROOM\n")
-
     async def _handle_ws(self, request: web.Request) -> web.StreamResponse:
         ws = web.WebSocketResponse(heartbeat=self.limits.heartbeat, max_msg_size=self.limits.frame_max_bytes)
         await ws.prepare(request)
         peer = f"{request.remote}"
-        connection = Connection(ws, self.registry, self.limits, peer, media=self.media)
+        connection = _Connection(ws, self.registry, self.limits, peer, media=self.media,
+                                 public_url=public_base_url(self.public_url, request))
         self.connections.add(connection)
         log.info("connection from %s", peer)
         try:
@@ -122,6 +127,19 @@ class RoomServer:
                 await ws.close()
             log.info("connection from %s closed (code %s)", peer, ws.close_code)
         return ws
+
+
+class _Connection(Connection):
+    """A connection that tells its client the server's public address in STATE (for invite links)."""
+
+    def __init__(self, *args: object, public_url: str, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.public_url = public_url
+
+    def send(self, message: ServerMessage) -> None:
+        if isinstance(message, State) and message.public_url is msgspec.UNSET:
+            message = msgspec.structs.replace(message, public_url=self.public_url)
+        super().send(message)
 
 
 async def serve_forever(server: RoomServer) -> None:

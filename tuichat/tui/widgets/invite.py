@@ -1,8 +1,11 @@
-"""The invite line: the exact command a second person types to join this room."""
+"""The invite line: the exact command a second person types to join this room, and the browser link."""
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from rich.text import Text
+from textual.reactive import reactive
 from textual.widget import Widget
 
 from tuichat.tui.safe_text import printable
@@ -10,6 +13,18 @@ from tuichat.tui.safe_text import printable
 
 def invite_command(address: str, room: str) -> str:
     return f"tuichat connect {address} THEIR_NAME {room}"
+
+
+def invite_link(address: str, room: str) -> str:
+    """The web page of ``room`` from the address people type (``host:port`` or ``wss://host[:port]``)
+    or from the server's public URL (``http(s)://host[:port][/prefix]``, from STATE)."""
+    if address.startswith(("http://", "https://")):
+        base = address.rstrip("/")
+    elif address.startswith("wss://"):
+        base = "https://" + address.removeprefix("wss://").split("/", 1)[0]
+    else:
+        base = "http://" + address.removeprefix("ws://").split("/", 1)[0]
+    return f"{base}/r/{quote(room, safe='')}"
 
 
 class InviteLine(Widget):
@@ -21,13 +36,24 @@ class InviteLine(Widget):
     }
     """
 
+    #: The browser link; set ``public_url`` (the server's, from STATE) to rebuild it.
+    link: reactive[str] = reactive("")
+
     def __init__(self, address: str, room: str, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.room = room
         self.command = invite_command(address, room)
+        self.set_reactive(InviteLine.link, invite_link(address, room))
+
+    def set_public_url(self, public_url: str) -> None:
+        """Use the address the server says it is reached at (``serve --public-url``) for the link."""
+        self.link = invite_link(public_url, self.room)
 
     def render(self) -> Text:
         line = Text(no_wrap=True, overflow="ellipsis")
         line.append("invite: ", style="dim")
         line.append(printable(self.command), style="bold")
-        line.append("   (F7 copies it)", style="dim")
+        line.append("  or  ", style="dim")
+        line.append(printable(self.link), style="bold underline")
+        line.append("   (F7 copies the command)", style="dim")
         return line

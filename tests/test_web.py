@@ -1,0 +1,325 @@
+"""The web client: its pages and headers, and a real headless Chromium in a call with a terminal peer."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+import numpy as np
+import pytest
+
+from tests.conftest import Recorder, wait_until
+from tests.test_call import Peers, peers  # noqa: F401  (fixture)
+from tuichat.client import RoomEvent
+from tuichat.client.call import Call
+from tuichat.client.stream import PlayStatus
+from tuichat.media import AudioDrain
+from tuichat.protocol.codec import decode_server_message, encode
+from tuichat.protocol.messages import ParticipantInfo, State
+from tuichat.server import RoomServer
+from tuichat.server.web import CONTENT_SECURITY_POLICY
+from tuichat.tui.widgets.invite import invite_link
+
+pytestmark = pytest.mark.timeout(60)
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+#: Debian's Chromium, headless, with fake camera and microphone; without the background-networking
+#: flags its connections here are refused many at a time. Playwright adds a fresh --user-data-dir.
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+    "--autoplay-policy=no-user-gesture-required",
+]
+EVIL_NAME = "<img src=x onerror=alert(1)>"
+
+
+def _missing(reason: str) -> None:
+    message = f"headless Chromium unavailable: {reason}"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(message + " (required when CI=true)")
+    pytest.skip(message)
+
+
+@contextlib.asynccontextmanager
+async def chromium(*extra_args: str, without: tuple[str, ...] = ()) -> AsyncIterator[Any]:
+    """A headless Chromium (Playwright driving Debian's build), closed whatever happens; ``without``
+    leaves some of the standard flags out."""
+    try:
+        from playwright.async_api import async_playwright
+    except ImportError:
+        _missing("playwright is not installed (pip install -e '.[test]')")
+    if not os.path.exists(CHROMIUM):
+        _missing("chromium is not installed (apt-get install chromium)")
+    async with async_playwright() as playwright:
+        args = [a for a in CHROMIUM_ARGS if a not in without] + list(extra_args)
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+class WebPage:
+    """A Playwright page plus what tests need: JS conditions polled with a timeout, dialogs recorded.
+
+    Conditions are polled from Python (``evaluate`` is exempt from the page's CSP; Playwright's
+    ``wait_for_function`` evaluates strings inside the page, which the CSP forbids, as it should)."""
+
+    def __init__(self, page: Any) -> None:
+        self.page = page
+        self.dialogs: list[str] = []
+        self.errors: list[str] = []
+        self._tasks: set[asyncio.Future[Any]] = set()
+        page.on("dialog", self._on_dialog)
+        page.on("pageerror", lambda error: self.errors.append(str(error)))
+
+    def _on_dialog(self, dialog: Any) -> None:
+        self.dialogs.append(dialog.message)
+        task = asyncio.ensure_future(dialog.dismiss())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def js(self, expression: str) -> Any:
+        return await self.page.evaluate(expression)
+
+    async def until(self, expression: str, timeout: float = 10.0) -> Any:
+        async def poll() -> Any:
+            while not (value := await self.page.evaluate(expression)):
+                await asyncio.sleep(0.05)
+            return value
+
+        try:
+            return await asyncio.wait_for(poll(), timeout)
+        except TimeoutError:
+            status = await self.page.evaluate("document.querySelector('.statuses')?.innerText")
+            raise AssertionError(f"not true within {timeout:g} s: {expression} (statuses: {status!r}, "
+                                 f"page errors: {self.errors})") from None
+
+    async def join(self, url: str) -> None:
+        """Open the room page and press Join (the name is prefilled from ``?name=``)."""
+        await self.page.goto(url)
+        await self.page.click("#join-button")
+        await self.until("document.querySelector('#call-status').dataset.state === 'connected'", 15)
+
+    async def video_of(self, name: str) -> dict[str, Any]:
+        return await self.page.evaluate("""(name) => {
+            const tile = [...document.querySelectorAll('.tile')]
+                .find(t => t.querySelector('.tile-name').textContent === name);
+            if (!tile) return null;
+            const v = tile.querySelector('video');
+            return {width: v.videoWidth, height: v.videoHeight, time: v.currentTime, muted: v.muted,
+                    paused: v.paused, overlay: tile.querySelector('.tile-overlay').textContent};
+        }""", name)
+
+
+PLAYING_JS = """(name) => {
+    const tile = [...document.querySelectorAll('.tile')].find(t => t.querySelector('.tile-name').textContent === name);
+    const v = tile && tile.querySelector('video');
+    return Boolean(v && v.videoWidth > 0 && v.currentTime > 0 && !v.paused);
+}"""
+
+
+async def wait_playing(page: WebPage, name: str, timeout: float = 10.0) -> None:
+    await page.until(f"({PLAYING_JS})({json.dumps(name)})", timeout)
+
+
+async def frames_change(call: Call, drain: AudioDrain, name: str, size: tuple[int, int]) -> None:
+    """``call`` plays ``name`` (its current stream) at ``size``, audio reaches ``drain``, pictures change."""
+    def current() -> Any:
+        return next((s for s in call.streams.values()
+                     if s.name == name and s.status is PlayStatus.PLAYING and s.size == size), None)
+
+    await wait_until(lambda: current() is not None, timeout=10)
+    stream = current()
+    first, count, audio = stream.latest.copy(), stream.frames_received, drain.frames_received
+    await wait_until(lambda: stream.frames_received >= count + 10 and drain.frames_received >= audio + 25,
+                     timeout=5)
+    assert stream.latest.shape == (size[1], size[0], 3)
+    assert not np.array_equal(first, stream.latest)  # Chromium's fake camera moves
+
+
+# --- pages and headers -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("path", ["/r/a%2Fb", "/r/" + "x" * 40, "/r/%00x", "/r/a%20b", "/r/", "/r/a/b",
+                                  "/join?room=a%2Fb"])
+async def test_a_bad_room_url_gets_a_400_page_saying_why(server: RoomServer, path: str) -> None:
+    async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{server.port}{path}") as response:
+        body = await response.text()
+        assert response.status == 400, body
+        assert response.content_type == "text/html"
+        assert response.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
+        assert "That room name does not work" in body and "Traceback" not in body
+        assert "a room name" in body  # the reason, e.g. "a room name must not contain '/'"
+
+
+async def test_pages_carry_security_headers_and_escape_the_room(server: RoomServer) -> None:
+    base = f"http://127.0.0.1:{server.port}"
+    async with aiohttp.ClientSession() as http:
+        room = "<b>&x"
+        async with http.get(f"{base}/r/{quote(room, safe='')}?name=al") as response:
+            assert response.status == 200
+            body = await response.text()
+            headers = response.headers
+            assert headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
+            assert "'unsafe-inline'" not in CONTENT_SECURITY_POLICY and "script-src 'self'" in CONTENT_SECURITY_POLICY
+            assert headers["X-Content-Type-Options"] == "nosniff"
+            assert headers["Referrer-Policy"] == "no-referrer"
+            assert "<b>&x" not in body and "&lt;b&gt;&amp;x" in body
+            assert '<script src="../static/app.js" defer></script>' in body
+            assert "<script>" not in body and " style=" not in body and " on" + "click" not in body
+            assert f"{base}/r/%3Cb%3E%26x" in body  # the invite link
+        async with http.get(f"{base}/static/app.js") as response:
+            assert response.status == 200 and response.content_type == "text/javascript"
+            assert response.headers["X-Content-Type-Options"] == "nosniff"
+            assert "innerHTML" not in await response.text()
+        async with http.get(f"{base}/static/style.css") as response:
+            assert response.status == 200 and response.content_type == "text/css"
+        async with http.get(f"{base}/static/room.html") as response:
+            assert response.status == 404
+        async with http.get(f"{base}/") as response:
+            assert response.status == 200 and "tuichat connect 127.0.0.1:" in await response.text()
+            assert response.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
+        async with http.get(f"{base}/join?room=lobby&name=al%20b", allow_redirects=False) as response:
+            assert response.status == 303 and response.headers["Location"] == "r/lobby?name=al%20b"
+
+
+async def _state_over_raw_websocket(url: str) -> dict[str, Any]:
+    async with aiohttp.ClientSession() as http, http.ws_connect(url) as ws:
+        await ws.send_str(json.dumps({"type": "join", "id": 1, "room": "lobby", "name": "raw"}))
+        return json.loads((await ws.receive()).data)
+
+
+async def test_state_tells_the_public_url(server: RoomServer, url: str) -> None:
+    state = await _state_over_raw_websocket(url)
+    assert state["type"] == "state" and state["public_url"] == f"http://127.0.0.1:{server.port}"
+
+    async with RoomServer("127.0.0.1", 0, public_url="https://chat.example.org/tc/") as proxied:
+        state = await _state_over_raw_websocket(f"ws://127.0.0.1:{proxied.port}/ws")
+        assert state["public_url"] == "https://chat.example.org/tc"
+        async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{proxied.port}/r/x") as response:
+            assert 'href="https://chat.example.org/tc/r/x"' in await response.text()
+    with pytest.raises(ValueError, match="not an http"):
+        RoomServer("127.0.0.1", 0, public_url="chat.example.org")
+
+
+def test_state_public_url_is_optional_on_the_wire() -> None:
+    base = dict(room="r", you=ParticipantInfo(id="p1", name="a"), participants=[], history=[], resume="t")
+    assert "public_url" not in encode(State(**base))  # type: ignore[arg-type]
+    wire = ('{"type":"state","room":"r","you":{"id":"p1","name":"a","stream":null},"participants":[],'
+            '"history":[],"resume":"t","media_slots":7,"public_url":"https://h:1"}')
+    message = State(**base, public_url="https://h:1")  # type: ignore[arg-type]
+    assert encode(message) == wire
+    assert decode_server_message(wire) == message
+
+
+def test_invite_links_from_what_people_type() -> None:
+    assert invite_link("127.0.0.1:8765", "lobby") == "http://127.0.0.1:8765/r/lobby"
+    assert invite_link("wss://chat.example.org", "a?b#c") == "https://chat.example.org/r/a%3Fb%23c"
+    assert invite_link("wss://h:8443", "x") == "https://h:8443/r/x"
+    assert invite_link("https://chat.example.org/tc/", "x") == "https://chat.example.org/tc/r/x"
+
+
+# --- a real browser in a call ----------------------------------------------------------------------
+
+async def test_a_browser_joins_a_call_with_a_terminal_participant(server: RoomServer, peers: Peers) -> None:  # noqa: F811
+    bot = await peers.join("bot", publish=True, view=(320, 240, 15))
+    evil = await peers.join(EVIL_NAME)  # chat only: a hostile name and hostile text
+    await evil.room.send_message("<script>alert(2)</script><b>bold?</b>")
+    async with chromium() as browser:
+        page = WebPage(await browser.new_page(viewport={"width": 1280, "height": 720}))
+        await page.join(f"http://127.0.0.1:{server.port}/r/call?name=carol")
+
+        # Both directions of media: the terminal side plays the browser's fake camera and microphone ...
+        await frames_change(bot.call, bot.drain, "carol", (320, 240))
+        # ... and the page plays the bot's test pattern (its sound too: the element is not muted).
+        await wait_playing(page, "bot")
+        before = await page.video_of("bot")
+        await asyncio.sleep(0.5)
+        after = await page.video_of("bot")
+        assert after["time"] > before["time"] and after["width"] > 0 and not after["muted"], after
+        assert (await page.js("document.querySelector('#session-status').dataset.state")) == "connected"
+
+        # The people list, and hostile text shown as text: no element made from it, no dialog.
+        people = await page.until("""(() => { const names = [...document.querySelectorAll('#people .person-name')]
+            .map(n => n.textContent); return names.length === 3 && names; })()""")
+        assert sorted(people) == sorted(["bot", "carol", EVIL_NAME])
+        messages = await page.js("document.querySelector('#messages').textContent")
+        assert "<script>alert(2)</script><b>bold?</b>" in messages  # history on join
+        assert await page.js("document.querySelectorAll('#people img, #messages img, #messages b, "
+                             "#grid img, #messages script').length") == 0
+        assert page.dialogs == []
+
+        # Chat both ways, and a private message.
+        await page.page.fill("#text", "hello from the browser")
+        await page.page.press("#text", "Enter")
+        said = await bot.room_updates.wait_for(lambda u: u.event is RoomEvent.MESSAGE and u.message.sender.name
+                                               == "carol", timeout=5)
+        assert said.message.text == "hello from the browser" and not said.message.private
+        await bot.room.send_message("hi carol, just you", to=bot.room.participant_named("carol"))
+        await page.until("[...document.querySelectorAll('#messages .message.private .message-text')]"
+                         ".some(m => m.textContent === 'hi carol, just you')", 5)
+
+        # Mute and camera off reach the room as UPDATED; the sender stops.
+        await page.page.click("#mic")
+        await bot.room_updates.wait_for(lambda u: u.event is RoomEvent.UPDATED and u.participant.name == "carol"
+                                        and u.participant.audio_muted and not u.participant.video_muted, timeout=5)
+        await page.page.click("#cam")
+        await bot.room_updates.wait_for(lambda u: u.event is RoomEvent.UPDATED and u.participant.name == "carol"
+                                        and u.participant.video_muted, timeout=5)
+        # The bot's mute shows in the browser.
+        await bot.call.mute_audio(True)
+        await page.until("""[...document.querySelectorAll('#people .person')].some(p =>
+            p.querySelector('.person-name').textContent === 'bot' && p.textContent.includes('mic off'))""", 5)
+
+        # Closing the page: the others get LEFT.
+        await page.page.close()
+        await bot.room_updates.wait_for(lambda u: u.event is RoomEvent.LEFT and u.participant.name == "carol",
+                                        timeout=8)
+        assert page.errors == []
+
+
+async def test_the_browser_reconnects_and_rejoins_after_a_drop(server: RoomServer, peers: Peers) -> None:  # noqa: F811
+    bot = await peers.join("bot", publish=True, view=(160, 120, 15))
+    async with chromium() as browser:
+        page = WebPage(await browser.new_page(viewport={"width": 1000, "height": 700}))
+        await page.join(f"http://127.0.0.1:{server.port}/r/call?name=dave")
+        await wait_playing(page, "bot")
+        joined = Recorder()
+        bot.room.on(RoomEvent.JOINED, joined)
+        for connection in list(server.connections):
+            if connection.member is not None and connection.member.name == "dave":
+                await connection.ws.close()
+        await page.until("document.querySelector('#session-status').dataset.state === 'reconnecting'", 5)
+        await joined.wait_for(lambda u: u.participant.name == "dave", timeout=10)
+        await page.until("document.querySelector('#call-status').dataset.state === 'connected'", 10)
+        await frames_change(bot.call, bot.drain, "dave", (160, 120))
+        await wait_playing(page, "bot")
+        assert page.errors == []
+
+
+async def test_a_browser_without_camera_permission_watches_over_mdns_candidates(
+        server: RoomServer, peers: Peers) -> None:  # noqa: F811
+    """Without the fake permission UI, headless Chromium refuses the camera: the page joins to watch
+    and chat. With no media permission Chromium hides its addresses behind mDNS names (``x.local``);
+    the server's own host candidates are enough, it learns the browser's address peer-reflexively."""
+    bot = await peers.join("bot", publish=True, view=(160, 120, 15))
+    async with chromium(without=("--use-fake-ui-for-media-stream",)) as browser:
+        page = WebPage(await browser.new_page(viewport={"width": 1000, "height": 700}))
+        await page.join(f"http://127.0.0.1:{server.port}/r/call?name=erin")
+        offer = await page.js("window.tuichat.state.call.pc.localDescription.sdp")
+        assert ".local " in offer and "192.0.2.2" not in offer
+        await wait_playing(page, "bot")
+        assert "camera or microphone" in await page.js("document.querySelector('#messages').textContent")
+        assert await page.js("document.querySelector('#publish-status').textContent") == \
+            "not sending (no camera or microphone)"
+        erin = await bot.room_updates.wait_for(lambda u: u.event is RoomEvent.JOINED, timeout=5)
+        assert erin.participant.name == "erin" and erin.participant.stream is None
+        assert page.errors == []
