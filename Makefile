@@ -35,6 +35,7 @@ demo: install
 
 screenshots: install
 	$(BIN)/python scripts/screenshots.py
+	$(BIN)/python scripts/browser_screenshot.py
 
 lint: install
 	$(BIN)/ruff check tuichat tests bench scripts

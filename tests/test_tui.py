@@ -246,3 +246,18 @@ async def test_command_palette_offers_tuichat_actions(url: str) -> None:
         await until(pilot, lambda: "Self-view" in screen_text(app))
         await pilot.press("enter")
         await until(pilot, lambda: app.self_view)
+
+
+async def test_invite_link_uses_the_servers_public_url() -> None:
+    from tuichat.server import RoomServer
+
+    async with RoomServer("127.0.0.1", 0, public_url="https://chat.example.org/tuichat") as server:
+        url = f"ws://127.0.0.1:{server.port}/ws"
+        app = ChatApp(url, "alice", "lobby")
+        async with app.run_test(size=(160, 32)) as pilot:
+            invite = app.query_one(InviteLine)
+            assert invite.link == f"http://127.0.0.1:{server.port}/r/lobby"  # before STATE: where we connected
+            await until(pilot, lambda: invite.link == "https://chat.example.org/tuichat/r/lobby")
+            assert "https://chat.example.org/tuichat/r/lobby" in screen_text(app)
+            await pilot.press("f7")
+            assert app.clipboard == f"{invite.command}\nor in a browser: {invite.link}"

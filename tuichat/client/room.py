@@ -50,6 +50,8 @@ class Room:
         self.history: deque[Message] = deque(maxlen=HISTORY_LENGTH)
         self.joined = False
         self.resume_token: str | None = None
+        #: Where the server says people reach it (for invite links); None if it did not say.
+        self.public_url: str | None = None
         #: Receive slots a call's offer must have (from STATE).
         self.media_slots = DEFAULT_MEDIA_SLOTS
         self._emitter: Emitter[RoomEvent] = Emitter()
@@ -148,6 +150,7 @@ class Room:
         match event:
             case State():
                 self.resume_token = event.resume
+                self.public_url = event.public_url if isinstance(event.public_url, str) else None
                 self.media_slots = event.media_slots
                 self.participants = {}
                 for info in event.participants:

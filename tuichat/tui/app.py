@@ -125,6 +125,8 @@ class ChatApp(App[None]):
         self.bridge.start()
 
     async def on_unmount(self) -> None:
+        if self._view_timer is not None:
+            self._view_timer.stop()
         await self.bridge.stop()
 
     # --- events from the call --------------------------------------------------------------------
@@ -188,6 +190,8 @@ class ChatApp(App[None]):
         self._view_timer = self.set_timer(0.25, self._announce_view)
 
     def _announce_view(self) -> None:
+        if not self.is_running or self.bridge.stopped:  # the debounce timer may outlive the app
+            return
         grid = self.query_one(VideoGrid)
         width, height = grid.view_box()
         focused = grid.focused_key
@@ -220,6 +224,8 @@ class ChatApp(App[None]):
             self._refresh_tiles()
         if event.event is RoomEvent.STATE:
             status.joined = True
+            if event.public_url:
+                self.query_one(InviteLine).set_public_url(event.public_url)
             # After a reconnect STATE comes again: show only history this log has not shown yet.
             for message in event.history:
                 self._show_message(message)
@@ -370,9 +376,10 @@ class ChatApp(App[None]):
         self.query_one(VideoGrid).set_tile("self", f"{self.user} (you)", source, note)
 
     def action_copy_invite(self) -> None:
-        command = self.query_one(InviteLine).command
-        self.copy_to_clipboard(command)
-        self.notify(command, title="Invite copied", timeout=4)
+        invite = self.query_one(InviteLine)
+        text = f"{invite.command}\nor in a browser: {invite.link}"
+        self.copy_to_clipboard(text)
+        self.notify(text, title="Invite copied", timeout=4)
 
     async def action_quit(self) -> None:
         self.query_one(MessageLog).add_notice("Leaving…")

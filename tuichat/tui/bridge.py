@@ -151,9 +151,10 @@ class RoomChanged(TextualMessage):
 
     def __init__(self, event: RoomEvent, participants: tuple[ParticipantView, ...], *,
                  participant: ParticipantView | None = None, message: MessageView | None = None,
-                 history: tuple[MessageView, ...] = (), reason: str = "") -> None:
+                 history: tuple[MessageView, ...] = (), reason: str = "", public_url: str | None = None) -> None:
         super().__init__()
         self.event = event
+        self.public_url = public_url
         self.participants = participants
         self.participant = participant
         self.message = message
@@ -190,6 +191,10 @@ class CallBridge:
     def start(self) -> None:
         self.thread.start()
         self.thread.submit(self._start())
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopped
 
     async def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         """Await, from the UI loop, a coroutine run on the client thread."""
@@ -359,6 +364,7 @@ class CallBridge:
             message=MessageView.of(update.message) if update.message else None,
             history=tuple(MessageView.of(m) for m in update.history),
             reason=update.reason or (update.failure.reason if update.failure else ""),
+            public_url=self.room.public_url if self.room is not None and update.event is RoomEvent.STATE else None,
         ))
 
     async def _send(self, text: str, to_name: str | None) -> None:

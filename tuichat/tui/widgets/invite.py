@@ -55,5 +55,5 @@ class InviteLine(Widget):
         line.append(printable(self.command), style="bold")
         line.append("  or  ", style="dim")
         line.append(printable(self.link), style="bold underline")
-        line.append("   (F7 copies the command)", style="dim")
+        line.append("   (F7 copies both)", style="dim")
         return line
