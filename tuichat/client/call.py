@@ -6,6 +6,10 @@ microphone are switched with ``sender.replaceTrack``, and the server tells us wi
 which participant is on which receive slot. When the session rejoins after a drop (the room emits
 STATE again) the call makes a new peer connection by itself. No UI here, and nothing blocks the
 loop: opening devices is the caller's job.
+
+Receive slots' video receivers release a frame on its last packet (``tuichat.rtc.jitter``), which
+takes one frame interval off the latency. ``set_view``/``set_preview`` ask the server for a picture
+size, frame rate and normal or low-bandwidth preview mode, per participant or for everyone.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from aiortc import (
     MediaStreamTrack,
     RTCConfiguration,
@@ -35,6 +40,7 @@ from tuichat.client.stream import PlayedStream, PlayStatus, PublishedStream, Pub
 from tuichat.errors import CommandFailed, ConnectionFailed, TuichatError
 from tuichat.media import AudioSink, LatestFrameSink
 from tuichat.protocol.messages import Answer, ErrorCode, Offer, Streams, View
+from tuichat.rtc.jitter import use_marker_release
 
 __all__ = ["Call", "CallEvent", "CallStatus", "CallUpdate"]
 
@@ -77,6 +83,11 @@ class CallUpdate:
     reason: str = ""
 
 
+def _preview_field(on: bool) -> bool | msgspec.UnsetType:
+    """``view``'s preview as sent: left out when off, so servers that predate the field accept it."""
+    return True if on else msgspec.UNSET
+
+
 def _ice_servers(servers: Iterable[RTCIceServer | str]) -> list[RTCIceServer]:
     return [s if isinstance(s, RTCIceServer) else RTCIceServer(urls=s) for s in servers]
 
@@ -107,8 +118,10 @@ class _Slot:
         self.audio = audio
         self.stream: PlayedStream | None = None
         self.counter = _ByteCounter(video.receiver)
+        self.audio_counter = _ByteCounter(audio.receiver)
         self.sink = LatestFrameSink(video.receiver.track, on_frame=self._on_frame)
         self._last_bytes = 0
+        self._last_audio_bytes = 0
         self._last_time = time.monotonic()
 
     def _on_frame(self, rgb: Any) -> None:
@@ -117,9 +130,12 @@ class _Slot:
 
     def update_kbps(self, now: float) -> None:
         delta, span = self.counter.bytes - self._last_bytes, now - self._last_time
+        audio_delta = self.audio_counter.bytes - self._last_audio_bytes
         self._last_bytes, self._last_time = self.counter.bytes, now
+        self._last_audio_bytes = self.audio_counter.bytes
         if self.stream is not None and self.stream.status is PlayStatus.PLAYING and span > 0:
             self.stream.kbps = delta * 8 / 1000 / span
+            self.stream.audio_kbps = audio_delta * 8 / 1000 / span
 
 
 class Call:
@@ -127,7 +143,8 @@ class Call:
 
     ``audio_sink`` receives every remote audio track (a ``Speaker``, or an ``AudioDrain``); it is
     the caller's to start and stop. ``view`` is (width, height, fps): the pixel box wanted for
-    every remote participant until ``set_view`` changes it.
+    every remote participant until ``set_view`` changes it; ``preview`` asks for low-bandwidth
+    preview of everyone (see ``set_preview``).
     """
 
     def __init__(
@@ -138,6 +155,7 @@ class Call:
         audio: MediaStreamTrack | None = None,
         audio_sink: AudioSink,
         view: tuple[int, int, int] = (320, 180, 15),
+        preview: bool = False,
         ice_servers: Iterable[RTCIceServer | str] = (),
         connect_timeout: float = CONNECT_TIMEOUT_S,
     ) -> None:
@@ -146,6 +164,8 @@ class Call:
         self.audio = audio
         self.audio_sink = audio_sink
         self.view = view
+        #: Low-bandwidth preview for everyone without their own view (``set_preview``).
+        self.preview = preview
         self.ice_servers = _ice_servers(ice_servers)
         self.connect_timeout = connect_timeout
         self.status = CallStatus.NEW
@@ -155,6 +175,7 @@ class Call:
         self.streams: dict[str, PlayedStream] = {}
         self.pc: RTCPeerConnection | None = None
         self._participant_views: dict[str, tuple[int, int, int]] = {}
+        self._participant_preview: dict[str, bool] = {}
         self._slots: list[_Slot] = []
         self._sender_video: RTCRtpTransceiver | None = None
         self._sender_audio: RTCRtpTransceiver | None = None
@@ -198,14 +219,38 @@ class Call:
                 self._fail(str(exc) or "could not connect the call")
                 raise
 
-    async def set_view(self, width: int, height: int, fps: int, participant: str | None = None) -> None:
-        """Ask the server for pictures fitting ``width``×``height`` at ``fps`` (for one participant or all)."""
+    async def set_view(self, width: int, height: int, fps: int, participant: str | None = None, *,
+                       preview: bool | None = None) -> None:
+        """Ask the server for pictures fitting ``width``×``height`` at ``fps`` (for one participant or all).
+
+        ``preview``: True for low-bandwidth preview (the server sends at most 160×90 at 5 fps, video
+        and audio under 64 kbps together), False for normal mode, None (default) to keep the mode
+        this target (``participant``, or everyone) already has."""
         if participant is None:
             self.view = (width, height, fps)
+            if preview is not None:
+                self.preview = preview
+            on = self.preview
         else:
             self._participant_views[participant] = (width, height, fps)
+            if preview is not None:
+                self._participant_preview[participant] = preview
+            on = self._participant_preview.get(participant, self.preview)
+            self._participant_preview[participant] = on
         if self.status is CallStatus.CONNECTED:
-            await self.room.session.command(View(id=0, width=width, height=height, fps=fps, participant=participant))
+            await self.room.session.command(View(id=0, width=width, height=height, fps=fps, participant=participant,
+                                                 preview=_preview_field(on)))
+
+    async def set_preview(self, on: bool, participant: str | None = None) -> None:
+        """Switch low-bandwidth preview on or off, keeping the view's box (for one participant or all).
+
+        Takes effect within about a second, without renegotiating. For everyone (``participant``
+        None) it covers participants without their own ``set_view``; those keep their own mode."""
+        if participant is None:
+            await self.set_view(*self.view, preview=on)
+        else:
+            await self.set_view(*self._participant_views.get(participant, self.view), participant=participant,
+                                preview=on)
 
     async def set_camera(self, track: MediaStreamTrack | None) -> None:
         """Switch the camera (None: camera off) without renegotiating; the room sees it as video mute."""
@@ -277,13 +322,17 @@ class Call:
             self._sender_audio.sender.replaceTrack(self.audio)
         pairs = [(pc.addTransceiver("video", direction="recvonly"), pc.addTransceiver("audio", direction="recvonly"))
                  for _ in range(self.room.media_slots)]
+        for video, _audio in pairs:
+            use_marker_release(video.receiver)
         await pc.setLocalDescription(await pc.createOffer())
         session = self.room.session
         # The server keeps our view per connection: (re)send it before the offer so slots start right.
-        await session.command(View(id=0, width=self.view[0], height=self.view[1], fps=self.view[2]))
+        await session.command(View(id=0, width=self.view[0], height=self.view[1], fps=self.view[2],
+                                   preview=_preview_field(self.preview)))
         for pid, (w, h, fps) in self._participant_views.items():
             if self.room.participants.get(pid) is not None:
-                await session.command(View(id=0, width=w, height=h, fps=fps, participant=pid))
+                await session.command(View(id=0, width=w, height=h, fps=fps, participant=pid,
+                                           preview=_preview_field(self._participant_preview.get(pid, self.preview))))
         await session.command(Offer(id=0, sdp=pc.localDescription.sdp))  # ANSWER arrives before the ack
         if not self._answer.done():
             raise CommandFailed(ErrorCode.MEDIA_FAILED, "the server acknowledged the offer without an answer")

@@ -89,8 +89,10 @@ class PlayedStream:
         self.latest: NDArray[np.uint8] | None = None
         self.size: tuple[int, int] | None = None
         self.frames_received = 0
-        #: Received video bit rate, updated about once a second (None when unknown).
+        #: Received video bit rate (RTP payload), updated about once a second (None when unknown).
         self.kbps: float | None = None
+        #: The same for this participant's audio.
+        self.audio_kbps: float | None = None
         #: Called with each new picture (RGB) as it arrives, e.g. to schedule a redraw; must be quick.
         self.on_frame: Callable[[NDArray[np.uint8]], None] | None = None
         self._arrivals: collections.deque[float] = collections.deque(maxlen=1000)
@@ -144,6 +146,7 @@ class PlayedStream:
             self.size = None
             self._arrivals.clear()
             self.kbps = None
+            self.audio_kbps = None
         log.info("played stream %s: %s %s", self.name, status.name, reason)
         self._emitter.emit(status, self)
         return True

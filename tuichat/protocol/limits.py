@@ -34,3 +34,9 @@ VIEW_MIN_FPS: Final = 1
 VIEW_MAX_FPS: Final = 30
 #: What the server sends a subscriber until it asks for something else (width, height, fps).
 DEFAULT_VIEW: Final = (320, 180, 15)
+#: Low-bandwidth preview (``view`` with ``preview: true``): the largest box and frame rate the server
+#: sends, and what one previewed participant costs at most on the wire (video + audio, all headers).
+PREVIEW_MAX_WIDTH: Final = 160
+PREVIEW_MAX_HEIGHT: Final = 90
+PREVIEW_MAX_FPS: Final = 5
+PREVIEW_MAX_KBPS: Final = 64

@@ -14,7 +14,14 @@ Media signalling (one RTCPeerConnection per client, terminated by the server, ne
 * ``streams`` tells a client which participant feeds which slot; it is re-sent, complete, whenever
   that client's assignment changes. A participant missing from it has no slot (their view clears).
 * ``view`` asks for the pixel box (and frame rate) the client can show; the server scales each
-  picture to fit inside it, keeping the aspect ratio, with even dimensions.
+  picture to fit inside it, keeping the aspect ratio, with even dimensions. The server also caps the
+  video bit rate from the box and frame rate (about 0.12 bits per pixel per frame, 48–250 kbps).
+  ``preview: true`` (optional, default false) asks for low-bandwidth preview: the server then sends
+  at most ``PREVIEW_MAX_WIDTH``×``PREVIEW_MAX_HEIGHT`` at ``PREVIEW_MAX_FPS``, video and audio
+  together under ``PREVIEW_MAX_KBPS`` on the wire (Opus at a low rate). Like the box, it holds for
+  ``participant`` or, without one, for everyone without their own ``view``; a new ``view`` for the
+  same target replaces it (so ``preview`` left out switches preview off). It takes effect within
+  about a second, without renegotiation. Servers that predate the field reject it as unknown.
 """
 
 from __future__ import annotations
@@ -145,13 +152,16 @@ class Offer(_Message, tag="offer"):
 
 
 class View(_Message, tag="view"):
-    """The pixel box (terminal cells × 2 rows) and frame rate wanted for ``participant`` (None: all)."""
+    """The pixel box (terminal cells × 2 rows) and frame rate wanted for ``participant`` (None: all);
+    ``preview``: low-bandwidth preview of them (see the module docstring). Left out of the JSON
+    unless set, so a view without preview is exactly what servers before the field accept."""
 
     id: CommandId
     width: Annotated[int, msgspec.Meta(ge=VIEW_MIN_WIDTH, le=VIEW_MAX_WIDTH)]
     height: Annotated[int, msgspec.Meta(ge=VIEW_MIN_HEIGHT, le=VIEW_MAX_HEIGHT)]
     fps: Annotated[int, msgspec.Meta(ge=VIEW_MIN_FPS, le=VIEW_MAX_FPS)]
     participant: str | None = None
+    preview: bool | msgspec.UnsetType = msgspec.UNSET
 
 
 Command = Join | Leave | Say | Publish | Unpublish | Mute | Offer | View

@@ -166,7 +166,7 @@ class Connection:
                 if command.participant is not None and (room is None or command.participant not in room.members):
                     raise CommandFailed(ErrorCode.UNKNOWN_PARTICIPANT,
                                         f"nobody with id {command.participant!r} is in this room")
-                self.views.set((command.width, command.height, command.fps), command.participant)
+                self.views.set((command.width, command.height, command.fps, command.preview), command.participant)
                 if self.media is not None:
                     self.media.view_changed(member)
         return False

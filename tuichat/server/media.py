@@ -21,6 +21,12 @@ offer direction reversed)`` (``createAnswer`` in ``rtcpeerconnection.py``), so t
 unpublish and leave, and tells the client with a ``streams`` event which participant is in which
 slot. Slots are handed out in join order; the lowest free slot is reused. Only publishers whose own
 peer connection is up get a slot. An idle slot sends nothing.
+
+Each slot's senders get their own encoders (``tuichat.rtc.encoders``): VP8 capped by the slot's
+``VideoBudget`` and Opus at the slot's ``AudioBudget``, both set from the subscriber's ``view`` of
+the participant on that slot (``tuichat.server.bitrate``: normal or preview) and changed in place
+when the view changes, so one subscriber's settings never touch another's. Video receivers release
+a frame on its marker packet (``tuichat.rtc.jitter``).
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ import logging
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
 from aiortc.rtcconfiguration import RTCBundlePolicy
@@ -38,17 +45,26 @@ from aiortc.sdp import SessionDescription
 from tuichat.errors import CommandFailed
 from tuichat.protocol.limits import DEFAULT_VIEW
 from tuichat.protocol.messages import ErrorCode, SlotAssignment, Streams
+from tuichat.rtc.encoders import (
+    AudioBudget,
+    CappedVp8Encoder,
+    TunableOpusEncoder,
+    VideoBudget,
+    install_encoder,
+    sender_codec,
+)
+from tuichat.rtc.jitter import use_marker_release
+from tuichat.server.bitrate import ViewSpec, plan
 from tuichat.server.relay import AudioFanout, SlotAudioTrack, SlotVideoTrack, VideoFanout
 from tuichat.server.room import Deliver, Member, Registry, Room
 
-__all__ = ["MediaHub", "PeerSession", "ViewPrefs", "ice_server_list"]
+__all__ = ["MediaHub", "PeerSession", "ViewPrefs", "ViewSpec", "ice_server_list"]
 
 log = logging.getLogger(__name__)
 
 #: Offer → answer, including ICE gathering.
 NEGOTIATE_TIMEOUT_S = 10.0
 
-View = tuple[int, int, int]
 
 
 def ice_server_list(servers: Iterable[RTCIceServer | str]) -> list[RTCIceServer]:
@@ -60,16 +76,20 @@ def ice_server_list(servers: Iterable[RTCIceServer | str]) -> list[RTCIceServer]
 class ViewPrefs:
     """What one subscriber asked for with ``view``: a default and per-participant overrides."""
 
-    default: View = DEFAULT_VIEW
-    per_participant: dict[str, View] = field(default_factory=dict)
+    default: ViewSpec = field(default_factory=lambda: ViewSpec(*DEFAULT_VIEW))
+    per_participant: dict[str, ViewSpec] = field(default_factory=dict)
 
-    def set(self, view: View, participant: str | None) -> None:
+    def set(self, view: tuple[int, int, int] | tuple[int, int, int, object], participant: str | None) -> None:
+        """Record (width, height, fps[, preview]) for ``participant`` (None: the default for all).
+
+        ``preview`` is on only when it is ``True`` (the protocol leaves it unset when off)."""
+        spec = ViewSpec(view[0], view[1], view[2], len(view) > 3 and view[3] is True)
         if participant is None:
-            self.default = view
+            self.default = spec
         else:
-            self.per_participant[participant] = view
+            self.per_participant[participant] = spec
 
-    def for_participant(self, participant: str) -> View:
+    def for_participant(self, participant: str) -> ViewSpec:
         return self.per_participant.get(participant, self.default)
 
 
@@ -110,6 +130,9 @@ class PeerSession:
         self.audio_fanout: AudioFanout | None = None
         self.slot_video: list[SlotVideoTrack] = []
         self.slot_audio: list[SlotAudioTrack] = []
+        #: Per slot: the caps its senders' encoders read (changed in place by ``_plan_slot``).
+        self.video_budgets: list[VideoBudget] = []
+        self.audio_budgets: list[AudioBudget] = []
         #: participant id → slot index.
         self.assignments: dict[str, int] = {}
         self.ready = False
@@ -126,6 +149,7 @@ class PeerSession:
         slots = _check_offer(sdp, self.hub.max_slots)
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
         transceivers = self.pc.getTransceivers()
+        use_marker_release(transceivers[0].receiver)
         name = f"{self.member.name}/{self.member.id}"
         video, audio = transceivers[0].receiver.track, transceivers[1].receiver.track
         self.video_fanout = VideoFanout(video, name, lambda reason: self._lost(f"video: {reason}"))
@@ -133,16 +157,41 @@ class PeerSession:
         self.video_fanout.start()
         self.audio_fanout.start()
         for k in range(slots):
-            video_slot, audio_slot = SlotVideoTrack(*self.views.default), SlotAudioTrack()
+            video_slot, audio_slot = SlotVideoTrack(), SlotAudioTrack()
             self.slot_video.append(video_slot)
             self.slot_audio.append(audio_slot)
+            self.video_budgets.append(VideoBudget())
+            self.audio_budgets.append(AudioBudget())
+            self._plan_slot(k, self.views.default)
             for transceiver, track in ((transceivers[2 + 2 * k], video_slot), (transceivers[3 + 2 * k], audio_slot)):
                 transceiver.sender.replaceTrack(track)
                 transceiver.direction = "sendonly"
         answer = await self.pc.createAnswer()
         await self.pc.setLocalDescription(answer)
+        for k in range(slots):  # codecs are known now; the first frame is encoded after ICE + DTLS
+            self._install_encoders(transceivers[2 + 2 * k], transceivers[3 + 2 * k], k)
         self.ready = True
         return self.pc.localDescription.sdp
+
+    def _install_encoders(self, video: Any, audio: Any, slot: int) -> None:
+        video_codec, audio_codec = sender_codec(video), sender_codec(audio)
+        if video_codec == "video/vp8":
+            install_encoder(video.sender, CappedVp8Encoder(self.video_budgets[slot]))
+        else:
+            log.warning("%s: slot %d sends %s: no bit-rate cap", self, slot, video_codec or "nothing")
+        if audio_codec == "audio/opus":
+            install_encoder(audio.sender, TunableOpusEncoder(self.audio_budgets[slot]))
+        else:
+            log.warning("%s: slot %d sends %s at its codec's own rate", self, slot, audio_codec or "nothing")
+
+    def _plan_slot(self, slot: int, view: ViewSpec) -> None:
+        """Fit slot ``slot`` to ``view``: the box and frame rate, and its encoders' budgets (in place)."""
+        slot_plan = plan(view)
+        self.slot_video[slot].set_view(slot_plan.width, slot_plan.height, slot_plan.fps)
+        video, audio = self.video_budgets[slot], self.audio_budgets[slot]
+        video.fps, video.bits_per_pixel = slot_plan.video.fps, slot_plan.video.bits_per_pixel
+        video.min_bps, video.max_bps = slot_plan.video.min_bps, slot_plan.video.max_bps
+        audio.bitrate = slot_plan.audio.bitrate
 
     def apply(self, publishers: Sequence[Member]) -> None:
         """Give each of ``publishers`` (join order) a slot fed by their fanouts; tell the client if changed."""
@@ -170,14 +219,14 @@ class PeerSession:
                 source.video_fanout if source is not None and stream is not None and stream.video else None)
             self.slot_audio[slot].attach(
                 source.audio_fanout if source is not None and stream is not None and stream.audio else None)
-            self.slot_video[slot].set_view(*self.views.for_participant(member.id))
+            self._plan_slot(slot, self.views.for_participant(member.id))
         if changed:
             by_slot = sorted(self.assignments.items(), key=lambda item: item[1])
             self.deliver(Streams(assignments=[SlotAssignment(participant=p, slot=s) for p, s in by_slot]))
 
     def apply_views(self) -> None:
         for pid, slot in self.assignments.items():
-            self.slot_video[slot].set_view(*self.views.for_participant(pid))
+            self._plan_slot(slot, self.views.for_participant(pid))
 
     async def close(self) -> None:
         """Detach everything, stop the fanouts and close the peer connection (idempotent)."""

@@ -1,0 +1,194 @@
+"""Per-subscriber bit rates through a real server: normal and preview viewers of one publisher."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import weakref
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+from aiortc import RTCPeerConnection
+
+from tests.conftest import wait_until
+from tuichat.client import Session
+from tuichat.client.call import Call
+from tuichat.client.stream import PlayedStream, PlayStatus
+from tuichat.media import AudioDrain, TestPatternTrack, ToneTrack
+from tuichat.protocol.limits import PREVIEW_MAX_KBPS
+from tuichat.server.bitrate import NORMAL, PREVIEW, ViewSpec, plan
+
+pytestmark = pytest.mark.timeout(60)
+
+#: IPv4 + UDP headers, which the transport's byte count leaves out.
+IP_UDP_BYTES = 28
+#: SRTP's authentication tag, at most (AES-GCM; 10 bytes with AES-CM/HMAC-SHA1-80).
+SRTP_TAG_BYTES = 16
+NORMAL_VIDEO_MAX_KBPS = 300
+
+
+class SsrcBytes:
+    """RTP bytes per SSRC as on the wire (RTP header and extensions, payload, SRTP tag, IP/UDP)."""
+
+    def __init__(self, pc: RTCPeerConnection) -> None:
+        self.bytes: dict[int, int] = {}
+        transport = pc.getTransceivers()[0].receiver.transport
+        original = transport._handle_rtp_data
+
+        async def counting(data: bytes, arrival_time_ms: int) -> None:
+            ssrc = int.from_bytes(data[8:12], "big")
+            self.bytes[ssrc] = self.bytes.get(ssrc, 0) + len(data) + SRTP_TAG_BYTES + IP_UDP_BYTES
+            await original(data, arrival_time_ms)
+
+        transport._handle_rtp_data = counting
+
+    def of(self, *receivers: object) -> int:
+        ssrcs = {s.source for r in receivers for s in r.getSynchronizationSources()}  # type: ignore[attr-defined]
+        return sum(self.bytes.get(ssrc, 0) for ssrc in ssrcs)
+
+
+async def wire_bytes(pc: RTCPeerConnection | None) -> int:
+    """Everything the peer connection received, as on the wire: datagrams plus IP/UDP headers."""
+    if pc is None:
+        return 0
+    total = 0
+    for stats in (await pc.getStats()).values():
+        if stats.type == "transport":
+            total += stats.bytesReceived + IP_UDP_BYTES * stats.packetsReceived
+    return total
+
+
+@dataclass
+class Rates:
+    video: float  # RTP payload
+    audio: float  # RTP payload
+    wire: float  # this participant's video and audio RTP packets with every header (IP, UDP, SRTP)
+    connection: float  # all the peer connection received (RTCP of idle slots, STUN... included)
+    frames: int
+
+
+async def measure(call: Call, stream: PlayedStream, seconds: float) -> Rates:
+    """Received kbps (video payload, audio payload, everything on the wire) over ``seconds``."""
+    assert call.pc is not None
+    slot = call._slots[stream.slot]
+    counter = COUNTERS.get(call.pc) or COUNTERS.setdefault(call.pc, SsrcBytes(call.pc))
+    receivers = (slot.video.receiver, slot.audio.receiver)
+    v0, a0, f0 = slot.counter.bytes, slot.audio_counter.bytes, stream.frames_received
+    s0, c0 = counter.of(*receivers), await wire_bytes(call.pc)
+    t0 = time.monotonic()
+    await asyncio.sleep(seconds)
+    span = time.monotonic() - t0
+    v1, a1, s1, c1 = slot.counter.bytes, slot.audio_counter.bytes, counter.of(*receivers), await wire_bytes(call.pc)
+    kbps = 8 / 1000 / span
+    return Rates((v1 - v0) * kbps, (a1 - a0) * kbps, (s1 - s0) * kbps, (c1 - c0) * kbps, stream.frames_received - f0)
+
+
+COUNTERS: weakref.WeakKeyDictionary[RTCPeerConnection, SsrcBytes] = weakref.WeakKeyDictionary()
+
+
+class Viewers:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.sessions: list[Session] = []
+        self.calls: list[Call] = []
+        self.drains: list[AudioDrain] = []
+        self.tracks: list[object] = []
+
+    async def join(self, name: str, *, publish: bool = False, view: tuple[int, int, int] = (320, 180, 15),
+                   preview: bool = False) -> Call:
+        session = Session(self.url, name)
+        self.sessions.append(session)
+        await session.connect()
+        room = await session.join("bitrate")
+        video = TestPatternTrack(640, 480, 15, label=name) if publish else None
+        audio = ToneTrack() if publish else None
+        self.tracks += [t for t in (video, audio) if t is not None]
+        drain = AudioDrain()
+        self.drains.append(drain)
+        call = Call(room, video=video, audio=audio, audio_sink=drain, view=view, preview=preview)
+        self.calls.append(call)
+        await asyncio.wait_for(call.start(), 15)
+        return call
+
+    async def close(self) -> None:
+        for call in self.calls:
+            with contextlib.suppress(Exception):
+                await call.close()
+        for drain in self.drains:
+            await drain.stop()
+        for track in self.tracks:
+            track.stop()  # type: ignore[attr-defined]
+        for session in self.sessions:
+            await session.disconnect()
+
+
+@pytest.fixture
+async def viewers(url: str) -> AsyncIterator[Viewers]:
+    made = Viewers(url)
+    try:
+        yield made
+    finally:
+        await made.close()
+
+
+async def playing(call: Call) -> PlayedStream:
+    await wait_until(lambda: any(s.status is PlayStatus.PLAYING for s in call.streams.values()), timeout=10)
+    return next(iter(call.streams.values()))
+
+
+def test_plan_caps_normal_and_preview_views() -> None:
+    normal = plan(ViewSpec(320, 180, 15))
+    assert (normal.width, normal.height, normal.fps) == (320, 180, 15)
+    assert normal.video.cap(320, 180) * 1.15 < NORMAL_VIDEO_MAX_KBPS * 1000  # room for libvpx's overshoot
+    assert normal.video.cap(1920, 1080) == NORMAL.max_video_bps
+    preview = plan(ViewSpec(640, 360, 30, preview=True))
+    assert (preview.width, preview.height, preview.fps) == (PREVIEW.max_width, PREVIEW.max_height, PREVIEW.max_fps)
+    assert preview.video.cap(160, 90) <= PREVIEW.max_video_bps and preview.audio.bitrate == PREVIEW.audio_bps
+
+
+async def test_normal_and_preview_viewers_get_their_own_rates_and_switch_within_two_seconds(
+        viewers: Viewers) -> None:
+    await viewers.join("alice", publish=True)
+    normal = await viewers.join("bob", view=(320, 180, 15))
+    preview = await viewers.join("carol", view=(320, 180, 15), preview=True)
+    normal_stream, preview_stream = await playing(normal), await playing(preview)
+    await asyncio.sleep(1.5)  # first keyframes and REMB settle
+    n, p = await asyncio.gather(measure(normal, normal_stream, 3.0), measure(preview, preview_stream, 3.0))
+    assert n.video <= NORMAL_VIDEO_MAX_KBPS and n.frames >= 30, n
+    assert p.wire <= PREVIEW_MAX_KBPS and p.frames >= 8, p
+    assert p.video * 3 < n.video and p.audio * 1.5 < n.audio, (n, p)  # one viewer's mode is not the other's
+    assert normal_stream.size == (240, 180) and preview_stream.size == (120, 90)
+
+    # Swap modes mid-call: each viewer's rate follows within 2 s, the calls stay up, frames keep coming.
+    await asyncio.gather(normal.set_preview(True), preview.set_preview(False))
+    await asyncio.sleep(1.0)
+    n2, p2 = await asyncio.gather(measure(normal, normal_stream, 1.0), measure(preview, preview_stream, 1.0))
+    assert n2.video * 2 < n.video and p2.video > 2 * p.video, (n2, p2)
+    assert n2.frames >= 3 and p2.frames >= 8, (n2, p2)
+    assert normal.pc is not None and normal.pc.connectionState == "connected"
+    assert preview.pc is not None and preview.pc.connectionState == "connected"
+    await asyncio.sleep(1.0)
+    n3 = await measure(normal, normal_stream, 3.0)
+    assert n3.wire <= PREVIEW_MAX_KBPS, n3
+    assert normal_stream.size == (120, 90) and preview_stream.size == (240, 180)
+
+
+def test_view_preview_is_optional_on_the_wire() -> None:
+    from tuichat.protocol.codec import decode_command, encode
+    from tuichat.protocol.messages import View
+    from tuichat.server.media import ViewPrefs
+
+    on = '{"type":"view","id":3,"width":160,"height":90,"fps":5,"participant":"p1","preview":true}'
+    assert encode(View(id=3, width=160, height=90, fps=5, participant="p1", preview=True)) == on
+    assert '"preview"' not in encode(View(id=4, width=160, height=90, fps=5))  # what older servers accept
+    prefs = ViewPrefs()
+    command = decode_command(on)
+    assert isinstance(command, View)
+    prefs.set((command.width, command.height, command.fps, command.preview), command.participant)
+    off = decode_command('{"type":"view","id":5,"width":320,"height":180,"fps":15}')
+    assert isinstance(off, View)
+    prefs.set((off.width, off.height, off.fps, off.preview), off.participant)
+    assert prefs.for_participant("p1") == ViewSpec(160, 90, 5, True)
+    assert prefs.for_participant("p2") == ViewSpec(320, 180, 15, False)
