@@ -2,6 +2,7 @@
 
 Run: python bench/terminal_bytes.py [CLIP] [--cols 160 --rows 45 --fps 15 --seconds 20]
 (make the clip first: python bench/make_clip.py). Figures, not pass/fail.
+End to end: python bench/terminal_bytes.py --e2e [--preview] [--seconds 15] (see `run_e2e`).
 
 The clip is decoded with PyAV at the given fps, each frame rendered with `to_cells`, and in one run:
 1. full redraw: `encode_ansi` every frame (what a naive widget writes);
@@ -23,6 +24,7 @@ frames, and it says what a person would have seen.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import fcntl
 import os
 import pty
@@ -283,6 +285,247 @@ def run_encoder(
     return chunks, 1000 * float(np.median(times))
 
 
+# ------------------------------------------------------------------------------ end to end
+
+#: The terminal that gives `tuichat connect` a 160×46-cell video widget (160×45 below the name
+#: line): the side column is 32 wide and the widget has a border; the stage splits 2:1 with the log.
+E2E_TERMINAL = (194, 78)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (children not included)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class E2E:
+    name: str
+    nbytes: int  # written by the TUI in the measured window, frame marks excluded
+    seconds: float
+    frames: int  # frames the widget drew in the window
+    cpu: float  # % of one core, the TUI process
+    check: StreamCheck | None
+    tolerance: int
+
+    @property
+    def rate(self) -> float:
+        return self.nbytes / self.seconds
+
+
+def run_e2e(clip: Path, *, direct: bool, preview: bool, seconds: float, warmup: float = 4.0,
+            size: tuple[int, int] = E2E_TERMINAL, every: int = 3, check: bool = True,
+            profile: str | None = None) -> E2E:
+    """A real server, a bot publishing `clip`, and `tuichat connect` in a pty; everything it writes.
+
+    The widget dumps the cells it targeted for every frame it drew (``TUICHAT_DEBUG_FRAMES``) and,
+    with direct output, marks each frame's end in the byte stream. The display error is then
+    measured exactly as for the encoders above: the stream is fed into pyte and, at every `every`-th
+    frame mark, the image is compared with the cells of that frame, i.e. what a full redraw of the
+    frame the client actually received would show (network frames differ from the file's).
+    """
+    import re
+    import subprocess
+    import tempfile
+
+    from tuichat.tui.direct import FRAME_MARK
+
+    port = _free_port()
+    room = "bench"
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    py = sys.executable
+    server = subprocess.Popen([py, "-m", "tuichat", "serve", "--host", "127.0.0.1", "--port", str(port)],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    bot = None
+    tmp = tempfile.TemporaryDirectory(prefix="tuichat-e2e-")
+    dump_path = Path(tmp.name) / "frames.bin"
+    try:
+        time.sleep(1.0)
+        bot = subprocess.Popen([py, "-m", "tuichat", "bot", f"127.0.0.1:{port}", "clipbot", room, "--camera",
+                                str(clip), "--mic", "none", "--stay"], env=env, stdin=subprocess.DEVNULL,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cols, rows = size
+        pid, fd = pty.fork()
+        if pid == 0:
+            env.update(TERM="xterm-256color", COLORTERM="truecolor", TUICHAT_DEBUG_FRAMES=str(dump_path),
+                       TUICHAT_VIDEO_DIRECT="1" if direct else "0")
+            prof = ["-m", "cProfile", "-o", profile] if profile else []
+            args = [py, *prof, "-m", "tuichat", "connect", f"127.0.0.1:{port}", "viewer", room, "--camera", "none",
+                    "--mic", "none", "--speaker", "none", "--colors", "truecolor",
+                    "--log-file", str(Path(tmp.name) / "connect.log")]
+            os.execve(py, args + (["--preview"] if preview else []), env)
+        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+        data = bytearray()
+        start = time.monotonic()
+        window: tuple[int, float, float, float] | None = None  # offset, time, cpu, frames at start
+        first_frame = None
+        end = None
+        while True:
+            now = time.monotonic()
+            if first_frame is None and dump_path.exists() and dump_path.stat().st_size:
+                first_frame = now
+            if first_frame is None and now - start > 40:
+                raise RuntimeError("no video frame reached the TUI within 40 s")
+            if first_frame is not None and window is None and now - first_frame >= warmup:
+                window = (len(data), now, _cpu_seconds(pid), 0.0)
+            if window is not None and now - window[1] >= seconds:
+                end = (len(data), now, _cpu_seconds(pid))
+                break
+            ready, _, _ = select.select([fd], [], [], 0.05)
+            if ready:
+                try:
+                    data += os.read(fd, 1 << 20)
+                except OSError:
+                    break
+        os.write(fd, b"\x11")  # Ctrl+Q: a clean exit (a profile is written then)
+        deadline = time.monotonic() + 8
+        exited = False
+        while not exited and time.monotonic() < deadline:
+            exited = os.waitpid(pid, os.WNOHANG)[0] != 0
+            try:
+                if select.select([fd], [], [], 0.1)[0]:
+                    os.read(fd, 1 << 20)
+            except OSError:
+                pass
+        if not exited:
+            os.kill(pid, 15)
+        try:
+            while select.select([fd], [], [], 0.5)[0] and os.read(fd, 1 << 20):
+                pass
+        except OSError:
+            pass
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+        os.close(fd)
+    finally:
+        for proc in (bot, server):
+            if proc is not None:
+                proc.terminate()
+                try:
+                    proc.wait(5)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+    assert window is not None and end is not None
+    raw = bytes(data)
+    mark = re.compile(re.escape(FRAME_MARK) + rb"(\d+)\x07")
+    a, b = window[0], end[0]
+    mark_bytes = sum(len(m.group(0)) for m in mark.finditer(raw, a, b))
+    elapsed = end[1] - window[1]
+    cpu = 100 * (end[2] - window[2]) / elapsed
+    # Frame records: those drawn in the window (by time), and their cells for the check.
+    records = _read_dump(dump_path)
+    marks = list(mark.finditer(raw))
+    if direct:
+        in_window = [m for m in marks if a <= m.start() < b]
+        frames = len(in_window)
+    else:
+        # Line API: count the frames the widget drew during the window, by their timestamps.
+        t0 = records[0][1] if records else 0
+        span_ns = (window[1] - first_frame) * 1e9 if first_frame else 0  # type: ignore[operator]
+        frames = sum(1 for r in records if span_ns <= r[1] - t0 < span_ns + elapsed * 1e9)
+    stream_check = None
+    tolerance = 24 if preview else 8
+    if direct and check and marks:
+        by_number = {r[0]: r for r in records}
+        stream_check = _check_marked_stream(raw, marks, by_number, size, every, tolerance)
+    if os.environ.get("BENCH_KEEP"):
+        Path(os.environ["BENCH_KEEP"]).write_bytes(raw)
+        shutil.copy(dump_path, os.environ["BENCH_KEEP"] + ".frames")
+    tmp.cleanup()
+    label = ("preview " if preview else "") + ("direct (DeltaEncoder)" if direct else "Line API (direct off)")
+    return E2E(label, b - a - mark_bytes, elapsed, frames, cpu, stream_check, tolerance)
+
+
+def _read_dump(path: Path) -> list[tuple[int, int, int, int, int, int, CellImage]]:
+    """(number, ns, x0, y0, cols, rows, cells) per frame record of a widget's frame dump."""
+    from tuichat.tui.direct import FrameDump
+
+    header = FrameDump.HEADER
+    raw = path.read_bytes() if path.exists() else b""
+    out = []
+    pos = 0
+    while pos + header.size <= len(raw):
+        _, number, ns, x0, y0, cols, rows, _direct = header.unpack_from(raw, pos)
+        n = rows * cols * 3
+        if pos + header.size + 2 * n > len(raw):
+            break
+        top = np.frombuffer(raw, np.uint8, n, pos + header.size).reshape(rows, cols, 3).copy()
+        bottom = np.frombuffer(raw, np.uint8, n, pos + header.size + n).reshape(rows, cols, 3).copy()
+        index = np.full((rows, cols), -1, dtype=np.int16)
+        out.append((number, ns, x0, y0, cols, rows, CellImage(top, bottom, index, index.copy(), ColorMode.TRUECOLOR)))
+        pos += header.size + 2 * n
+    return out
+
+
+def _check_marked_stream(raw: bytes, marks: list, records: dict, size: tuple[int, int], every: int,
+                         tolerance: int) -> StreamCheck:
+    """Feed the stream into pyte mark by mark; at every `every`-th, compare the image with its frame."""
+    screen = pyte.Screen(*size)
+    stream = pyte.ByteStream(screen)
+    worst, worst_frame, checked, bad = 0, -1, 0, 0
+    pos = 0
+    for i, m in enumerate(marks):
+        stream.feed(raw[pos : m.start()])
+        pos = m.end()
+        number = int(m.group(1))
+        if i % every or number not in records:
+            continue
+        _, _, x0, y0, cols, rows, ideal = records[number]
+        top, bottom = screen_colours(screen, cols, rows, x0, y0)
+        err = np.maximum(np.abs(top - ideal.top.astype(np.int16)).max(axis=2),
+                         np.abs(bottom - ideal.bottom.astype(np.int16)).max(axis=2))
+        e = int(err.max())
+        bad += int((err > tolerance).sum())
+        checked += 1
+        if e > worst:
+            worst, worst_frame = e, number
+    return StreamCheck(worst, checked, worst_frame, bad)
+
+
+def main_e2e(args: argparse.Namespace) -> None:
+    cols, rows = E2E_TERMINAL
+    print(f"end to end: {args.clip.name} published by a bot, `tuichat connect` in a {cols}x{rows} pty "
+          f"(video widget 160x46 cells: 120x45 image for a 4:3 clip), {args.seconds:g} s measured per run")
+    results: list[E2E] = []
+    modes = [(True, False), (False, False)] if not args.preview else [(True, True), (False, True)]
+    if args.preview:
+        modes = [(True, True)] + ([(True, False)] if args.with_normal else [])
+    for direct, preview in modes:
+        results.append(run_e2e(args.clip, direct=direct, preview=preview, seconds=args.seconds, every=args.every,
+                               profile=args.profile if direct else None))
+        r = results[-1]
+        print(f"  {r.name}: done ({r.frames} frames)", flush=True)
+    timg = None if args.no_timg or args.preview else run_timg(args.clip, 160, 45, args.seconds)
+    base = next((r for r in results if "Line API" in r.name), None)
+    print()
+    print(f"{'run':36} {'KB/s':>8} {'fps':>6} {'CPU %':>6} {'max err':>8} {'bad':>6} {'vs Line API':>11}")
+    for r in results:
+        err = "n/a" if r.check is None else str(r.check.max_error)
+        bad = "" if r.check is None else str(r.check.bad_cells)
+        ratio = f"{r.rate / base.rate:.3f}" if base else ""
+        print(f"{r.name:36} {r.rate / 1000:8.1f} {r.frames / r.seconds:6.1f} {r.cpu:6.1f} {err:>8} {bad:>6} "
+              f"{ratio:>11}")
+    if timg is not None:
+        rate = timg[0] / args.seconds
+        ratio = f"{rate / base.rate:.3f}" if base else ""
+        print(f"{'timg -V -ph 160x45 (bytes only)':36} {rate / 1000:8.1f} {'':>6} {'':>6} {'n/a':>8} {'':>6} "
+              f"{ratio:>11}  played in {timg[1]:.1f} s")
+        direct_run = results[0]
+        print(f"direct / timg: {direct_run.rate / rate:.3f}")
+    print("\nKB/s: bytes the TUI wrote (frame marks excluded) over the measured window; fps: frames the "
+          "widget drew; CPU: the TUI process (decode + render + writes), % of one core; max err: "
+          f"largest |shown - frame| per channel in pyte at every {args.every}th frame mark "
+          "(tolerance 8, preview 24); the frame dump costs a file write per frame.")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("clip", nargs="?", type=Path, default=DEFAULT_CLIP)
@@ -292,9 +535,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--every", type=int, default=5, help="read pyte's screen every Nth frame")
     parser.add_argument("--no-timg", action="store_true")
+    parser.add_argument("--e2e", action="store_true", help="server + clip bot + the real TUI in a pty")
+    parser.add_argument("--preview", action="store_true", help="with --e2e: the low-bandwidth preview")
+    parser.add_argument("--with-normal", action="store_true", help="with --e2e --preview: also a normal run")
+    parser.add_argument("--profile", default=None, help="with --e2e: cProfile the TUI's direct run to this file")
     args = parser.parse_args(argv)
     if not args.clip.exists():
         sys.exit(f"{args.clip} not found: run python bench/make_clip.py first")
+    if args.e2e:
+        if "--seconds" not in (argv if argv is not None else sys.argv):
+            args.seconds = 15.0
+        if "--every" not in (argv if argv is not None else sys.argv):
+            args.every = 3
+        main_e2e(args)
+        return
     cols, rows, fps = args.cols, args.rows, args.fps
 
     frames = decode(args.clip, fps, args.seconds)

@@ -48,6 +48,9 @@ _SPACE = " "
 # ("2;r;g;b" or "5;n"), or for 16 colours the full parameter ("31", "97").
 _Pen = tuple[int, int, int, str]
 
+# What a forgotten cell is taken to show: no colour is within any threshold of it.
+_UNKNOWN = -1024
+
 # How many following cells a new pen colour is fitted to (the "run" lookahead).
 _LOOKAHEAD = 12
 # The level + trend filter behind "predicted colour": gains and the horizon in frames.
@@ -178,6 +181,21 @@ class DeltaEncoder:
         """Forget what the terminal shows (after an overlay, a clear, a resize): next is a full redraw."""
         self._valid = False
 
+    def forget(self, x: int, y: int, width: int, height: int) -> None:
+        """Another writer painted this block of the area (0-based area cells): re-send it next time.
+
+        Cheaper than `invalidate()` when only a few rows were overwritten (an overlay went away,
+        a toolkit repainted a row): the rest of the area keeps its known state.
+        """
+        if not self._valid:
+            return
+        x0, y0 = max(0, x), max(0, y)
+        x1, y1 = min(self.cols, x + width), min(self.rows, y + height)
+        if x0 < x1 and y0 < y1:
+            # Far outside any tolerance, so these cells count as out of date until re-sent.
+            self._shown_top[y0:y1, x0:x1] = _UNKNOWN
+            self._shown_bottom[y0:y1, x0:x1] = _UNKNOWN
+
     def shown(self) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8]] | None:
         """(top, bottom) (rows, cols, 3) colours the terminal displays now, or None if unknown."""
         if not self._valid:
@@ -195,7 +213,13 @@ class DeltaEncoder:
         return self.encode(CellImage(tc, bc, ti, bi, self.mode), sgr_known=sgr_known)
 
     def encode(self, cells: CellImage, *, sgr_known: bool = False) -> bytes:
-        """The bytes that bring the area within `threshold` of `cells`, ending with `ESC[0m`.
+        """The bytes that bring the area within `threshold` of `cells`, ending with `ESC[0m`."""
+        data = self.encode_text(cells, sgr_known=sgr_known).encode("utf-8")
+        self.stats.bytes = len(data)
+        return data
+
+    def encode_text(self, cells: CellImage, *, sgr_known: bool = False) -> str:
+        """`encode` as text, for writers that take str (Textual's driver); `stats.bytes` counts chars.
 
         The SGR state at the start is taken as unknown (another writer may have changed it);
         `sgr_known=True` says the terminal still has the default colours our last `ESC[0m` left,
@@ -226,9 +250,9 @@ class DeltaEncoder:
             self._assemble(out, need, top, bottom, pred_top, pred_bottom, cells, stats)
         self._valid = True
         out.append(_RESET)
-        data = "".join(out).encode("utf-8")
-        stats.bytes = len(data)
-        return data
+        text = "".join(out)
+        stats.bytes = len(text)
+        return text
 
     def _predict(
         self, top: npt.NDArray[np.int16], bottom: npt.NDArray[np.int16]
@@ -363,7 +387,8 @@ class DeltaEncoder:
         cols_l = (flat % cols).tolist()
         tt_l = top.reshape(-1, 3)[flat].tolist()
         tb_l = bottom.reshape(-1, 3)[flat].tolist()
-        whole: list[list[list[list[int]]]] = []  # top and bottom as lists, made on first need
+        # Rows of top and bottom as lists, made on first need (the whole frame costs milliseconds).
+        row_lists: dict[int, tuple[list[list[int]], list[list[int]]]] = {}
         # What each written cell shows, applied to the shown arrays in one go at the end.
         new_top: list[tuple[int, int, int]] = []
         new_bottom: list[tuple[int, int, int]] = []
@@ -379,9 +404,10 @@ class DeltaEncoder:
                 if gap:
                     filled = False
                     if gap <= 4 and bg is not None:
-                        if not whole:
-                            whole.extend((top.tolist(), bottom.tolist()))
-                        rt, rb = whole[0][row], whole[1][row]
+                        lists = row_lists.get(row)
+                        if lists is None:
+                            lists = row_lists[row] = (top[row].tolist(), bottom[row].tolist())
+                        rt, rb = lists
                         filling = self._fill(cur_col, col, rt, rb, fg, bg, th, use_spaces)
                         if filling is not None:
                             out.append(filling[0])

@@ -34,6 +34,7 @@ from tuichat.tui.bridge import (
 )
 from tuichat.tui.screens.help import HelpScreen
 from tuichat.tui.widgets import InviteLine, MessageLog, ParticipantList, StatusLine, VideoGrid
+from tuichat.tui.widgets.video import PREVIEW_THRESHOLD, THRESHOLD
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +107,7 @@ class ChatApp(App[None]):
         with Horizontal(id="main"):
             with Vertical(id="stage"):
                 yield VideoGrid(id="video", color_mode=self.color_mode,
+                                threshold=PREVIEW_THRESHOLD if self.preview else THRESHOLD,
                                 empty_text="nobody is sharing video yet" if self.media else "video is off (chat only)")
                 yield MessageLog(id="log")
             with Vertical(id="side"):
@@ -352,6 +354,7 @@ class ChatApp(App[None]):
         self.preview = not self.preview
         grid = self.query_one(VideoGrid)
         grid.set_fps(5 if self.preview else 15)
+        grid.set_threshold(PREVIEW_THRESHOLD if self.preview else THRESHOLD)
         self.notify("Low-bandwidth preview on" if self.preview else "Preview off: full quality", timeout=2)
         self._announce_view()
         self._update_media_status()

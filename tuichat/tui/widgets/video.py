@@ -5,11 +5,21 @@ ratio kept (letterboxed, never stretched). With one tile it fills the area; with
 focused participant fills it alone. Frames are pulled from each tile's source on a timer at the
 display rate, so a fast sender can never queue work here: only the newest frame is ever drawn, and
 only the rows whose cells changed are refreshed.
+
+Direct output (`direct=True`, the default on a real terminal): Textual's compositor re-sends whole
+rows with a full SGR per segment, megabytes a second for video. So the widget owns its images'
+rectangles instead: per tile a `DeltaEncoder` keeps the terminal within 8 levels of each frame and
+its bytes go straight through the app's driver from the UI thread (see `tuichat.tui.direct` for why
+that is safe); the Line API then serves cheap blank cells there. Whenever something covers the
+widget (another screen, a toast) it hands back to normal Line API repaints until uncovered, and
+whenever Textual repaints rows of the rectangle it redraws them at once. Headless (tests,
+screenshots) it stays on the Line API path.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -27,11 +37,21 @@ from textual.timer import Timer
 from textual.widget import Widget
 
 from tuichat.render import HALF_BLOCK, CellImage, ColorMode, Placement, fit, row_runs, to_cells
+from tuichat.render.delta import DeltaEncoder
+from tuichat.tui.direct import DisplayWatch, FrameDump, Painted, TerminalWriter, covered, direct_wanted, painted_rows
 from tuichat.tui.safe_text import printable
 
 #: Styles built for (fg, bg) pairs; bounded, least recently used dropped.
 STYLE_CACHE_SIZE = 8192
 DEFAULT_ASPECT = (4, 3)
+#: Direct output's tolerance per channel (levels): normal, and the low-bandwidth preview's.
+THRESHOLD = 8
+PREVIEW_THRESHOLD = 24
+#: Sources are polled this many times per frame interval: polling at exactly the frame rate beats
+#: against a jittery arrival rate and drops about every other frame. A draw still waits for
+#: `MIN_INTERVAL` of a frame interval since the last, so a faster source cannot raise the draw rate.
+POLL_PER_FRAME = 3
+MIN_INTERVAL = 0.7
 
 
 class FrameSource(Protocol):
@@ -56,6 +76,9 @@ class Tile:
     width: int = 0
     height: int = 0
     placement: Placement | None = None
+    drawn_at: float = -1e9  # monotonic time of the last draw
+    # Direct output: what the terminal shows in the image rectangle (None: not drawing directly).
+    encoder: DeltaEncoder | None = None
 
 
 class StyleCache:
@@ -120,8 +143,19 @@ class VideoGrid(Widget, can_focus=False):
             self.focused = focused
 
     def __init__(self, *, color_mode: ColorMode = ColorMode.TRUECOLOR, fps: float = 15.0,
-                 empty_text: str = "nobody is sharing video yet", **kwargs: object) -> None:
+                 empty_text: str = "nobody is sharing video yet", direct: bool | None = None,
+                 threshold: int = THRESHOLD, **kwargs: object) -> None:
+        """``direct``: write images straight to the terminal (None: only on a real terminal driver).
+        ``threshold``: the per-channel tolerance of direct output (levels)."""
         super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.direct_requested = direct
+        self.threshold = threshold
+        #: Direct output is possible here (decided on mount); `direct_active`: in use right now.
+        self.direct = False
+        self.direct_active = False
+        self.frames_drawn = 0
+        self._writer: TerminalWriter | None = None
+        self._dump = FrameDump.from_env()
         self.color_mode = color_mode
         self.fps = fps
         self.empty_text = empty_text
@@ -139,11 +173,18 @@ class VideoGrid(Widget, can_focus=False):
         """Add or update a participant's tile; ``source=None`` shows the status instead of video."""
         tile = self.tiles.get(key)
         if tile is None:
-            tile = self.tiles[key] = Tile(key, name)
+            tile = self.tiles[key] = Tile(key, name, source, status)
+            self._relayout()
+            return
+        # The app calls this on every stats update: only a new tile changes the layout, so anything
+        # else repaints just what changed (a relayout would redraw every image from scratch).
         if source is not tile.source:
-            tile.source, tile.seq, tile.cells, tile.image_lines = source, -1, None, []
+            tile.source, tile.seq, tile.cells, tile.image_lines, tile.drawn_at = source, -1, None, [], -1e9
+            self._invalidate_rows(tile.y, tile.height)
+            self._tick()
+        elif (name, status) != (tile.name, tile.status):
+            self._invalidate_rows(tile.y, 1)
         tile.name, tile.status = name, status
-        self._relayout()
 
     def set_status(self, key: str, status: str) -> None:
         tile = self.tiles.get(key)
@@ -173,14 +214,21 @@ class VideoGrid(Widget, can_focus=False):
     def set_color_mode(self, mode: ColorMode) -> None:
         self.color_mode = mode
         for tile in self.tiles.values():
-            tile.seq, tile.cells, tile.image_lines = -1, None, []
+            tile.seq, tile.cells, tile.image_lines, tile.encoder = -1, None, [], None
         self._relayout()
+
+    def set_threshold(self, threshold: int) -> None:
+        """The direct output's tolerance (e.g. coarser in the low-bandwidth preview)."""
+        self.threshold = threshold
+        for tile in self.tiles.values():
+            tile.encoder = None
+        self._tick()
 
     def set_fps(self, fps: float) -> None:
         self.fps = fps
         if self._timer is not None:
             self._timer.stop()
-            self._timer = self.set_interval(1 / fps, self._tick)
+            self._timer = self.set_interval(1 / (POLL_PER_FRAME * fps), self._tick)
 
     @property
     def shown_tiles(self) -> list[Tile]:
@@ -200,7 +248,18 @@ class VideoGrid(Widget, can_focus=False):
     # --- Textual ---------------------------------------------------------------------------------
 
     def on_mount(self) -> None:
-        self._timer = self.set_interval(1 / self.fps, self._tick)
+        self.direct = direct_wanted(self.app, self.direct_requested)
+        if self.direct:
+            self._writer = TerminalWriter(self.app)
+            DisplayWatch.of(self.app).add(self._painted)
+        self._timer = self.set_interval(1 / (POLL_PER_FRAME * self.fps), self._tick)
+
+    def on_unmount(self) -> None:
+        if self.direct:
+            DisplayWatch.of(self.app).discard(self._painted)
+        self.direct = self.direct_active = False
+        if self._dump is not None:
+            self._dump.close()
 
     def on_resize(self) -> None:
         self._relayout()
@@ -225,13 +284,14 @@ class VideoGrid(Widget, can_focus=False):
         tiles = self.shown_tiles
         for tile in self.tiles.values():
             tile.width = tile.height = 0
+            tile.encoder = None  # its rectangle moves or goes: redraw from scratch when shown
         if tiles and width > 0 and height > 1:
             columns, rows = grid_shape(len(tiles), width, height)
             tile_w, tile_h = width // columns, height // rows
             for index, tile in enumerate(tiles):
                 row, column = divmod(index, columns)
                 tile.x, tile.y, tile.width, tile.height = column * tile_w, row * tile_h, tile_w, tile_h
-                tile.seq, tile.cells, tile.image_lines = -1, None, []
+                tile.seq, tile.cells, tile.image_lines, tile.drawn_at = -1, None, [], -1e9
                 tile.placement = self._placement(tile)
         self.refresh()
         view = (*self.view_box(), self.focused_key)
@@ -247,12 +307,17 @@ class VideoGrid(Widget, can_focus=False):
         return fit(src_w, src_h, tile.width, tile.height - 1)
 
     def _tick(self) -> None:
+        self._update_direct()
         for tile in self.shown_tiles:
             if tile.source is None or tile.placement is None:
+                continue
+            now = time.monotonic()
+            if now - tile.drawn_at < MIN_INTERVAL / self.fps:
                 continue
             latest = tile.source.latest_frame()
             if latest is None or latest[0] == tile.seq:
                 continue
+            tile.drawn_at = now
             seq, frame = latest
             tile.seq = seq
             size = (frame.shape[1], frame.shape[0])
@@ -266,8 +331,15 @@ class VideoGrid(Widget, can_focus=False):
             placement = tile.placement
             assert placement is not None
             cells = to_cells(frame, placement.cols, placement.rows, self.color_mode)
+            if self.direct_active:
+                tile.cells = cells
+                self._draw_direct(tile)
+                continue
             changed = self._changed_rows(tile.cells, cells)
             tile.cells = cells
+            if self._dump is not None:
+                self._dump.record(cells, *self._image_origin(tile), direct=False)
+            self.frames_drawn += 1
             if not tile.image_lines:
                 tile.image_lines = [self._image_row(cells, row) for row in range(cells.rows)]
             else:
@@ -276,6 +348,93 @@ class VideoGrid(Widget, can_focus=False):
             first = tile.y + 1 + placement.y
             for row in changed:
                 self._invalidate_rows(first + row, 1)
+
+    # --- direct output -----------------------------------------------------------------------------
+
+    def _image_origin(self, tile: Tile) -> tuple[int, int]:
+        """The screen cell of the tile's image's top-left corner."""
+        region = self.content_region
+        placement = tile.placement
+        assert placement is not None
+        return region.x + tile.x + placement.x, region.y + tile.y + 1 + placement.y
+
+    def _image_rects(self) -> list[Region]:
+        """Screen rectangles of the images drawn directly."""
+        rects = []
+        for tile in self.shown_tiles:
+            placement = tile.placement
+            if placement is not None and tile.source is not None:
+                x0, y0 = self._image_origin(tile)
+                rects.append(Region(x0, y0, placement.cols, placement.rows))
+        return rects
+
+    def _update_direct(self) -> None:
+        """Take the image rectangles over, or hand them back while something covers the widget."""
+        if not self.direct:
+            return
+        want = not covered(self, self._image_rects())
+        if want == self.direct_active:
+            return
+        self.direct_active = want
+        for tile in self.tiles.values():
+            if tile.encoder is not None:
+                tile.encoder.invalidate()
+            if not want and tile.cells is not None:
+                tile.image_lines = [self._image_row(tile.cells, row) for row in range(tile.cells.rows)]
+        # Line API rows now serve the video (covered) or blank cells (direct): rebuild them, and when
+        # handing back let Textual repaint; when taking over, draw everything at once.
+        self._strips = [None] * len(self._strips)
+        if not want:
+            self.refresh()
+        else:
+            for tile in self.shown_tiles:
+                tile.image_lines = []
+                if tile.cells is not None:
+                    self._draw_direct(tile, new_frame=False)
+
+    def _draw_direct(self, tile: Tile, *, new_frame: bool = True) -> None:
+        """Bring the terminal's image rectangle within the threshold of the tile's cells."""
+        cells, writer = tile.cells, self._writer
+        if cells is None or writer is None or tile.placement is None:
+            return
+        if new_frame and writer.busy():
+            return  # a backed-up link: drop this frame, the next one catches up
+        x0, y0 = self._image_origin(tile)
+        encoder = tile.encoder
+        if encoder is None or encoder.mode is not cells.mode or encoder.threshold != self.threshold:
+            encoder = tile.encoder = DeltaEncoder(cells.cols, cells.rows, x0=x0, y0=y0, mode=cells.mode,
+                                                  threshold=self.threshold)
+        elif (encoder.cols, encoder.rows, encoder.x0, encoder.y0) != (cells.cols, cells.rows, x0, y0):
+            encoder.resize(cells.cols, cells.rows, x0, y0)
+        text = encoder.encode_text(cells)
+        if new_frame:
+            self.frames_drawn += 1
+            if self._dump is not None:
+                text += FrameDump.mark(self._dump.record(cells, x0, y0, direct=True))
+        if text != "\x1b[0m":
+            writer.write(text)
+
+    def _painted(self, painted: Painted) -> None:
+        """Textual just wrote a screen update: redraw any of our image rows it painted over."""
+        if not self.direct_active or not self.is_mounted:
+            return
+        if covered(self, self._image_rects()):
+            self._update_direct()
+            return
+        for tile in self.shown_tiles:
+            encoder, placement = tile.encoder, tile.placement
+            if encoder is None or placement is None or tile.cells is None:
+                continue
+            x0, y0 = self._image_origin(tile)
+            if (encoder.x0, encoder.y0) != (x0, y0):  # the widget moved: redraw it all
+                encoder.invalidate()
+            else:
+                rows = painted_rows(painted, Region(x0, y0, encoder.cols, encoder.rows))
+                if not rows:
+                    continue
+                for row in rows:
+                    encoder.forget(0, row, encoder.cols, 1)
+            self._draw_direct(tile, new_frame=False)
 
     @staticmethod
     def _changed_rows(old: CellImage | None, new: CellImage) -> list[int]:
@@ -342,6 +501,8 @@ class VideoGrid(Widget, can_focus=False):
             return self._fixed_width(label, tile.width)
         placement = tile.placement
         image_row = line - 1 - (placement.y if placement else 0)
+        if self.direct_active and placement is not None and tile.source is not None:
+            return [Segment(" " * tile.width, black)]  # drawn directly, not by the compositor
         if placement is None or not tile.image_lines or not 0 <= image_row < len(tile.image_lines):
             if placement is not None and tile.source is None and line == tile.height // 2:
                 note = Text(printable(tile.status or "no video"), style="grey50 italic")
