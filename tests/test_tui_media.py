@@ -149,6 +149,9 @@ async def test_preview_lowers_the_subscribed_size_and_rate(url: str, publisher: 
         assert time.monotonic() - started < 2.5
         assert "PREVIEW" in app.query_one(StatusLine).media
         await until(pilot, lambda: 2 < stream.fps <= 7, timeout=8)
+        # The server applies preview for this subscriber: a small picture under the preview budget.
+        assert stream.size is not None and stream.size[0] <= 160 and stream.size[1] <= 90
+        await until(pilot, lambda: stream.kbps is not None and stream.kbps < 40, timeout=6)
         await pilot.press("f4")
         await until(pilot, lambda: stream.size == full, timeout=4)
 

@@ -284,7 +284,7 @@ class CallBridge:
         request = self._view_request or (320, 180, media.preview, None, ())
         width, height, fps = self.default_view(request[0], request[1], request[2])
         self.call = Call(room, video=self.self_view, audio=audio, audio_sink=sink, view=(width, height, fps),
-                         ice_servers=media.ice_servers)
+                         ice_servers=media.ice_servers, preview=request[2])
         for event in CallEvent:
             self.call.on(event, self._on_call_update)
         self._stats = asyncio.create_task(self._stats_loop())
@@ -330,12 +330,13 @@ class CallBridge:
         self._view_request = (width, height, preview, focused, hidden)
         if self.call is None:
             return
+        # Preview: the server also caps size, rate and bit rate (video and Opus) for this subscriber.
         view = self.default_view(width, height, preview)
-        await self.call.set_view(*view)
+        await self.call.set_view(*view, preview=preview)
         for participant in hidden:
-            await self.call.set_view(*HIDDEN_VIEW, participant=participant)
+            await self.call.set_view(*HIDDEN_VIEW, participant=participant, preview=preview)
         if focused is not None:
-            await self.call.set_view(*view, participant=focused)
+            await self.call.set_view(*view, participant=focused, preview=preview)
 
     async def toggle_mic(self) -> bool | None:
         """Mute or unmute; returns the new muted state, or None when there is no microphone."""
