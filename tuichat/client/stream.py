@@ -9,23 +9,21 @@ of picture size emits ``StreamEvent.RESIZED``. Callbacks get the stream object i
 
 from __future__ import annotations
 
-import collections
 import enum
 import logging
-import time
 from collections.abc import Callable
 
 import numpy as np
 from numpy.typing import NDArray
 
 from tuichat.client.events import Callback, Emitter
+from tuichat.media.rate import FrameRate
 
 __all__ = ["PlayStatus", "PlayedStream", "PublishStatus", "PublishedStream", "StreamEvent"]
 
 log = logging.getLogger(__name__)
 
 #: The frame-rate estimate covers this many seconds of arrivals.
-FPS_WINDOW_S = 2.0
 
 
 class PublishStatus(enum.Enum):
@@ -95,7 +93,7 @@ class PlayedStream:
         self.audio_kbps: float | None = None
         #: Called with each new picture (RGB) as it arrives, e.g. to schedule a redraw; must be quick.
         self.on_frame: Callable[[NDArray[np.uint8]], None] | None = None
-        self._arrivals: collections.deque[float] = collections.deque(maxlen=1000)
+        self._rate = FrameRate()
         self._emitter: Emitter[PlayStatus | StreamEvent] = Emitter()
 
     def __repr__(self) -> str:
@@ -107,14 +105,8 @@ class PlayedStream:
 
     @property
     def fps(self) -> float:
-        """Frames per second over the last ``FPS_WINDOW_S`` seconds (0.0 until two frames arrived)."""
-        now = time.monotonic()
-        while self._arrivals and now - self._arrivals[0] > FPS_WINDOW_S:
-            self._arrivals.popleft()
-        if len(self._arrivals) < 2:
-            return 0.0
-        span = now - self._arrivals[0]
-        return (len(self._arrivals) - 1) / span if span > 0 else 0.0
+        """Frames per second over the last two seconds (0.0 until two frames arrived)."""
+        return self._rate.fps
 
     # --- called by the Call ------------------------------------------------------------------------
 
@@ -126,7 +118,7 @@ class PlayedStream:
         self.latest = rgb
         self.size = size
         self.frames_received += 1
-        self._arrivals.append(time.monotonic())
+        self._rate.tick()
         if self.status is PlayStatus.PENDING:
             self._set(PlayStatus.PLAYING)
         elif resized:
@@ -144,7 +136,7 @@ class PlayedStream:
         if status in (PlayStatus.STOPPED, PlayStatus.FAILED):
             self.latest = None
             self.size = None
-            self._arrivals.clear()
+            self._rate.clear()
             self.kbps = None
             self.audio_kbps = None
         log.info("played stream %s: %s %s", self.name, status.name, reason)

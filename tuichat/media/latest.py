@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
-import time
 from collections.abc import Callable
 
 import numpy as np
@@ -14,14 +12,14 @@ from aiortc.mediastreams import MediaStreamError
 from av import VideoFrame
 from numpy.typing import NDArray
 
+from .rate import FrameRate
+
 __all__ = ["LatestFrameSink"]
 
 log = logging.getLogger(__name__)
 
 # The frame-rate estimate covers this many seconds of arrivals.
-FPS_WINDOW_S = 2.0
 # Upper bound on remembered arrival times (caps memory even at absurd frame rates).
-MAX_ARRIVALS = 1000
 
 
 class LatestFrameSink:
@@ -44,20 +42,14 @@ class LatestFrameSink:
         self.frames_received = 0
         self.size: tuple[int, int] | None = None
         self.ended = False
-        self._arrivals: collections.deque[float] = collections.deque(maxlen=MAX_ARRIVALS)
+        self._rate = FrameRate()
         self._task: asyncio.Task[None] | None = None
         self._changed: asyncio.Condition | None = None
 
     @property
     def fps(self) -> float:
-        """Frames per second over the last ``FPS_WINDOW_S`` seconds (0.0 until two frames arrived)."""
-        now = time.monotonic()
-        while self._arrivals and now - self._arrivals[0] > FPS_WINDOW_S:
-            self._arrivals.popleft()
-        if len(self._arrivals) < 2:
-            return 0.0
-        span = now - self._arrivals[0]
-        return (len(self._arrivals) - 1) / span if span > 0 else 0.0
+        """Frames per second over the last two seconds (0.0 until two frames arrived)."""
+        return self._rate.fps
 
     def start(self) -> None:
         """Start consuming the track (needs a running loop; idempotent)."""
@@ -111,7 +103,7 @@ class LatestFrameSink:
         self.size = size
         self.latest = rgb
         self.frames_received += 1
-        self._arrivals.append(time.monotonic())
+        self._rate.tick()
         if resized and self.on_resize is not None:
             self.on_resize(*size)
         if self.on_frame is not None:
