@@ -8,7 +8,6 @@ import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import msgspec
 from aiohttp import web
 from aiortc import RTCIceServer
 
@@ -20,7 +19,6 @@ from tuichat.protocol.limits import (
     RATE_BURST,
     RATE_PER_SECOND,
 )
-from tuichat.protocol.messages import ServerMessage, State
 from tuichat.server.connection import Connection
 from tuichat.server.media import MediaHub
 from tuichat.server.room import Registry
@@ -111,8 +109,8 @@ class RoomServer:
         ws = web.WebSocketResponse(heartbeat=self.limits.heartbeat, max_msg_size=self.limits.frame_max_bytes)
         await ws.prepare(request)
         peer = f"{request.remote}"
-        connection = _Connection(ws, self.registry, self.limits, peer, media=self.media,
-                                 public_url=public_base_url(self.public_url, request))
+        connection = Connection(ws, self.registry, self.limits, peer, media=self.media,
+                                public_url=public_base_url(self.public_url, request))
         self.connections.add(connection)
         log.info("connection from %s", peer)
         try:
@@ -127,19 +125,6 @@ class RoomServer:
                 await ws.close()
             log.info("connection from %s closed (code %s)", peer, ws.close_code)
         return ws
-
-
-class _Connection(Connection):
-    """A connection that tells its client the server's public address in STATE (for invite links)."""
-
-    def __init__(self, *args: object, public_url: str, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.public_url = public_url
-
-    def send(self, message: ServerMessage) -> None:
-        if isinstance(message, State) and message.public_url is msgspec.UNSET:
-            message = msgspec.structs.replace(message, public_url=self.public_url)
-        super().send(message)
 
 
 async def serve_forever(server: RoomServer) -> None:

@@ -7,6 +7,7 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING
 
+import msgspec
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from tuichat.errors import CommandFailed
@@ -24,6 +25,7 @@ from tuichat.protocol.messages import (
     Publish,
     Say,
     ServerMessage,
+    State,
     Unpublish,
     View,
 )
@@ -50,8 +52,11 @@ class Connection:
         peer: str,
         *,
         media: MediaHub | None = None,
+        public_url: str | None = None,
     ) -> None:
         self.ws = ws
+        #: The server's address for invite links, told to the client in STATE.
+        self.public_url = public_url
         self.registry = registry
         self.limits = limits
         self.peer = peer
@@ -67,6 +72,8 @@ class Connection:
         """Queue a message without waiting; a full queue means the client is not keeping up."""
         if self._closing:
             return
+        if self.public_url is not None and isinstance(message, State) and message.public_url is msgspec.UNSET:
+            message = msgspec.structs.replace(message, public_url=self.public_url)
         try:
             self._outbox.put_nowait(message)
         except asyncio.QueueFull:
