@@ -5,8 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Debian packages: PortAudio for sounddevice, PulseAudio (a clocked null sink for audio tests), tmux for
-# real-terminal tests, Chromium for the browser tests.
-APT_PACKAGES := libportaudio2 pulseaudio libasound2-plugins tmux chromium
+# real-terminal tests, Chromium and Firefox for the browser tests.
+APT_PACKAGES := libportaudio2 pulseaudio libasound2-plugins tmux chromium firefox-esr
 
 .PHONY: install system-packages test demo screenshots lint bench clean
 

@@ -133,8 +133,15 @@ class ChatApp(App[None]):
 
     # --- events from the call --------------------------------------------------------------------
 
+    def _ui_ready(self) -> bool:
+        """False once shutdown began: messages the client thread queued before it stopped may still
+        arrive after the widgets are gone, and must be dropped rather than crash the exit."""
+        return self.is_running and not self.bridge.stopped and bool(self.query(VideoGrid))
+
     @on(SessionChanged)
     def _session_changed(self, event: SessionChanged) -> None:
+        if not self._ui_ready():
+            return
         status = self.query_one(StatusLine)
         status.status = event.status
         status.reason = event.reason
@@ -151,12 +158,16 @@ class ChatApp(App[None]):
 
     @on(DeviceNotice)
     def _device_notice(self, event: DeviceNotice) -> None:
+        if not self._ui_ready():
+            return
         medium = {"camera": "video", "microphone": "audio", "speaker": "sound"}.get(event.kind, event.kind)
         tail = "you will hear nothing" if event.kind == "speaker" else f"receiving {medium} only"
         self.query_one(MessageLog).add_notice(f"{event.reason.rstrip('.')}; {tail}.", style="yellow")
 
     @on(CallChanged)
     def _call_changed(self, event: CallChanged) -> None:
+        if not self._ui_ready():
+            return
         self.published = event.published
         self.streams = {s.participant_id: s for s in event.streams if s.status is not PlayStatus.STOPPED}
         self._refresh_tiles()
@@ -192,7 +203,7 @@ class ChatApp(App[None]):
         self._view_timer = self.set_timer(0.25, self._announce_view)
 
     def _announce_view(self) -> None:
-        if not self.is_running or self.bridge.stopped:  # the debounce timer may outlive the app
+        if not self._ui_ready():  # the debounce timer may outlive the widgets
             return
         grid = self.query_one(VideoGrid)
         width, height = grid.view_box()
@@ -209,6 +220,8 @@ class ChatApp(App[None]):
 
     @on(RoomChanged)
     def _room_changed(self, event: RoomChanged) -> None:
+        if not self._ui_ready():
+            return
         messages = self.query_one(MessageLog)
         people = self.query_one(ParticipantList)
         status = self.query_one(StatusLine)
