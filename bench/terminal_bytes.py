@@ -88,9 +88,9 @@ def screen_colours(
 ) -> tuple[npt.NDArray[np.int16], npt.NDArray[np.int16]]:
     """The (top, bottom) RGB a person sees in each cell of the area, as pyte holds it.
 
-    '▀' shows fg over bg, a space shows bg in both halves. Colours are truecolor hex strings
-    (pyte resolves 38;5;n to xterm's RGB) or, for 16-colour SGRs, names; "default" (never set)
-    reads as -1000 so it can never pass a tolerance check.
+    '▀' shows fg over bg, '▄' bg over fg, '█' fg in both halves, a space bg in both halves.
+    Colours are truecolor hex strings (pyte resolves 38;5;n to xterm's RGB) or, for 16-colour
+    SGRs, names; "default" (never set) reads as -1000 so it can never pass a tolerance check.
     """
     top = np.full((rows, cols, 3), -1000, dtype=np.int16)
     bottom = np.full((rows, cols, 3), -1000, dtype=np.int16)
@@ -101,6 +101,10 @@ def screen_colours(
             fg, bg = _rgb(ch.fg, True), _rgb(ch.bg, False)
             if ch.data == HALF_BLOCK:
                 top[r, c], bottom[r, c] = fg, bg
+            elif ch.data == "\u2584":  # '▄'
+                top[r, c], bottom[r, c] = bg, fg
+            elif ch.data == "\u2588":  # '█'
+                top[r, c] = bottom[r, c] = fg
             elif ch.data == " ":
                 top[r, c] = bottom[r, c] = bg
     return top, bottom

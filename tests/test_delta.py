@@ -12,6 +12,9 @@ from hypothesis import strategies as st
 from tuichat.render import HALF_BLOCK, PALETTE_256, CellImage, ColorMode, quantize
 from tuichat.render.delta import DeltaEncoder
 
+LOWER_HALF = "\u2584"
+FULL_BLOCK = "\u2588"
+
 _NAMES = ["black", "red", "green", "brown", "blue", "magenta", "cyan", "white"]
 # pyte 0.8.2 names 16-colour SGRs; its table spells bg 105 "bfightmagenta" (upstream typo).
 _NAME_INDEX = {n: i for i, n in enumerate(_NAMES)} | {"bright" + n: i + 8 for i, n in enumerate(_NAMES)}
@@ -28,7 +31,10 @@ def _rgb(colour: str) -> tuple[int, int, int]:
 
 
 class Term:
-    """A pyte screen and what its cells show as (top, bottom) RGB ('▀': fg/bg, space: bg/bg)."""
+    """A pyte screen and what its cells show as (top, bottom) RGB.
+
+    '▀': fg over bg; '▄': bg over fg; '█': fg in both halves; a space: bg in both.
+    """
 
     def __init__(self, cols: int, rows: int) -> None:
         self.screen = pyte.Screen(cols, rows)
@@ -46,6 +52,10 @@ class Term:
                 ch = line[x0 + c]
                 if ch.data == HALF_BLOCK:
                     top[r, c], bottom[r, c] = _rgb(ch.fg), _rgb(ch.bg)
+                elif ch.data == LOWER_HALF:
+                    top[r, c], bottom[r, c] = _rgb(ch.bg), _rgb(ch.fg)
+                elif ch.data == FULL_BLOCK:
+                    top[r, c] = bottom[r, c] = _rgb(ch.fg)
                 elif ch.data == " ":
                     top[r, c] = bottom[r, c] = _rgb(ch.bg)
         return top, bottom

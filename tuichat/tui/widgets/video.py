@@ -47,6 +47,10 @@ DEFAULT_ASPECT = (4, 3)
 #: Direct output's tolerance per channel (levels): normal, and the low-bandwidth preview's.
 THRESHOLD = 8
 PREVIEW_THRESHOLD = 24
+#: The low-bandwidth preview draws the picture no larger than this (cells), and never larger than
+#: the frame's own pixels (a cell is 1×2 pixels: upscaling only adds cells to re-send), centred in
+#: the tile. The preview's frames are at most 160×90 pixels and its tolerance is `PREVIEW_THRESHOLD`.
+PREVIEW_MAX_CELLS = (80, 22)
 #: Sources are polled this many times per frame interval: polling at exactly the frame rate beats
 #: against a jittery arrival rate and drops about every other frame. A draw still waits for
 #: `MIN_INTERVAL` of a frame interval since the last, so a faster source cannot raise the draw rate.
@@ -150,6 +154,8 @@ class VideoGrid(Widget, can_focus=False):
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.direct_requested = direct
         self.threshold = threshold
+        #: The low-bandwidth preview is on: the app asks for it with the preview's coarse tolerance.
+        self.preview = threshold >= PREVIEW_THRESHOLD
         #: Direct output is possible here (decided on mount); `direct_active`: in use right now.
         self.direct = False
         self.direct_active = False
@@ -220,8 +226,13 @@ class VideoGrid(Widget, can_focus=False):
     def set_threshold(self, threshold: int) -> None:
         """The direct output's tolerance (e.g. coarser in the low-bandwidth preview)."""
         self.threshold = threshold
+        preview = threshold >= PREVIEW_THRESHOLD
         for tile in self.tiles.values():
             tile.encoder = None
+        if preview != self.preview:
+            self.preview = preview
+            self._relayout()  # the preview draws a smaller picture
+            return
         self._tick()
 
     def set_fps(self, fps: float) -> None:
@@ -304,7 +315,13 @@ class VideoGrid(Widget, can_focus=False):
         if tile.height < 2 or tile.width < 1:
             return None
         src_w, src_h = tile.frame_size or DEFAULT_ASPECT
-        return fit(src_w, src_h, tile.width, tile.height - 1)
+        if not self.preview:
+            return fit(src_w, src_h, tile.width, tile.height - 1)
+        cols, rows = min(tile.width, PREVIEW_MAX_CELLS[0]), min(tile.height - 1, PREVIEW_MAX_CELLS[1])
+        if tile.frame_size is not None:  # no more cells than the frame has pixels
+            cols, rows = min(cols, src_w), min(rows, max(1, (src_h + 1) // 2))
+        inner = fit(src_w, src_h, cols, rows)
+        return Placement((tile.width - inner.cols) // 2, (tile.height - 1 - inner.rows) // 2, inner.cols, inner.rows)
 
     def _tick(self) -> None:
         self._update_direct()
