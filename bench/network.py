@@ -21,7 +21,6 @@ import sys
 import time
 from typing import Any
 
-from aiortc import RTCPeerConnection
 from aiortc.codecs.opus import OpusEncoder
 from aiortc.codecs.vpx import Vp8Encoder
 
@@ -31,39 +30,10 @@ from tuichat.client.stream import PlayStatus
 from tuichat.media import AudioDrain, FileVideoTrack, TestPatternTrack, ToneTrack
 from tuichat.protocol.limits import PREVIEW_MAX_KBPS
 from tuichat.rtc.encoders import install_encoder
+from tuichat.rtc.wire import SsrcBytes, connection_bytes
 from tuichat.server import RoomServer
 
-IP_UDP_BYTES = 28
-SRTP_TAG_BYTES = 16  # AES-GCM; an upper bound
 NORMAL_TARGET_KBPS = 300
-
-
-class SsrcBytes:
-    """RTP bytes per SSRC as on the wire (header, extensions, payload, SRTP tag, IP/UDP)."""
-
-    def __init__(self, pc: RTCPeerConnection) -> None:
-        self.bytes: dict[int, int] = {}
-        transport: Any = pc.getTransceivers()[0].receiver.transport
-        original = transport._handle_rtp_data
-
-        async def counting(data: bytes, arrival_time_ms: int) -> None:
-            ssrc = int.from_bytes(data[8:12], "big")
-            self.bytes[ssrc] = self.bytes.get(ssrc, 0) + len(data) + SRTP_TAG_BYTES + IP_UDP_BYTES
-            await original(data, arrival_time_ms)
-
-        transport._handle_rtp_data = counting
-
-    def of(self, *receivers: Any) -> int:
-        ssrcs = {s.source for r in receivers for s in r.getSynchronizationSources()}
-        return sum(self.bytes.get(ssrc, 0) for ssrc in ssrcs)
-
-
-async def connection_bytes(pc: RTCPeerConnection) -> int:
-    total = 0
-    for stats in (await pc.getStats()).values():
-        if stats.type == "transport":
-            total += stats.bytesReceived + IP_UDP_BYTES * stats.packetsReceived
-    return total
 
 
 class Viewer:

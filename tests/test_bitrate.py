@@ -18,46 +18,15 @@ from tuichat.client.call import Call
 from tuichat.client.stream import PlayedStream, PlayStatus
 from tuichat.media import AudioDrain, TestPatternTrack, ToneTrack
 from tuichat.protocol.limits import PREVIEW_MAX_KBPS
+from tuichat.rtc.wire import SsrcBytes, connection_bytes
 from tuichat.server.bitrate import NORMAL, PREVIEW, ViewSpec, plan
 
 pytestmark = pytest.mark.timeout(60)
 
-#: IPv4 + UDP headers, which the transport's byte count leaves out.
-IP_UDP_BYTES = 28
-#: SRTP's authentication tag, at most (AES-GCM; 10 bytes with AES-CM/HMAC-SHA1-80).
-SRTP_TAG_BYTES = 16
 NORMAL_VIDEO_MAX_KBPS = 300
 
 
-class SsrcBytes:
-    """RTP bytes per SSRC as on the wire (RTP header and extensions, payload, SRTP tag, IP/UDP)."""
-
-    def __init__(self, pc: RTCPeerConnection) -> None:
-        self.bytes: dict[int, int] = {}
-        transport = pc.getTransceivers()[0].receiver.transport
-        original = transport._handle_rtp_data
-
-        async def counting(data: bytes, arrival_time_ms: int) -> None:
-            ssrc = int.from_bytes(data[8:12], "big")
-            self.bytes[ssrc] = self.bytes.get(ssrc, 0) + len(data) + SRTP_TAG_BYTES + IP_UDP_BYTES
-            await original(data, arrival_time_ms)
-
-        transport._handle_rtp_data = counting
-
-    def of(self, *receivers: object) -> int:
-        ssrcs = {s.source for r in receivers for s in r.getSynchronizationSources()}  # type: ignore[attr-defined]
-        return sum(self.bytes.get(ssrc, 0) for ssrc in ssrcs)
-
-
-async def wire_bytes(pc: RTCPeerConnection | None) -> int:
-    """Everything the peer connection received, as on the wire: datagrams plus IP/UDP headers."""
-    if pc is None:
-        return 0
-    total = 0
-    for stats in (await pc.getStats()).values():
-        if stats.type == "transport":
-            total += stats.bytesReceived + IP_UDP_BYTES * stats.packetsReceived
-    return total
+wire_bytes = connection_bytes
 
 
 @dataclass
