@@ -54,7 +54,9 @@ bench/clips/camera-like.mp4: bench/make_clip.py | $(BENCH_STAMP)
 bench: $(BENCH_STAMP) bench/clips/camera-like.mp4
 	$(BIN)/python bench/render_cells.py
 	$(BIN)/python bench/terminal_bytes.py bench/clips/camera-like.mp4
+	$(BIN)/python bench/terminal_bytes.py bench/clips/camera-like.mp4 --e2e --no-timg
 	$(BIN)/python bench/latency.py
+	$(BIN)/python bench/network.py --clip bench/clips/camera-like.mp4
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
