@@ -49,9 +49,10 @@ from tuichat.render.delta import DeltaEncoder
 
 DEFAULT_CLIP = Path(__file__).parent / "clips" / "camera-like.mp4"
 
-#: The low-bandwidth preview: a quarter of the cells, a third of the frame rate, and a coarse
+#: The low-bandwidth preview (a 4:3 clip in `PREVIEW_MAX_CELLS` of tuichat.tui.widgets.video): 48×18
+#: cells, a third of the frame rate, and a coarse
 #: tolerance (truecolor, every cell within 24 levels per channel of the ideal frame).
-PREVIEW = {"cols": 80, "rows": 22, "fps": 5.0, "threshold": 24, "mode": ColorMode.TRUECOLOR}
+PREVIEW = {"cols": 48, "rows": 18, "fps": 5.0, "threshold": 24, "mode": ColorMode.TRUECOLOR}
 
 
 # ------------------------------------------------------------------------------------ decoding

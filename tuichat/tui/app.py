@@ -122,7 +122,10 @@ class ChatApp(App[None]):
         self.title = f"tuichat · {self.room_name}"
         status = self.query_one(StatusLine)
         status.room = self.room_name
-        self.query_one("#composer", Input).focus()
+        composer = self.query_one("#composer", Input)
+        # A blinking cursor repaints its rows twice a second: bytes a thin link in preview cannot spare.
+        composer.cursor_blink = not self.preview
+        composer.focus()
         self.query_one(MessageLog).add_notice(f"Joining {self.room_name} on {self.invite_address} as {self.user}…")
         self.bridge.start()
 
@@ -368,6 +371,7 @@ class ChatApp(App[None]):
         grid = self.query_one(VideoGrid)
         grid.set_fps(5 if self.preview else 15)
         grid.set_threshold(PREVIEW_THRESHOLD if self.preview else THRESHOLD)
+        self.query_one("#composer", Input).cursor_blink = not self.preview
         self.notify("Low-bandwidth preview on" if self.preview else "Preview off: full quality", timeout=2)
         self._announce_view()
         self._update_media_status()

@@ -76,9 +76,13 @@ class MediaOptions:
     ice_servers: tuple[Any, ...] = ()
 
 
-#: Preview mode: the subscribed picture is this fraction of the tile, at this frame rate.
+#: Preview mode: the subscribed picture is this fraction of the tile, at this frame rate, and no
+#: larger than `PREVIEW_BOX` pixels: the picture the video widget draws in preview
+#: (`PREVIEW_MAX_CELLS`, a cell is 1×2 pixels), so frames are drawn 1:1 and a 4:3 or 16:9 camera
+#: gives the same frame size whatever box the tile had (no redraw from a rounding difference).
 PREVIEW_SCALE = 0.5
 PREVIEW_FPS = 5
+PREVIEW_BOX = (64, 36)
 #: A participant who is not shown (another one is focused) is fetched this small and slow.
 HIDDEN_VIEW = (64, 48, 2)
 
@@ -300,7 +304,8 @@ class CallBridge:
     def default_view(self, width: int, height: int, preview: bool) -> tuple[int, int, int]:
         fps = self.media.fps if self.media else 15
         if preview:
-            return max(16, int(width * PREVIEW_SCALE)), max(16, int(height * PREVIEW_SCALE)), PREVIEW_FPS
+            return (max(16, min(int(width * PREVIEW_SCALE), PREVIEW_BOX[0])),
+                    max(16, min(int(height * PREVIEW_SCALE), PREVIEW_BOX[1])), PREVIEW_FPS)
         return width, height, fps
 
     def _on_call_update(self, update: CallUpdate) -> None:

@@ -49,8 +49,12 @@ THRESHOLD = 8
 PREVIEW_THRESHOLD = 24
 #: The low-bandwidth preview draws the picture no larger than this (cells), and never larger than
 #: the frame's own pixels (a cell is 1×2 pixels: upscaling only adds cells to re-send), centred in
-#: the tile. The preview's frames are at most 160×90 pixels and its tolerance is `PREVIEW_THRESHOLD`.
-PREVIEW_MAX_CELLS = (80, 22)
+#: the tile; the bridge subscribes at this pixel size (64×36: 48×36 for 4:3, 64×36 for 16:9), so
+#: a frame is drawn 1:1. With `PREVIEW_THRESHOLD` and `PREVIEW_FPS` that keeps the client's terminal
+#: output under 20 KB/s (60×22 cells took about 24 KB/s for the picture alone).
+PREVIEW_MAX_CELLS = (64, 18)
+#: The preview's frame rate (the server sends at most this): the widget draws no faster.
+PREVIEW_FPS = 5.0
 #: Sources are polled this many times per frame interval: polling at exactly the frame rate beats
 #: against a jittery arrival rate and drops about every other frame. A draw still waits for
 #: `MIN_INTERVAL` of a frame interval since the last, so a faster source cannot raise the draw rate.
@@ -105,6 +109,22 @@ class StyleCache:
         return style
 
 
+def _same_frame(a: tuple[int, npt.NDArray[np.uint8]] | None, b: tuple[int, npt.NDArray[np.uint8]] | None) -> bool:
+    """Two sources' newest frames are one and the same (e.g. two wrappers of one stream)."""
+    return a is not None and b is not None and a[0] == b[0] and a[1] is b[1]
+
+
+def _near(new: Placement | None, old: Placement | None) -> bool:
+    """The picture would move by at most a cell each way: the preview keeps it where it is.
+
+    A small change of the frame's size (a re-subscribed box rounded to even pixels, 120×90 then
+    60×44) would otherwise flip the picture between sizes such as 59 and 60 columns, and every
+    change of the picture's rectangle is a full redraw: the frame is scaled into the kept cells.
+    """
+    return (new is not None and old is not None and abs(new.cols - old.cols) <= 1
+            and abs(new.rows - old.rows) <= 1 and abs(new.x - old.x) <= 1 and abs(new.y - old.y) <= 1)
+
+
 def _color(value: tuple[int, int, int] | int) -> Color:
     if isinstance(value, int):
         return Color.from_ansi(value)
@@ -156,6 +176,8 @@ class VideoGrid(Widget, can_focus=False):
         self.threshold = threshold
         #: The low-bandwidth preview is on: the app asks for it with the preview's coarse tolerance.
         self.preview = threshold >= PREVIEW_THRESHOLD
+        if self.preview:
+            fps = min(fps, PREVIEW_FPS)
         #: Direct output is possible here (decided on mount); `direct_active`: in use right now.
         self.direct = False
         self.direct_active = False
@@ -184,7 +206,19 @@ class VideoGrid(Widget, can_focus=False):
             return
         # The app calls this on every stats update: only a new tile changes the layout, so anything
         # else repaints just what changed (a relayout would redraw every image from scratch).
-        if source is not tile.source:
+        if source is not tile.source and source is not None and tile.source is not None:
+            # Video to video. The app's call snapshots (one a second) wrap the same stream in a new
+            # source object: nothing to redraw then. Otherwise the new source's frame is drawn at
+            # once, as a change of the picture shown (the image rows stay; repainting them would
+            # force a full redraw of a directly drawn picture).
+            same = _same_frame(tile.source.latest_frame(), source.latest_frame())
+            tile.source = source
+            if not same:
+                tile.seq, tile.drawn_at = -1, -1e9
+                self._tick()
+            if (name, status) != (tile.name, tile.status):
+                self._invalidate_rows(tile.y, 1)
+        elif source is not tile.source:
             tile.source, tile.seq, tile.cells, tile.image_lines, tile.drawn_at = source, -1, None, [], -1e9
             self._invalidate_rows(tile.y, tile.height)
             self._tick()
@@ -340,11 +374,13 @@ class VideoGrid(Widget, can_focus=False):
             size = (frame.shape[1], frame.shape[0])
             if size != tile.frame_size:
                 tile.frame_size = size
-                tile.placement = self._placement(tile)
-                tile.cells, tile.image_lines = None, []
-                self._invalidate_rows(tile.y, tile.height)
-                if tile.placement is None:
-                    continue
+                placement = self._placement(tile)
+                if not (self.preview and _near(placement, tile.placement)):
+                    tile.placement = placement
+                    tile.cells, tile.image_lines = None, []
+                    self._invalidate_rows(tile.y, tile.height)
+                    if tile.placement is None:
+                        continue
             placement = tile.placement
             assert placement is not None
             cells = to_cells(frame, placement.cols, placement.rows, self.color_mode)
