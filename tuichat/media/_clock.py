@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import fractions
+import math
 import time
 
 from av import VideoFrame
@@ -28,3 +30,33 @@ class WallClockPts:
         frame.pts = self._last
         frame.time_base = VIDEO_TIME_BASE
         return frame
+
+
+#: How far behind its schedule a paced source may fall before it skips ahead rather than bursts.
+MAX_LAG_S = 0.25
+
+
+class Pacer:
+    """Hands out slot numbers at ``rate`` a second in real time, for sources that make their own
+    frames (the test pattern, the tone). After a stall longer than ``max_lag`` it skips the missed
+    slots instead of producing them in a burst, so the receiver sees a gap, not a flood."""
+
+    def __init__(self, rate: float, *, max_lag: float = MAX_LAG_S) -> None:
+        self.rate = rate
+        self.max_lag = max_lag
+        self.slot = 0
+        self._t0: float | None = None
+
+    async def next_slot(self) -> int:
+        now = time.monotonic()
+        if self._t0 is None:
+            self._t0 = now
+            return self.slot
+        self.slot += 1
+        due = self._t0 + self.slot / self.rate
+        if now - due > self.max_lag:
+            self.slot = math.ceil((now - self._t0) * self.rate)
+            due = self._t0 + self.slot / self.rate
+        if due > now:
+            await asyncio.sleep(due - now)
+        return self.slot

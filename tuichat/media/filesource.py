@@ -15,15 +15,13 @@ from aiortc.mediastreams import MediaStreamError
 from av import VideoFrame
 
 from ..errors import DeviceUnavailable
-from ._clock import WallClockPts
+from ._clock import MAX_LAG_S, WallClockPts
 from ._handoff import LatestValue
 
 __all__ = ["FileVideoTrack"]
 
 log = logging.getLogger(__name__)
 
-# A decoder that falls further behind than this rebases its clock instead of rushing to catch up.
-MAX_LAG_S = 0.25
 # Frame interval assumed when a file gives no usable rate.
 FALLBACK_INTERVAL_S = 1 / 25
 

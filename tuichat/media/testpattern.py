@@ -18,7 +18,6 @@ benchmark can measure glass-to-glass latency from a received picture alone.
 
 from __future__ import annotations
 
-import asyncio
 import math
 import time
 from typing import Any
@@ -30,7 +29,7 @@ from aiortc.mediastreams import MediaStreamError
 from av import VideoFrame
 from numpy.typing import NDArray
 
-from ._clock import VIDEO_CLOCK_RATE, VIDEO_TIME_BASE
+from ._clock import VIDEO_CLOCK_RATE, VIDEO_TIME_BASE, Pacer
 
 __all__ = [
     "BACKGROUND",
@@ -69,7 +68,6 @@ TEXT_COLOUR: RGB = (230, 230, 230)
 # The reference blocks must differ by this much (0..255 luma) for a counter to be trusted.
 MIN_REFERENCE_CONTRAST = 64.0
 # If the loop stalls for longer than this, skip ahead instead of bursting frames to catch up.
-MAX_LAG_S = 0.25
 
 
 def _rows(band: tuple[float, float], height: int) -> tuple[int, int]:
@@ -210,7 +208,7 @@ class TestPatternTrack(VideoStreamTrack):
         self.frame_count = 0
         self._background = _background(width, height)
         self._sent_at: dict[int, float] = {}  # keyed by counter value: never more than COUNTER_MODULO
-        self._t0: float | None = None
+        self._pacer = Pacer(fps)
         self._slot = 0
 
     def sent_at(self, n: int) -> float | None:
@@ -220,19 +218,9 @@ class TestPatternTrack(VideoStreamTrack):
     async def recv(self) -> VideoFrame:
         if self.readyState != "live":
             raise MediaStreamError
-        now = time.monotonic()
-        if self._t0 is None:
-            self._t0 = now
-        else:
-            self._slot += 1
-            due = self._t0 + self._slot / self.fps
-            if now - due > MAX_LAG_S:  # stalled: skip the missed slots rather than burst
-                self._slot = math.ceil((now - self._t0) * self.fps)
-                due = self._t0 + self._slot / self.fps
-            if due > now:
-                await asyncio.sleep(due - now)
-            if self.readyState != "live":
-                raise MediaStreamError
+        self._slot = await self._pacer.next_slot()
+        if self.readyState != "live":
+            raise MediaStreamError
         n = self.frame_count % COUNTER_MODULO
         t = self._slot / self.fps
         img = render_test_pattern(

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import fractions
-import math
-import time
 
 import numpy as np
 from aiortc import AudioStreamTrack
 from aiortc.mediastreams import MediaStreamError
 from av import AudioFrame
 
+from ._clock import Pacer
+
 __all__ = ["ToneTrack"]
 
 # If the loop stalls for longer than this, skip ahead instead of bursting frames to catch up.
-MAX_LAG_S = 0.25
 
 
 class ToneTrack(AudioStreamTrack):
@@ -35,26 +33,15 @@ class ToneTrack(AudioStreamTrack):
         self.frequency, self.amplitude = frequency, amplitude
         self.sample_rate, self.samples_per_frame = sample_rate, samples_per_frame
         self.time_base = fractions.Fraction(1, sample_rate)
-        self._t0: float | None = None
+        self._pacer = Pacer(sample_rate / samples_per_frame)
         self._pts = 0
 
     async def recv(self) -> AudioFrame:
         if self.readyState != "live":
             raise MediaStreamError
-        now = time.monotonic()
-        if self._t0 is None:
-            self._t0 = now
-        else:
-            self._pts += self.samples_per_frame
-            due = self._t0 + self._pts / self.sample_rate
-            if now - due > MAX_LAG_S:
-                frames_behind = math.ceil((now - self._t0) * self.sample_rate / self.samples_per_frame)
-                self._pts = frames_behind * self.samples_per_frame
-                due = self._t0 + self._pts / self.sample_rate
-            if due > now:
-                await asyncio.sleep(due - now)
-            if self.readyState != "live":
-                raise MediaStreamError
+        self._pts = await self._pacer.next_slot() * self.samples_per_frame
+        if self.readyState != "live":
+            raise MediaStreamError
         # Phase from the absolute sample index, so the tone stays continuous across frames and skips.
         n = np.arange(self._pts, self._pts + self.samples_per_frame, dtype=np.float64)
         wave = self.amplitude * 32767 * np.sin(2 * np.pi * self.frequency * n / self.sample_rate)
