@@ -453,20 +453,11 @@ def _read_dump(path: Path) -> list[tuple[int, int, int, int, int, int, CellImage
     """(number, ns, x0, y0, cols, rows, cells) per frame record of a widget's frame dump."""
     from tuichat.tui.direct import FrameDump
 
-    header = FrameDump.HEADER
-    raw = path.read_bytes() if path.exists() else b""
     out = []
-    pos = 0
-    while pos + header.size <= len(raw):
-        _, number, ns, x0, y0, cols, rows, _direct = header.unpack_from(raw, pos)
-        n = rows * cols * 3
-        if pos + header.size + 2 * n > len(raw):
-            break
-        top = np.frombuffer(raw, np.uint8, n, pos + header.size).reshape(rows, cols, 3).copy()
-        bottom = np.frombuffer(raw, np.uint8, n, pos + header.size + n).reshape(rows, cols, 3).copy()
-        index = np.full((rows, cols), -1, dtype=np.int16)
-        out.append((number, ns, x0, y0, cols, rows, CellImage(top, bottom, index, index.copy(), ColorMode.TRUECOLOR)))
-        pos += header.size + 2 * n
+    for r in FrameDump.read(path):
+        index = np.full((r.rows, r.cols), -1, dtype=np.int16)
+        cells = CellImage(r.top.copy(), r.bottom.copy(), index, index.copy(), ColorMode.TRUECOLOR)
+        out.append((r.number, r.ns, r.x0, r.y0, r.cols, r.rows, cells))
     return out
 
 

@@ -184,22 +184,7 @@ def _strip_marks(data: bytes) -> bytes:
 
 def read_dump(path: Path) -> list[tuple[int, int, int, int, int, bool, npt.NDArray[np.uint8], npt.NDArray[np.uint8]]]:
     """(number, x0, y0, cols, rows, direct, top, bottom) per recorded frame."""
-    header = FrameDump.HEADER
-    raw = path.read_bytes() if path.exists() else b""
-    out = []
-    pos = 0
-    while pos + header.size <= len(raw):
-        magic, number, _ns, x0, y0, cols, rows, direct = header.unpack_from(raw, pos)
-        assert magic == b"TCFR"
-        n = rows * cols * 3
-        end = pos + header.size + 2 * n
-        if end > len(raw):
-            break
-        top = np.frombuffer(raw, np.uint8, n, pos + header.size).reshape(rows, cols, 3)
-        bottom = np.frombuffer(raw, np.uint8, n, pos + header.size + n).reshape(rows, cols, 3)
-        out.append((number, x0, y0, cols, rows, bool(direct), top, bottom))
-        pos = end
-    return out
+    return [(r.number, r.x0, r.y0, r.cols, r.rows, r.direct, r.top, r.bottom) for r in FrameDump.read(path)]
 
 
 def shown(screen: pyte.Screen, x0: int, y0: int, cols: int, rows: int) -> tuple[npt.NDArray[np.int32], ...]:

@@ -27,8 +27,11 @@ import os
 import struct
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
 
+import numpy as np
+import numpy.typing as npt
 from textual._compositor import ChopsUpdate
 from textual.geometry import Region
 
@@ -45,6 +48,7 @@ __all__ = [
     "MAX_QUEUED_WRITES",
     "DisplayWatch",
     "FrameDump",
+    "FrameRecord",
     "Painted",
     "TerminalWriter",
     "covered",
@@ -206,6 +210,21 @@ class TerminalWriter:
         driver.flush()
 
 
+@dataclass(frozen=True)
+class FrameRecord:
+    """One frame record read back from a dump: the cells the widget targeted, and where."""
+
+    number: int
+    ns: int
+    x0: int
+    y0: int
+    cols: int
+    rows: int
+    direct: bool
+    top: npt.NDArray[np.uint8]
+    bottom: npt.NDArray[np.uint8]
+
+
 class FrameDump:
     """Appends each drawn frame's target cells to a file: a record header, then top and bottom RGB.
 
@@ -236,6 +255,27 @@ class FrameDump:
             self._file.write(header + cells.top.tobytes() + cells.bottom.tobytes())
             self._file.flush()
         return number
+
+    @classmethod
+    def read(cls, path: str | os.PathLike[str]) -> list[FrameRecord]:
+        """Every complete record of a dump (a record still being written is left out)."""
+        header = cls.HEADER
+        raw = open(path, "rb").read() if os.path.exists(path) else b""  # noqa: SIM115
+        records = []
+        pos = 0
+        while pos + header.size <= len(raw):
+            magic, number, ns, x0, y0, cols, rows, direct = header.unpack_from(raw, pos)
+            if magic != b"TCFR":
+                raise ValueError(f"{path}: not a frame dump record at byte {pos}")
+            n = rows * cols * 3
+            end = pos + header.size + 2 * n
+            if end > len(raw):
+                break
+            top = np.frombuffer(raw, np.uint8, n, pos + header.size).reshape(rows, cols, 3)
+            bottom = np.frombuffer(raw, np.uint8, n, pos + header.size + n).reshape(rows, cols, 3)
+            records.append(FrameRecord(number, ns, x0, y0, cols, rows, bool(direct), top, bottom))
+            pos = end
+        return records
 
     @staticmethod
     def mark(number: int) -> str:
