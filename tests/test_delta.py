@@ -282,3 +282,46 @@ def test_property_random_sequences_keep_the_invariant(
         term.feed(enc.encode(cells))
         tol = threshold if mode is ColorMode.TRUECOLOR else max(threshold, 0)
         assert max_error(term, cells, 1, 0) <= tol
+
+
+def _two_frames(enc: DeltaEncoder, first: tuple[npt.NDArray[np.uint8], ...], second: tuple[npt.NDArray[np.uint8], ...]) -> bytes:
+    """Encode `first` then `second` (each (top, bottom)) through pyte; the second frame's bytes."""
+    term = Term(enc.cols, enc.rows)
+    for top, bottom in (first, second):
+        cells = cells_of(top, bottom, ColorMode.TRUECOLOR)
+        data = enc.encode(cells)
+        term.feed(data)
+        assert max_error(term, cells) <= enc.threshold
+    return data
+
+
+def test_lower_half_and_full_block_reuse_the_pens() -> None:
+    """A cell whose top is the current bg and bottom the current fg is '▄' with no colour code;
+    one whose halves both match the fg is '█'."""
+    red, blue = (200, 20, 20), (20, 20, 200)
+    top = np.array([[red, blue, red]], dtype=np.uint8)
+    bottom = np.array([[blue, red, red]], dtype=np.uint8)
+    enc = DeltaEncoder(3, 1, palette_codes=False)
+    data = enc.encode(cells_of(top, bottom, ColorMode.TRUECOLOR))
+    assert data == f"\x1b[1H\x1b[38;2;200;20;20;48;2;20;20;200m{HALF_BLOCK}{LOWER_HALF}{FULL_BLOCK}\x1b[0m".encode()
+    assert enc.stats.flips == 2 and enc.stats.sgr == 1
+    term = Term(3, 1)
+    term.feed(data)
+    assert max_error(term, cells_of(top, bottom, ColorMode.TRUECOLOR)) == 0
+
+
+def test_moving_cells_share_pens_within_the_full_tolerance() -> None:
+    """Cells that moved far accept any colour within the threshold (they will move again), so two
+    neighbours 14 levels apart share one pen; cells that only drifted past the threshold get a
+    tighter box (threshold - 4) and their own pens, so sub-threshold noise does not expire them."""
+    cols = 2
+    flat = np.full((1, cols, 3), 100, dtype=np.uint8)
+    moved = np.array([[(150, 150, 150), (164, 164, 164)]], dtype=np.uint8)
+    enc = DeltaEncoder(cols, 1, palette_codes=False)
+    data = _two_frames(enc, (flat, flat), (moved, moved))
+    assert enc.stats.cells == 2 and data.count(b"m") == 2  # one SGR and the final reset
+    drifted = np.array([[(109, 109, 109), (123, 123, 123)]], dtype=np.uint8)
+    base = np.array([[(100, 100, 100), (114, 114, 114)]], dtype=np.uint8)
+    enc = DeltaEncoder(cols, 1, palette_codes=False)
+    data = _two_frames(enc, (base, base), (drifted, drifted))
+    assert enc.stats.cells == 2 and data.count(b"m") == 3  # two SGRs and the reset

@@ -33,6 +33,9 @@ import pytest
 from tuichat.media import BAR_BAND, BARS
 from tuichat.tui.direct import FRAME_MARK, FrameDump
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+from terminal_bytes import screen_colours  # the bench reads all four glyphs
+
 ROOT = Path(__file__).resolve().parent.parent
 KEY_F1 = b"\x1bOP"
 KEY_ESC = b"\x1b"
@@ -187,31 +190,6 @@ def read_dump(path: Path) -> list[tuple[int, int, int, int, int, bool, npt.NDArr
     return [(r.number, r.x0, r.y0, r.cols, r.rows, r.direct, r.top, r.bottom) for r in FrameDump.read(path)]
 
 
-def shown(screen: pyte.Screen, x0: int, y0: int, cols: int, rows: int) -> tuple[npt.NDArray[np.int32], ...]:
-    """(top, bottom) RGB of a block of cells as pyte holds them ('▀': fg over bg; space: bg)."""
-    top = np.full((rows, cols, 3), -1000, dtype=np.int32)
-    bottom = top.copy()
-    for r in range(rows):
-        line = screen.buffer[y0 + r]
-        for c in range(cols):
-            ch = line[x0 + c]
-            fg, bg = _hex(ch.fg), _hex(ch.bg)
-            if ch.data == "▀":
-                top[r, c], bottom[r, c] = fg, bg
-            elif ch.data == " ":
-                top[r, c] = bottom[r, c] = bg
-    return top, bottom
-
-
-def _hex(colour: str) -> tuple[int, int, int]:
-    if len(colour) == 6:
-        try:
-            return int(colour[0:2], 16), int(colour[2:4], 16), int(colour[4:6], 16)
-        except ValueError:
-            pass
-    return (-1000, -1000, -1000)
-
-
 def check_last_frame(term: Pty, dump: Path) -> tuple[int, int, int, int, int]:
     """Feed the stream up to the last frame mark; every image cell within 8 of that frame's cells."""
     with term.lock:
@@ -224,7 +202,7 @@ def check_last_frame(term: Pty, dump: Path) -> tuple[int, int, int, int, int]:
     _, x0, y0, cols, rows, direct, top, bottom = frames[number]
     assert direct
     screen = term.screen(upto=last.end())
-    got_top, got_bottom = shown(screen, x0, y0, cols, rows)
+    got_top, got_bottom = screen_colours(screen, cols, rows, x0, y0)
     error = max(int(np.abs(got_top - top).max()), int(np.abs(got_bottom - bottom).max()))
     assert error <= 8, f"frame {number}: a cell is {error} levels off"
     return number, x0, y0, cols, rows
@@ -270,7 +248,7 @@ async def test_direct_output_draws_the_pattern_in_place_and_nothing_else(termina
     _, x0, y0, cols, rows = check_last_frame(direct, dump)
     screen = direct.screen()
     # The colour bars, against the pattern's own definition (not the widget's dump).
-    top, bottom = shown(screen, x0, y0, cols, rows)
+    top, bottom = screen_colours(screen, cols, rows, x0, y0)
     y = int((BAR_BAND[0] + BAR_BAND[1]) / 2 * rows)
     for name, rgb, (a, b) in BARS:
         x = int((a + b) / 2 * cols)

@@ -6,27 +6,30 @@ than `threshold` levels away from the frame in some channel. After each `encode(
 is within `threshold` of the frame, exactly: that is the contract, and the tests check it
 through an independent terminal emulator (pyte).
 
-Inside that contract the bytes are spent carefully, because on camera footage almost every cell
-drifts a little every frame and an SGR colour code costs ten times the glyph. All decisions are
-made for all re-sent cells at once in numpy; Python only joins the strings (about 3 ms a frame for
-2000 re-sent cells of 160×45, against 10–20 ms for the earlier per-cell loop):
+Inside that contract the bytes are spent carefully. On camera footage a few hundred cells move
+every frame and an SGR colour code (`38;2;R;G;B`, ~14 bytes) costs five times a glyph, so the
+encoder's work is to write as few colour codes as it can:
 
-- each re-sent cell accepts, for fg and for bg, a box of colours `target ± (threshold − slack)`
-  (a cell whose halves fit one colour is a space on that background: 1 byte, not the 3 of '▀',
-  and it accepts any fg);
-- in row order the fg boxes, and separately the bg boxes, are cut greedily into runs with a common
-  point; each run gets one pen (the point of the intersection nearest the cells' predicted colour,
-  a per-cell level-and-trend filter, snapped to a xterm-256 colour when one fits: `38;5;n` is half
-  the length of `38;2;r;g;b`), so an SGR is written only where a run starts, with only the code
-  that changed; pens persist across cursor moves, so runs do too;
+- each re-sent cell accepts, per half, a box of colours `target ± width`: the full tolerance for a
+  cell that moved (it will likely move again soon), the tolerance less `slack` for one that only
+  drifted past it (so sub-threshold noise does not expire it again at once);
+- each cell is drawn with one of four glyphs: '▀' (fg over bg), '▄' (bg over fg), a space (bg
+  only) or '█' (fg only). In row order a greedy pass picks, per cell, the glyph that needs the
+  fewest new colour codes given the pens in use: a cell whose top matches the current bg and
+  bottom the current fg is '▄' with no code at all. The fg and bg streams so fall into runs whose
+  boxes intersect; each run gets one pen (the point of the intersection nearest its cells' mean,
+  snapped to a xterm-256 colour when one fits: `38;5;n` is half the length of `38;2;r;g;b`), so
+  an SGR is written only where a run starts, with only the code that changed;
 - the cursor moves by CUF along a row and CUP otherwise; nothing is reset mid-frame.
 
 Only CUP, CUF, SGR (38;2 / 48;2 / 38;5 / 48;5, or 30–37/90–97/40–47/100–107 in 16 colours,
-and a final `ESC[0m`), '▀' (U+2580) and the space are written. Palette codes 16–255 are assumed
-to have xterm's standard values (every common terminal keeps the cube and the gray ramp; themes
-only change 0–15, which truecolor output never uses).
+and a final `ESC[0m`), the four glyphs and the space are written. Palette codes 16–255 are
+assumed to have xterm's standard values (every common terminal keeps the cube and the gray ramp;
+themes only change 0–15, which truecolor output never uses).
 
-Pure numpy and the standard library: no Textual, no Rich.
+The glyph choice is a sequential decision (each cell depends on the pens the previous ones left),
+done in a tight Python loop over the re-sent cells only (~1.5 µs per cell); everything else is
+numpy. Pure numpy and the standard library: no Textual, no Rich.
 """
 
 from __future__ import annotations
@@ -38,42 +41,46 @@ from .cells import HALF_BLOCK, CellImage
 from .modes import ColorMode
 from .palette import _CUBE_LUT, CUBE_LEVELS, PALETTE_256, quantize
 
-__all__ = ["DeltaEncoder", "DeltaStats"]
+__all__ = ["FULL_BLOCK", "LOWER_HALF_BLOCK", "DeltaEncoder", "DeltaStats"]
+
+#: LOWER HALF BLOCK: the foreground paints the bottom half, the background the top.
+LOWER_HALF_BLOCK = "\u2584"
+#: FULL BLOCK: the foreground paints the whole cell.
+FULL_BLOCK = "\u2588"
 
 _CSI = "\x1b["
 _RESET = "\x1b[0m"
-_SPACE = " "
+
+# Glyph states of a cell, and their glyphs: which pen paints which half.
+_UPPER, _SPACE, _LOWER, _FULL = 0, 1, 2, 3  # fg/bg = top/bottom, -/both, bottom/top, both/-
+_GLYPHS = np.array([HALF_BLOCK, " ", LOWER_HALF_BLOCK, FULL_BLOCK], dtype=object)
 
 # What a forgotten cell is taken to show: no colour is within any threshold of it.
 _UNKNOWN = -1024
-
-# How many following cells a new pen colour is fitted to (the "run" lookahead).
-_LOOKAHEAD = 12
-# A pen's box is the tolerance narrowed by this much (levels), so sub-threshold noise does not
-# expire a freshly sent cell at once.
+# A re-sent cell that only drifted accepts pens within threshold − slack of it, so sub-threshold
+# noise does not expire it again at once (measured on the webcam clip: 4 is best of 2–6).
 _SLACK = 4
-# A box bound no colour reaches: a space's fg accepts any pen.
+# A cell whose shown colour is off by more than threshold + this counts as moving: it accepts the
+# full tolerance, which lets more neighbours share a pen (it will likely move again anyway).
+_MOTION = 2
+# About what a colour code costs in bytes ("38;2;R;G;B" and a separator): the glyph choice weighs
+# codes against glyph bytes (1 for a space, 3 for the blocks).
+_CODE_COST = 14
+# A box bound no colour reaches: a free half accepts any pen.
 _BIG = 1 << 20
 # "0".."255": colour components as text without a str() per component.
 _DEC = [str(i) for i in range(256)]
-# The glyphs: '▀' (fg over bg), ' ' (bg only).
-_GLYPHS = np.array([HALF_BLOCK, _SPACE], dtype=object)
-
-# The level + trend filter behind "predicted colour": gains and the horizon in frames.
-_ALPHA = 0.5
-_BETA = 0.2
-_HORIZON = 1.5
 
 
 class DeltaStats:
     """Counters of the last `encode()`, for benchmarks and tests."""
 
-    __slots__ = ("bytes", "cells", "cursor_moves", "fills", "sgr", "spaces")
+    __slots__ = ("bytes", "cells", "cursor_moves", "flips", "sgr", "spaces")
 
     def __init__(self) -> None:
         self.cells = 0  # cells that were out of tolerance and re-sent
-        self.fills = 0  # cells written instead of a cursor move (they fitted the pen)
-        self.spaces = 0  # cells written as a space on the background colour
+        self.spaces = 0  # cells written with one colour (a space or '█')
+        self.flips = 0  # cells written as '▄' (or '█') to reuse the pens
         self.sgr = 0  # SGR sequences written
         self.cursor_moves = 0
         self.bytes = 0
@@ -90,7 +97,8 @@ class DeltaEncoder:
     screen position (x0, y0). The first frame, and the first after `invalidate()` or `resize()`,
     is a full redraw. In palette modes a cell is re-sent when its palette colour changes (by
     more than `threshold`, which only merges near-identical gray-ramp and cube entries).
-    `palette_codes=False` keeps truecolor output to `38;2`/`48;2` only.
+    `palette_codes=False` keeps truecolor output to `38;2`/`48;2` only; `spaces=False` draws
+    every cell with two colours ('▀' or '▄').
     """
 
     def __init__(
@@ -111,13 +119,9 @@ class DeltaEncoder:
         self.mode = mode
         self.palette_codes = palette_codes
         self.spaces = spaces
-        # New pens sit within threshold - slack of the cell: 2 costs 1% on the camera clip and keeps
-        # sub-threshold noise from expiring freshly sent cells at once.
-        self.slack = _SLACK
         self.stats = DeltaStats()
         self.cols = self.rows = self.x0 = self.y0 = 0
         self._shown_top = self._shown_bottom = np.zeros((0, 0, 3), dtype=np.int16)
-        self._level = self._trend = np.zeros((0, 0, 3), dtype=np.float32)
         self._valid = False
         self.resize(cols, rows, x0, y0)
 
@@ -134,9 +138,6 @@ class DeltaEncoder:
         self.cols, self.rows, self.x0, self.y0 = cols, rows, x0, y0
         self._shown_top = np.zeros((rows, cols, 3), dtype=np.int16)
         self._shown_bottom = np.zeros((rows, cols, 3), dtype=np.int16)
-        # Level and trend per half-cell (top rows then bottom rows) and channel.
-        self._level = np.zeros((2, rows, cols, 3), dtype=np.float32)
-        self._trend = np.zeros((2, rows, cols, 3), dtype=np.float32)
         self._valid = False
 
     def invalidate(self) -> None:
@@ -194,109 +195,86 @@ class DeltaEncoder:
             raise ValueError(f"frame is in {cells.mode.value} colours, encoder in {self.mode.value}")
         top = cells.top.astype(np.int16)
         bottom = cells.bottom.astype(np.int16)
-        th = self.threshold
-        truecolor = self.mode is ColorMode.TRUECOLOR
-        if truecolor:
-            pred_top, pred_bottom = self._predict(top, bottom)
-        else:
-            pred_top, pred_bottom = top, bottom
         if self._valid:
-            over_top = np.abs(self._shown_top - top).max(axis=2) > th
-            over_bottom = np.abs(self._shown_bottom - bottom).max(axis=2) > th
-            need = over_top | over_bottom
+            dev = np.maximum(
+                np.abs(self._shown_top - top).max(axis=2), np.abs(self._shown_bottom - bottom).max(axis=2)
+            )
         else:
-            need = np.ones((self.rows, self.cols), dtype=bool)
+            dev = None
         stats = self.stats = DeltaStats()
-        text = self._assemble(need, top, bottom, pred_top, pred_bottom, cells, stats) if need.any() else ""
+        text = self._assemble(dev, top, bottom, cells, stats)
         self._valid = True
         text += _RESET
         stats.bytes = len(text)
         return text
 
-    def _predict(
-        self, top: npt.NDArray[np.int16], bottom: npt.NDArray[np.int16]
-    ) -> tuple[npt.NDArray[np.int16], npt.NDArray[np.int16]]:
-        """Update the per-half-cell level and trend (Holt's filter) and return where each is heading.
-
-        A re-sent cell is drawn towards that point (within its box), so a steady drift (a pan over a
-        gradient) keeps it valid up to twice as long and sensor noise is averaged out of it.
-        """
-        x = np.stack((top, bottom)).astype(np.float32)
-        if not self._valid:
-            self._level[...] = x
-            self._trend[...] = 0.0
-        else:
-            level = _ALPHA * x + (1.0 - _ALPHA) * (self._level + self._trend)
-            self._trend = _BETA * (level - self._level) + (1.0 - _BETA) * self._trend
-            self._level = level
-        pred = np.rint(self._level + _HORIZON * self._trend).astype(np.int16)
-        return pred[0], pred[1]
-
     def _assemble(
         self,
-        need: npt.NDArray[np.bool_],
+        dev: npt.NDArray[np.int16] | None,
         top: npt.NDArray[np.int16],
         bottom: npt.NDArray[np.int16],
-        pred_top: npt.NDArray[np.int16],
-        pred_bottom: npt.NDArray[np.int16],
         cells: CellImage,
         stats: DeltaStats,
     ) -> str:
-        """The text for the out-of-tolerance cells, decided in numpy; Python only joins strings.
+        """The text for the out-of-tolerance cells (`dev` > threshold; all of them when `dev` is None).
 
-        Per cell: a glyph and, for each of fg and bg, the box of colours it accepts (a space takes
-        any fg). The cells in row order form two streams of boxes, each cut greedily into runs
-        whose boxes intersect (`_runs`); each run gets one pen, so an SGR is written only where a
-        run starts. Pens persist across cursor moves, so runs do too.
+        Per cell: its colour boxes, a glyph (`_choose_glyphs`, which also cuts the fg and bg
+        streams into runs), then in numpy one pen per run, the SGR where a run starts and the
+        cursor moves.
         """
-        mode = self.mode
-        truecolor = mode is ColorMode.TRUECOLOR
-        cols, x0, y0 = self.cols, self.x0, self.y0
-        flat = np.flatnonzero(need)
+        th = self.threshold
+        truecolor = self.mode is ColorMode.TRUECOLOR
+        cols = self.cols
+        flat = np.flatnonzero(dev > th) if dev is not None else np.arange(self.rows * cols)
         n = flat.size
+        if n == 0:
+            return ""
         t = top.reshape(-1, 3)[flat].astype(np.int32)
         b = bottom.reshape(-1, 3)[flat].astype(np.int32)
-        pt = pred_top.reshape(-1, 3)[flat].astype(np.int32)
-        pb = pred_bottom.reshape(-1, 3)[flat].astype(np.int32)
-        # Half-width of a new pen's box: inside the tolerance by `slack`, so that sub-threshold noise
-        # does not expire a freshly sent cell at once. Palette modes send the exact colour.
-        w = max(0, self.threshold - self.slack) if truecolor else 0
-        t_lo, t_hi, b_lo, b_hi = t - w, t + w, b - w, b + w
-        # ---- glyph per cell: '▀' (fg top, bg bottom) or a space (bg both)
+        # ---- the colours each half accepts: a box around its target. Palette modes send the exact
+        # palette colour (a point box), so runs are runs of one palette entry.
         if truecolor:
-            s_lo, s_hi = np.maximum(t_lo, b_lo), np.minimum(t_hi, b_hi)
-            space = np.all(s_lo <= s_hi, axis=1)
+            still = max(0, th - _SLACK)
+            if dev is None:
+                w: npt.NDArray[np.int32] | int = still
+            else:
+                w = np.where(dev.reshape(-1)[flat] > th + _MOTION, th, still).astype(np.int32)[:, None]
         else:
-            space = np.abs(t - b).max(axis=1) <= self.threshold
-            s_lo, s_hi = b_lo, b_hi
-        if not self.spaces:
-            space[:] = False
-        sp = space[:, None]
-        fg_lo = np.where(sp, -_BIG, t_lo)
-        fg_hi = np.where(sp, _BIG, t_hi)
-        bg_lo = np.where(sp, s_lo, b_lo)
-        bg_hi = np.where(sp, s_hi, b_hi)
-        fg_want = pt
-        bg_want = np.where(sp, (pt + pb) // 2, pb)
+            w = 0
+        t_lo, t_hi, b_lo, b_hi = t - w, t + w, b - w, b + w
+        s_lo, s_hi = np.maximum(t_lo, b_lo), np.minimum(t_hi, b_hi)
+        single = np.all(s_lo <= s_hi, axis=1) if self.spaces else np.zeros(n, dtype=bool)
+        state, fg_start, bg_start = _choose_glyphs(t_lo, t_hi, b_lo, b_hi, s_lo, s_hi, single)
+        # ---- per cell, per pen: the box it needs (free: any pen) and the colour it would like
+        free_lo = np.full_like(t_lo, -_BIG)
+        free_hi = np.full_like(t_hi, _BIG)
+        pick = [state == s for s in (_UPPER, _SPACE, _LOWER, _FULL)]
+        pick3 = [p[:, None] for p in pick]
+        fg_lo = np.select(pick3, [t_lo, free_lo, b_lo, s_lo])
+        fg_hi = np.select(pick3, [t_hi, free_hi, b_hi, s_hi])
+        bg_lo = np.select(pick3, [b_lo, s_lo, t_lo, free_lo])
+        bg_hi = np.select(pick3, [b_hi, s_hi, t_hi, free_hi])
+        mid = (t + b) // 2
+        fg_want = np.select(pick3, [t, mid, b, mid])
+        bg_want = np.select(pick3, [b, mid, t, mid])
         if truecolor:
             fg_index = bg_index = None
         else:
             ti = cells.top_index.reshape(-1)[flat].astype(np.int32)
             bi = cells.bottom_index.reshape(-1)[flat].astype(np.int32)
-            fg_index, bg_index = ti, bi
-        fg_starts, fg_pen, fg_code = self._stream(fg_lo, fg_hi, fg_want, ~space, fg_index, True)
-        bg_starts, bg_pen, bg_code = self._stream(bg_lo, bg_hi, bg_want, None, bg_index, False)
-        fg_run = np.cumsum(_mask(n, fg_starts)) - 1
-        bg_run = np.cumsum(_mask(n, bg_starts)) - 1
-        cell_fg = fg_pen[fg_run]
-        cell_bg = bg_pen[bg_run]
+            fg_index = np.select(pick, [ti, ti, bi, ti])
+            bg_index = np.select(pick, [bi, bi, ti, bi])
+        fg_pen, fg_code = self._pens(fg_start, fg_lo, fg_hi, fg_want, state != _SPACE, fg_index, True)
+        bg_pen, bg_code = self._pens(bg_start, bg_lo, bg_hi, bg_want, state != _FULL, bg_index, False)
         # ---- what each cell shows now
-        self._shown_top.reshape(-1, 3)[flat] = np.where(sp, cell_bg, cell_fg)
-        self._shown_bottom.reshape(-1, 3)[flat] = cell_bg
-        # ---- cursor moves: none when the cell follows the previous one (and that one was not at the
-        # right edge, where the terminal may be wrap-pending); CUF along a row, else CUP.
+        upper_like = ((state == _UPPER) | (state == _FULL))[:, None]
+        self._shown_top.reshape(-1, 3)[flat] = np.where(upper_like, fg_pen, bg_pen)
+        lower_like = ((state == _LOWER) | (state == _FULL))[:, None]
+        self._shown_bottom.reshape(-1, 3)[flat] = np.where(lower_like, fg_pen, bg_pen)
         rows = flat // cols
         col = flat - rows * cols
+        # ---- cursor moves: none when the cell follows the previous one (and that one was not at the
+        # right edge, where the terminal may be wrap-pending); CUF along a row, else CUP.
         move = np.ones(n, dtype=bool)
         cuf = np.zeros(n, dtype=bool)
         if n > 1:
@@ -306,82 +284,70 @@ class DeltaEncoder:
             cuf[1:] = same_row & (prev_col + 1 < cols) & move[1:]
         pieces = np.empty((n, 3), dtype=object)
         pieces[:, 0] = ""
-        pieces[:, 1] = ""
-        pieces[:, 2] = _GLYPHS[space.view(np.int8)]
         cup_at = np.flatnonzero(move & ~cuf)
         if cup_at.size:
-            r1 = (rows[cup_at] + y0 + 1).tolist()
-            c1 = (col[cup_at] + x0 + 1).tolist()
+            r1 = (rows[cup_at] + self.y0 + 1).tolist()
+            c1 = (col[cup_at] + self.x0 + 1).tolist()
             pieces[cup_at, 0] = [f"{_CSI}{r}H" if c == 1 else f"{_CSI}{r};{c}H" for r, c in zip(r1, c1, strict=True)]
         cuf_at = np.flatnonzero(cuf)
         if cuf_at.size:
             gaps = (col[cuf_at] - col[cuf_at - 1] - 1).tolist()
             pieces[cuf_at, 0] = [f"{_CSI}{g}C" if g > 1 else f"{_CSI}C" for g in gaps]
-        # ---- SGRs where a run starts (a run of don't-care fg boxes, or one whose pen repeats the
-        # previous run's, needs no code)
-        fg_at = fg_starts[fg_code != ""]
-        fg_codes = fg_code[fg_code != ""]
+        # ---- SGRs where a run starts with a pen the terminal does not have yet
+        sgr_at = np.flatnonzero((fg_code != "") | (bg_code != ""))
         sgr = np.full(n, "", dtype=object)
-        sgr_fg = np.full(n, "", dtype=object)
-        sgr_fg[fg_at] = fg_codes
-        sgr_bg = np.full(n, "", dtype=object)
-        bg_at = bg_starts[bg_code != ""]
-        sgr_bg[bg_at] = bg_code[bg_code != ""]
-        sgr_at = np.union1d(fg_at, bg_at)
         if sgr_at.size:
             sgr[sgr_at] = [
                 f"{_CSI}{f};{g}m" if f and g else f"{_CSI}{f or g}m"
-                for f, g in zip(sgr_fg[sgr_at].tolist(), sgr_bg[sgr_at].tolist(), strict=True)
+                for f, g in zip(fg_code[sgr_at].tolist(), bg_code[sgr_at].tolist(), strict=True)
             ]
         pieces[:, 1] = sgr
-        stats.cells, stats.spaces = n, int(space.sum())
+        pieces[:, 2] = _GLYPHS[state]
+        stats.cells = n
+        stats.spaces = int(((state == _SPACE) | (state == _FULL)).sum())
+        stats.flips = int(((state == _LOWER) | (state == _FULL)).sum())
         stats.sgr, stats.cursor_moves = int(sgr_at.size), int(move.sum())
         return "".join(pieces.ravel().tolist())
 
-    def _stream(
+    def _pens(
         self,
+        start: npt.NDArray[np.bool_],
         lo: npt.NDArray[np.int32],
         hi: npt.NDArray[np.int32],
         want: npt.NDArray[np.int32],
-        constrained: npt.NDArray[np.bool_] | None,
+        constrained: npt.NDArray[np.bool_],
         index: npt.NDArray[np.int32] | None,
         fg: bool,
-    ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.int32], npt.NDArray[np.object_]]:
-        """Runs of one pen over the cells: (run starts, the pen RGB per run, its SGR parameter text).
+    ) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.object_]]:
+        """Per cell: the RGB its pen has, and the SGR parameter text where the pen must be set ("" if not).
 
-        A run's pen is in the intersection of its cells' boxes, nearest the cells' mean predicted
-        colour, and snapped to a xterm-256 colour when one lies in that intersection. In palette
-        modes boxes are single palette colours and the code is that colour's index.
+        A run (from one `start` to the next) gets the point of its cells' common box nearest
+        their mean wish, snapped to a xterm-256 colour when one lies in the box. Cells before the
+        first start, and runs of free cells, set no pen. In palette modes boxes are single palette
+        colours and the code is that colour's index. A code equal to the last one written is dropped.
         """
         n = lo.shape[0]
-        starts = _runs(lo, hi, _LOOKAHEAD)
+        starts = np.flatnonzero(start)
+        if starts.size == 0 or starts[0] != 0:
+            starts = np.concatenate(([0], starts))  # a leading stretch of free cells
         run_lo = np.maximum.reduceat(lo, starts, axis=0)
         run_hi = np.minimum.reduceat(hi, starts, axis=0)
         free = run_lo[:, 0] <= -_BIG  # every cell of the run takes any pen: none needed
-        if constrained is None:
-            first = starts
-            weight = np.ones(n, dtype=np.int32)
-        else:
-            weight = constrained.astype(np.int32)
-            # The first constrained cell of each run (for palette indices).
-            pos = np.where(constrained, np.arange(n), n)
-            first = np.minimum.reduceat(pos, starts)
-            first = np.minimum(first, n - 1)
+        weight = constrained.astype(np.int32)
         count = np.add.reduceat(weight, starts)
         total = np.add.reduceat(want * weight[:, None], starts, axis=0)
-        mean = total // np.maximum(count, 1)[:, None]
         lo_c = np.clip(run_lo, 0, 255)
         hi_c = np.clip(run_hi, 0, 255)
-        pen = np.clip(mean, lo_c, hi_c)
+        pen = np.clip(total // np.maximum(count, 1)[:, None], lo_c, hi_c)
         m = starts.size
         lead = "38;" if fg else "48;"
         if index is not None:  # palette modes: the box is the palette colour itself
-            idx = index[first]
-            pen = PALETTE_256[np.clip(idx, 0, 255)].astype(np.int32)
+            first = np.minimum(np.minimum.reduceat(np.where(constrained, np.arange(n), n), starts), n - 1)
+            idx = np.clip(index[first], 0, 255)
+            pen = PALETTE_256[idx].astype(np.int32)
             if self.mode is ColorMode.COLOR16:
                 base = 30 if fg else 40
-                codes = np.where(idx < 8, idx + base, idx + base + 52).tolist()
-                code = np.array([str(c) for c in codes], dtype=object)
+                code = np.array([str(c) for c in np.where(idx < 8, idx + base, idx + base + 52).tolist()], dtype=object)
             else:
                 code = np.array([lead + "5;" + _DEC[c] for c in idx.tolist()], dtype=object)
         else:
@@ -408,13 +374,19 @@ class DeltaEncoder:
                 dtype=object,
             )
         code[free] = ""
-        if m > 1:
-            # A run cut by the lookahead, or one that came out with the same pen: no new SGR. (A
-            # pen-free run between them does not change the pen.)
-            same = np.zeros(m, dtype=bool)
-            same[1:] = code[1:] == code[:-1]
-            code[same] = ""
-        return starts, pen, code
+        # A run whose pen repeats the last one written (free runs in between change nothing) needs no code.
+        set_at = np.flatnonzero(~free)
+        if set_at.size > 1:
+            repeat = code[set_at[1:]] == code[set_at[:-1]]
+            code[set_at[1:][repeat]] = ""
+        # Per cell: the pen the terminal has there (the last pen set at or before it).
+        run_of = np.cumsum(_mask(n, starts)) - 1
+        last_set = np.maximum.accumulate(np.where(free, -1, np.arange(m)))
+        cell_pen = pen[np.maximum(last_set, 0)][run_of]
+        cell_code = np.full(n, "", dtype=object)
+        cell_code[starts] = code
+        # Cells before any pen was set show garbage in that pen; they are free in it, so it is unused.
+        return cell_pen, cell_code
 
 
 def _mask(n: int, where: npt.NDArray[np.intp]) -> npt.NDArray[np.int32]:
@@ -423,35 +395,96 @@ def _mask(n: int, where: npt.NDArray[np.intp]) -> npt.NDArray[np.int32]:
     return m
 
 
-def _runs(lo: npt.NDArray[np.int32], hi: npt.NDArray[np.int32], lookahead: int) -> npt.NDArray[np.intp]:
-    """Greedy cut of a sequence of boxes into runs with a common point: the start of each run.
+Box = tuple[tuple[int, int, int], tuple[int, int, int]]
 
-    `reach[i]`: how many following cells join a run begun at cell i (at most `lookahead`), found
-    for all i at once by growing every run's intersection one cell per step; the cut itself is a
-    pointer chase over runs, not cells.
+
+def _meet(box: Box | None, lo: tuple[int, int, int], hi: tuple[int, int, int]) -> Box | None:
+    """The intersection of a run's box with a cell's, or None if they do not meet."""
+    if box is None:
+        return None
+    (a0, a1, a2), (b0, b1, b2) = box
+    r0 = a0 if a0 > lo[0] else lo[0]
+    r1 = b0 if b0 < hi[0] else hi[0]
+    if r0 > r1:
+        return None
+    g0 = a1 if a1 > lo[1] else lo[1]
+    g1 = b1 if b1 < hi[1] else hi[1]
+    if g0 > g1:
+        return None
+    c0 = a2 if a2 > lo[2] else lo[2]
+    c1 = b2 if b2 < hi[2] else hi[2]
+    if c0 > c1:
+        return None
+    return (r0, g0, c0), (r1, g1, c1)
+
+
+def _choose_glyphs(
+    t_lo: npt.NDArray[np.int32],
+    t_hi: npt.NDArray[np.int32],
+    b_lo: npt.NDArray[np.int32],
+    b_hi: npt.NDArray[np.int32],
+    s_lo: npt.NDArray[np.int32],
+    s_hi: npt.NDArray[np.int32],
+    single: npt.NDArray[np.bool_],
+) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+    """Greedy, in write order: each cell's glyph, and where new fg and bg runs start.
+
+    The fg and bg runs carry the intersection of their cells' boxes. A cell takes the glyph that
+    costs least given them (a code per pen whose box misses the run's, plus the glyph's bytes):
+    '▀' with top→fg and bottom→bg, else '▄' (swapped), else, when one colour fits both halves
+    (`single`, box S), a space (S→bg) or '█' (S→fg). Ties keep the earlier option.
     """
-    n = lo.shape[0]
-    reach = np.zeros(n, dtype=np.intp)
-    clo, chi = lo.copy(), hi.copy()
-    alive = np.ones(n, dtype=bool)
-    for j in range(1, lookahead + 1):
-        m = n - j
-        if m <= 0:
-            break
-        cand_lo = np.maximum(clo[:m], lo[j:])
-        cand_hi = np.minimum(chi[:m], hi[j:])
-        ok = alive[:m] & (cand_lo <= cand_hi).all(axis=1)
-        if not ok.any():
-            break
-        okc = ok[:, None]
-        clo[:m] = np.where(okc, cand_lo, clo[:m])
-        chi[:m] = np.where(okc, cand_hi, chi[:m])
-        reach[:m][ok] = j
-        alive = ok
-    nxt = (np.arange(1, n + 1) + reach).tolist()
-    starts = []
-    i = 0
-    while i < n:
-        starts.append(i)
-        i = nxt[i]
-    return np.asarray(starts, dtype=np.intp)
+    n = t_lo.shape[0]
+    tl = list(map(tuple, t_lo.tolist()))
+    th = list(map(tuple, t_hi.tolist()))
+    bl = list(map(tuple, b_lo.tolist()))
+    bh = list(map(tuple, b_hi.tolist()))
+    sl = list(map(tuple, s_lo.tolist()))
+    sh = list(map(tuple, s_hi.tolist()))
+    one = single.tolist()
+    state = bytearray(n)
+    fg_new = bytearray(n)
+    bg_new = bytearray(n)
+    cost = _CODE_COST
+    fg_run: Box | None = None
+    bg_run: Box | None = None
+    for i in range(n):
+        top_box = (tl[i], th[i])
+        bottom_box = (bl[i], bh[i])
+        f_top = _meet(fg_run, tl[i], th[i])
+        g_bottom = _meet(bg_run, bl[i], bh[i])
+        best = 3 + (0 if f_top else cost) + (0 if g_bottom else cost)
+        choice = _UPPER
+        if best > 3:
+            f_bottom = _meet(fg_run, bl[i], bh[i])
+            g_top = _meet(bg_run, tl[i], th[i])
+            c = 3 + (0 if f_bottom else cost) + (0 if g_top else cost)
+            if c < best:
+                best, choice = c, _LOWER
+        if one[i] and best > 1:
+            g_single = _meet(bg_run, sl[i], sh[i])
+            c = 1 + (0 if g_single else cost)
+            if c < best:
+                best, choice = c, _SPACE
+            if best > 3:
+                f_single = _meet(fg_run, sl[i], sh[i])
+                if 3 + (0 if f_single else cost) < best:
+                    choice = _FULL
+        state[i] = choice
+        if choice == _UPPER:
+            fg_new[i], bg_new[i] = f_top is None, g_bottom is None
+            fg_run, bg_run = f_top or top_box, g_bottom or bottom_box
+        elif choice == _LOWER:
+            fg_new[i], bg_new[i] = f_bottom is None, g_top is None
+            fg_run, bg_run = f_bottom or bottom_box, g_top or top_box
+        elif choice == _SPACE:
+            bg_new[i] = g_single is None
+            bg_run = g_single or (sl[i], sh[i])
+        else:
+            fg_new[i] = f_single is None
+            fg_run = f_single or (sl[i], sh[i])
+    return (
+        np.frombuffer(bytes(state), dtype=np.uint8),
+        np.frombuffer(bytes(fg_new), dtype=np.bool_),
+        np.frombuffer(bytes(bg_new), dtype=np.bool_),
+    )
