@@ -9,7 +9,7 @@ kbps are measured: video and audio RTP payload, this participant's packets on th
 SRTP tag, IP/UDP) and everything its peer connection received (RTCP of idle slots, STUN included).
 
     python bench/network.py                                   # 5 s warm-up, 20 s measured
-    python bench/network.py --clip bench/clips/camera-like.mp4
+    python bench/network.py --clip bench/clips/webcam.mp4
 """
 
 from __future__ import annotations

@@ -47,7 +47,7 @@ import pyte
 from tuichat.render import HALF_BLOCK, PALETTE_256, CellImage, ColorMode, encode_ansi, to_cells
 from tuichat.render.delta import DeltaEncoder
 
-DEFAULT_CLIP = Path(__file__).parent / "clips" / "camera-like.mp4"
+DEFAULT_CLIP = Path(__file__).parent / "clips" / "webcam.mp4"
 
 #: The low-bandwidth preview (a 4:3 clip in `PREVIEW_MAX_CELLS` of tuichat.tui.widgets.video): 48×18
 #: cells, a third of the frame rate, and a coarse
