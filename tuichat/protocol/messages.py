@@ -15,7 +15,7 @@ Media signalling (one RTCPeerConnection per client, terminated by the server, ne
   that client's assignment changes. A participant missing from it has no slot (their view clears).
 * ``view`` asks for the pixel box (and frame rate) the client can show; the server scales each
   picture to fit inside it, keeping the aspect ratio, with even dimensions. The server also caps the
-  video bit rate from the box and frame rate (about 0.12 bits per pixel per frame, 48–250 kbps).
+  video bit rate from the box and frame rate (1.5 bits per pixel per frame, 48–250 kbps).
   ``preview: true`` (optional, default false) asks for low-bandwidth preview: the server then sends
   at most ``PREVIEW_MAX_WIDTH``×``PREVIEW_MAX_HEIGHT`` at ``PREVIEW_MAX_FPS``, video and audio
   together under ``PREVIEW_MAX_KBPS`` on the wire (Opus at a low rate). Like the box, it holds for

@@ -50,7 +50,7 @@ class VideoBudget:
     """A video sender's bit-rate cap: ``bits_per_pixel`` × width × height × ``fps``, within bounds."""
 
     fps: float = 15.0
-    bits_per_pixel: float = 0.12
+    bits_per_pixel: float = 1.5
     min_bps: int = 48_000
     max_bps: int = 250_000
 

@@ -2,8 +2,12 @@
 
 A subscriber's ``view`` (box, frame rate, ``preview``) decides, for each slot, the box and frame
 rate the server sends at, the VP8 cap (``VideoBudget``: bits per pixel per frame, clamped) and the
-Opus rate (``AudioBudget``). Normal mode keeps video of a terminal-sized view well under 300 kbps
-(320×180 at 15 fps: 104 kbps; never above 250 kbps before overshoot). Preview mode holds a
+Opus rate (``AudioBudget``). Normal mode keeps video of a view under 300 kbps (never above
+250 kbps before overshoot) but spends generously on the tiny pictures a terminal shows: at 120×90
+and 15 fps, 1.5 bits per pixel is 243 kbps, and libvpx gets there only on busy footage. Codec
+noise is not free downstream: every block that shimmers re-sends terminal cells, and on the webcam
+clip a 48 kbps stream cost the viewer's terminal ~20% more bytes than a 250 kbps one (~270 vs ~225
+KB/s: two megabits more over SSH to save a fifth of one on the wire). Preview mode holds a
 participant's video and audio together under 64 kbps on the wire, IP/UDP/SRTP headers included:
 the box is at most 160×90, at most 5 fps, video 10–20 kbps, Opus 12 kbps (20 ms packets carry about
 27 kbps of headers of their own: that, not the codec, is most of preview's audio cost).
@@ -41,7 +45,7 @@ class Mode:
     audio_bps: int
 
 
-NORMAL = Mode(max_width=10_000, max_height=10_000, max_fps=30, bits_per_pixel=0.12,
+NORMAL = Mode(max_width=10_000, max_height=10_000, max_fps=30, bits_per_pixel=1.5,
               min_video_bps=48_000, max_video_bps=250_000, audio_bps=32_000)
 PREVIEW = Mode(max_width=160, max_height=90, max_fps=5, bits_per_pixel=0.2,
                min_video_bps=10_000, max_video_bps=20_000, audio_bps=12_000)
