@@ -47,7 +47,10 @@ $(BENCH_STAMP): $(STAMP)
 	$(BIN)/pip install --quiet -e '.[test,bench]'
 	@touch $(BENCH_STAMP)
 
-CLIPS := bench/clips/webcam.mp4 bench/clips/handheld.mp4
+CLIPS := bench/clips/webcam.mp4 bench/clips/webcam-16x9.mp4 bench/clips/handheld.mp4
+
+bench/clips/webcam-16x9.mp4: bench/make_clip.py | $(BENCH_STAMP)
+	$(BIN)/python bench/make_clip.py --scene webcam --size 640x360 --out $@
 
 bench/clips/%.mp4: bench/make_clip.py | $(BENCH_STAMP)
 	$(BIN)/python bench/make_clip.py --scene $*
@@ -59,7 +62,9 @@ bench: $(BENCH_STAMP) $(CLIPS)
 	$(BIN)/python bench/terminal_bytes.py bench/clips/webcam.mp4
 	$(BIN)/python bench/terminal_bytes.py bench/clips/handheld.mp4 --no-timg
 	$(BIN)/python bench/terminal_bytes.py bench/clips/webcam.mp4 --e2e --no-timg
+	$(BIN)/python bench/terminal_bytes.py bench/clips/webcam-16x9.mp4 --e2e --no-timg
 	$(BIN)/python bench/terminal_bytes.py bench/clips/handheld.mp4 --e2e --no-timg
+	$(BIN)/python bench/terminal_bytes.py bench/clips/webcam.mp4 --e2e --preview --no-timg
 	$(BIN)/python bench/latency.py
 	$(BIN)/python bench/network.py --clip bench/clips/webcam.mp4
 	$(BIN)/python bench/network.py --clip bench/clips/handheld.mp4

@@ -34,7 +34,7 @@ import numpy as np
 import numpy.typing as npt
 from skimage import data
 
-WIDTH, HEIGHT = 640, 480
+WIDTH, HEIGHT = 640, 480  # VGA, the usual webcam size; --size 640x360 for a 16:9 camera
 CLIPS = Path(__file__).parent / "clips"
 #: Camera motion per scene: pan/zoom scale and handheld-shake scale.
 SCENES = {"webcam": {"motion": 0.0, "shake": 0.0}, "handheld": {"motion": 1.0, "shake": 1.0}}
@@ -62,7 +62,12 @@ def _person() -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
 
 
 def _camera(
-    t: float, seconds: float, shake: tuple[float, float, float], canvas: tuple[int, int], motion: float = 1.0
+    t: float,
+    seconds: float,
+    shake: tuple[float, float, float],
+    canvas: tuple[int, int],
+    motion: float = 1.0,
+    size: tuple[int, int] = (WIDTH, HEIGHT),
 ) -> npt.NDArray[np.float64]:
     """The 2×3 affine map from canvas to output pixels: slow pan and zoom plus shake."""
     cw, ch = canvas
@@ -72,17 +77,23 @@ def _camera(
     # The crop centre drifts across the canvas (a slow pan), eased.
     cx = cw * (0.5 + 0.05 * motion * (ease - 0.5)) + shake[0]  # 45 px in 20 s
     cy = ch * (0.5 + 0.015 * motion * np.sin(2 * np.pi * u)) + shake[1]
-    scale = zoom * WIDTH / (0.8 * cw)  # show ~80% of the canvas width at zoom 1
+    width, height = size
+    scale = zoom * width / (0.8 * cw)  # show ~80% of the canvas width at zoom 1
     m = cv2.getRotationMatrix2D((cx, cy), shake[2], scale)
-    m[0, 2] += WIDTH / 2 - cx
-    m[1, 2] += HEIGHT / 2 - cy
+    m[0, 2] += width / 2 - cx
+    m[1, 2] += height / 2 - cy
     return m
 
 
 def make_frames(
-    seconds: float, fps: int, seed: int, shake: float = 1.0, motion: float = 1.0
+    seconds: float,
+    fps: int,
+    seed: int,
+    shake: float = 1.0,
+    motion: float = 1.0,
+    size: tuple[int, int] = (WIDTH, HEIGHT),
 ) -> list[npt.NDArray[np.uint8]]:
-    """All frames as (480, 640, 3) uint8 RGB, before the codec."""
+    """All frames as (height, width, 3) uint8 RGB, before the codec."""
     rng = np.random.default_rng(seed)
     n = round(seconds * fps)
     room = cv2.resize(data.coffee(), (900, 600), interpolation=cv2.INTER_CUBIC).astype(np.float32)
@@ -104,12 +115,12 @@ def make_frames(
         pm[0, 2] += px - pw / 2
         pm[1, 2] += py - ph / 2
         canvas = room.copy()
-        size = (room.shape[1], room.shape[0])
-        fg = cv2.warpAffine(person, pm, size, flags=cv2.INTER_LINEAR)
-        a = cv2.warpAffine(alpha, pm, size, flags=cv2.INTER_LINEAR)[..., None]
+        canvas_size = (room.shape[1], room.shape[0])
+        fg = cv2.warpAffine(person, pm, canvas_size, flags=cv2.INTER_LINEAR)
+        a = cv2.warpAffine(alpha, pm, canvas_size, flags=cv2.INTER_LINEAR)[..., None]
         canvas = canvas * (1.0 - a) + fg * a
-        cam = _camera(t, seconds, (shake_x[i], shake_y[i], shake_r[i]), size, motion)
-        frame = cv2.warpAffine(canvas, cam, (WIDTH, HEIGHT), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        cam = _camera(t, seconds, (shake_x[i], shake_y[i], shake_r[i]), canvas_size, motion, size)
+        frame = cv2.warpAffine(canvas, cam, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
         frame += rng.normal(0.0, 3.5, frame.shape).astype(np.float32)
         frames.append(np.clip(np.rint(frame), 0, 255).astype(np.uint8))
     return frames
@@ -120,7 +131,8 @@ def encode(frames: list[npt.NDArray[np.uint8]], out: Path, fps: int, crf: int) -
     out.parent.mkdir(parents=True, exist_ok=True)
     with av.open(str(out), "w") as container:
         stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
+        stream.height, stream.width = frames[0].shape[:2]
+        stream.pix_fmt = "yuv420p"
         stream.codec_context.options = {"crf": str(crf), "preset": "medium", "threads": "1"}
         for frame in frames:
             vf = av.VideoFrame.from_ndarray(frame, format="rgb24")
@@ -138,6 +150,7 @@ def main() -> None:
     parser.add_argument("--fps", type=int, default=15)
     parser.add_argument("--crf", type=int, default=23)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--size", default=f"{WIDTH}x{HEIGHT}", help="frame size WxH (640x360: a 16:9 camera)")
     parser.add_argument("--motion", type=float, default=None, help="pan/zoom scale (1: 45 px pan, 6%% zoom)")
     parser.add_argument("--shake", type=float, default=None, help="handheld shake scale (1: ~0.8 px, 0.05°)")
     args = parser.parse_args()
@@ -146,13 +159,15 @@ def main() -> None:
     args.shake = scene["shake"] if args.shake is None else args.shake
     args.out = args.out or CLIPS / f"{args.scene}.mp4"
     start = time.perf_counter()
-    frames = make_frames(args.seconds, args.fps, args.seed, args.shake, args.motion)
+    width, _, height = args.size.partition("x")
+    size = (int(width), int(height))
+    frames = make_frames(args.seconds, args.fps, args.seed, args.shake, args.motion, size)
     encode(frames, args.out, args.fps, args.crf)
-    size = args.out.stat().st_size
+    nbytes = args.out.stat().st_size
     print(
-        f"wrote {args.out}: {len(frames)} frames, {WIDTH}x{HEIGHT} @ {args.fps} fps, "
+        f"wrote {args.out}: {len(frames)} frames, {size[0]}x{size[1]} @ {args.fps} fps, "
         f"{len(frames) / args.fps:.1f} s, libx264 crf {args.crf} yuv420p, "
-        f"{size / 1024:.0f} KiB ({size * 8 / 1000 / (len(frames) / args.fps):.0f} kbit/s), "
+        f"{nbytes / 1024:.0f} KiB ({nbytes * 8 / 1000 / (len(frames) / args.fps):.0f} kbit/s), "
         f"{args.scene}: seed {args.seed}, shake {args.shake:g}, motion {args.motion:g}, "
         f"{time.perf_counter() - start:.1f} s"
     )
