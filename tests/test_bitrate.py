@@ -127,6 +127,10 @@ async def test_normal_and_preview_viewers_get_their_own_rates_and_switch_within_
     n, p = await asyncio.gather(measure(normal, normal_stream, 3.0), measure(preview, preview_stream, 3.0))
     assert n.video <= NORMAL_VIDEO_MAX_KBPS and n.frames >= 30, n
     assert p.wire <= PREVIEW_MAX_KBPS and p.frames >= 8, p
+    # The whole connection fits the thin link too: idle slots send no RTCP (see test below).
+    assert p.connection <= PREVIEW_MAX_KBPS, p
+    # The publisher sends a pure tone, on which plain Opus VBR spent 52 kbps for a 32 kbps target.
+    assert n.audio <= plan(ViewSpec(320, 180, 15)).audio.bitrate / 1000 * 1.15, n
     assert p.video * 3 < n.video and p.audio * 1.5 < n.audio, (n, p)  # one viewer's mode is not the other's
     assert normal_stream.size == (240, 180) and preview_stream.size == (120, 90)
 
@@ -161,3 +165,17 @@ def test_view_preview_is_optional_on_the_wire() -> None:
     prefs.set((off.width, off.height, off.fps, off.preview), off.participant)
     assert prefs.for_participant("p1") == ViewSpec(160, 90, 5, True)
     assert prefs.for_participant("p2") == ViewSpec(320, 180, 15, False)
+
+
+async def test_idle_slots_send_nothing(viewers: Viewers) -> None:
+    """A viewer alone in a room receives no RTCP from its seven idle slots' fourteen senders.
+
+    aiortc's senders report every ~1 s from the start (~14 kbps for a room connection): on a 64 kbps
+    link that is a fifth of the budget spent on slots that show nobody."""
+    call = await viewers.join("dave")
+    assert call.pc is not None
+    await asyncio.sleep(2.0)  # past the first report interval (0.5–1.5 s)
+    before, t0 = await wire_bytes(call.pc), time.monotonic()
+    await asyncio.sleep(4.0)
+    kbps = (await wire_bytes(call.pc) - before) * 8 / 1000 / (time.monotonic() - t0)
+    assert kbps < 1.5, f"{kbps:.1f} kbps received by a connection with no one to show"  # STUN checks only

@@ -284,7 +284,10 @@ def test_property_random_sequences_keep_the_invariant(
         assert max_error(term, cells, 1, 0) <= tol
 
 
-def _two_frames(enc: DeltaEncoder, first: tuple[npt.NDArray[np.uint8], ...], second: tuple[npt.NDArray[np.uint8], ...]) -> bytes:
+Frame = tuple[npt.NDArray[np.uint8], ...]
+
+
+def _two_frames(enc: DeltaEncoder, first: Frame, second: Frame) -> bytes:
     """Encode `first` then `second` (each (top, bottom)) through pyte; the second frame's bytes."""
     term = Term(enc.cols, enc.rows)
     for top, bottom in (first, second):

@@ -41,6 +41,7 @@ from tuichat.errors import CommandFailed, ConnectionFailed, TuichatError
 from tuichat.media import AudioSink, LatestFrameSink
 from tuichat.protocol.messages import Answer, ErrorCode, Offer, Streams, View
 from tuichat.rtc.jitter import use_marker_release
+from tuichat.rtc.rtcp import send_reports_only_when_sending
 
 __all__ = ["Call", "CallEvent", "CallStatus", "CallUpdate"]
 
@@ -316,6 +317,8 @@ class Call:
         pc.on("connectionstatechange", lambda: self._on_connection_state(pc))
         self._sender_video = pc.addTransceiver("video", direction="sendonly")
         self._sender_audio = pc.addTransceiver("audio", direction="sendonly")
+        for sender in (self._sender_video.sender, self._sender_audio.sender):
+            send_reports_only_when_sending(sender)  # no camera or mic: nothing on the uplink
         if self.video is not None and not self.published.video_muted:
             self._sender_video.sender.replaceTrack(self.video)
         if self.audio is not None and not self.published.audio_muted:

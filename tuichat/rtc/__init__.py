@@ -2,7 +2,8 @@
 
 ``jitter``: a video jitter buffer that releases a frame when its last packet (RTP marker) arrives.
 ``encoders``: a VP8 encoder whose bit rate is capped per sender, and an Opus encoder with a settable
-bit rate. Both reach into aiortc's private attributes; ``install_*`` fail loudly if those move.
+bit rate. ``rtcp``: sender reports only from senders that send (idle slots stay silent).
+They reach into aiortc's private attributes, and fail loudly if those move.
 """
 
 from tuichat.rtc.encoders import (
@@ -14,6 +15,7 @@ from tuichat.rtc.encoders import (
     sender_codec,
 )
 from tuichat.rtc.jitter import MarkerJitterBuffer, use_marker_release
+from tuichat.rtc.rtcp import send_reports_only_when_sending
 
 __all__ = [
     "AudioBudget",
@@ -22,6 +24,7 @@ __all__ = [
     "TunableOpusEncoder",
     "VideoBudget",
     "install_encoder",
+    "send_reports_only_when_sending",
     "sender_codec",
     "use_marker_release",
 ]

@@ -20,7 +20,7 @@ offer direction reversed)`` (``createAnswer`` in ``rtcpeerconnection.py``), so t
 ``MediaHub`` switches what feeds them (a publisher's fanout, or nothing) as people publish,
 unpublish and leave, and tells the client with a ``streams`` event which participant is in which
 slot. Slots are handed out in join order; the lowest free slot is reused. Only publishers whose own
-peer connection is up get a slot. An idle slot sends nothing.
+peer connection is up get a slot. An idle slot sends nothing, not even RTCP sender reports.
 
 Each slot's senders get their own encoders (``tuichat.rtc.encoders``): VP8 capped by the slot's
 ``VideoBudget`` and Opus at the slot's ``AudioBudget``, both set from the subscriber's ``view`` of
@@ -54,6 +54,7 @@ from tuichat.rtc.encoders import (
     sender_codec,
 )
 from tuichat.rtc.jitter import use_marker_release
+from tuichat.rtc.rtcp import send_reports_only_when_sending
 from tuichat.server.bitrate import ViewSpec, plan
 from tuichat.server.relay import AudioFanout, SlotAudioTrack, SlotVideoTrack, VideoFanout
 from tuichat.server.room import Deliver, Member, Registry, Room
@@ -166,6 +167,7 @@ class PeerSession:
             for transceiver, track in ((transceivers[2 + 2 * k], video_slot), (transceivers[3 + 2 * k], audio_slot)):
                 transceiver.sender.replaceTrack(track)
                 transceiver.direction = "sendonly"
+                send_reports_only_when_sending(transceiver.sender)
         answer = await self.pc.createAnswer()
         await self.pc.setLocalDescription(answer)
         for k in range(slots):  # codecs are known now; the first frame is encoded after ICE + DTLS
