@@ -320,10 +320,22 @@ class E2E:
     cpu: float  # % of one core, the TUI process
     check: StreamCheck | None
     tolerance: int
+    #: The simple threshold-8 encoder's bytes on the same frames (the issue's yardstick), per second.
+    simple_rate: float | None = None
 
     @property
     def rate(self) -> float:
         return self.nbytes / self.seconds
+
+
+def simple_rate(frames: Sequence[CellImage], fps: float) -> float | None:
+    """Bytes/s `SimpleDelta` writes for `frames` shown at `fps` (its first, full frame left out)."""
+    if len(frames) < 2:
+        return None
+    encoder = SimpleDelta(frames[0].cols, frames[0].rows)
+    encoder.encode(frames[0])
+    total = sum(len(encoder.encode(cells)) for cells in frames[1:])
+    return total / (len(frames) - 1) * fps
 
 
 def run_e2e(clip: Path, *, direct: bool, preview: bool, seconds: float, warmup: float = 4.0,
@@ -438,6 +450,12 @@ def run_e2e(clip: Path, *, direct: bool, preview: bool, seconds: float, warmup: 
         frames = sum(1 for r in records if span_ns <= r[1] - t0 < span_ns + elapsed * 1e9)
     stream_check = None
     tolerance = 24 if preview else 8
+    simple = None
+    if direct:
+        # The same frames through the issue's simple encoder: a yardstick that does not depend on the clip.
+        drawn = {int(m.group(1)) for m in marks if a <= m.start() < b}
+        shown = [r[6] for r in records if r[0] in drawn and (r[4], r[5]) == (records[-1][4], records[-1][5])]
+        simple = simple_rate(shown, frames / elapsed)
     if direct and check and marks:
         by_number = {r[0]: r for r in records}
         stream_check = _check_marked_stream(raw, marks, by_number, size, every, tolerance)
@@ -446,7 +464,7 @@ def run_e2e(clip: Path, *, direct: bool, preview: bool, seconds: float, warmup: 
         shutil.copy(dump_path, os.environ["BENCH_KEEP"] + ".frames")
     tmp.cleanup()
     label = ("preview " if preview else "") + ("direct (DeltaEncoder)" if direct else "Line API (direct off)")
-    return E2E(label, b - a - mark_bytes, elapsed, frames, cpu, stream_check, tolerance)
+    return E2E(label, b - a - mark_bytes, elapsed, frames, cpu, stream_check, tolerance, simple)
 
 
 def _read_dump(path: Path) -> list[tuple[int, int, int, int, int, int, CellImage]]:
@@ -509,6 +527,10 @@ def main_e2e(args: argparse.Namespace) -> None:
         ratio = f"{r.rate / base.rate:.3f}" if base else ""
         print(f"{r.name:36} {r.rate / 1000:8.1f} {r.frames / r.seconds:6.1f} {r.cpu:6.1f} {err:>8} {bad:>6} "
               f"{ratio:>11}")
+    for r in results:
+        if r.simple_rate:
+            print(f"{'  simple threshold-8, same frames':36} {r.simple_rate / 1000:8.1f}   {r.name} / simple: "
+                  f"{r.rate / r.simple_rate:.3f} (the issue's figures: 250 / 445 = 0.562)")
     if timg is not None:
         rate = timg[0] / args.seconds
         ratio = f"{rate / base.rate:.3f}" if base else ""
