@@ -47,10 +47,13 @@ $(BENCH_STAMP): $(STAMP)
 	$(BIN)/pip install --quiet -e '.[test,bench]'
 	@touch $(BENCH_STAMP)
 
-CLIPS := bench/clips/webcam.mp4 bench/clips/webcam-16x9.mp4 bench/clips/handheld.mp4
+CLIPS := bench/clips/webcam.mp4 bench/clips/webcam-16x9.mp4 bench/clips/seated-16x9.mp4 bench/clips/handheld.mp4
 
 bench/clips/webcam-16x9.mp4: bench/make_clip.py | $(BENCH_STAMP)
 	$(BIN)/python bench/make_clip.py --scene webcam --size 640x360 --out $@
+
+bench/clips/seated-16x9.mp4: bench/make_clip.py | $(BENCH_STAMP)
+	$(BIN)/python bench/make_clip.py --scene seated --size 640x360 --out $@
 
 bench/clips/%.mp4: bench/make_clip.py | $(BENCH_STAMP)
 	$(BIN)/python bench/make_clip.py --scene $*
@@ -63,6 +66,7 @@ bench: $(BENCH_STAMP) $(CLIPS)
 	$(BIN)/python bench/terminal_bytes.py bench/clips/handheld.mp4 --no-timg
 	$(BIN)/python bench/terminal_bytes.py bench/clips/webcam.mp4 --e2e --no-timg
 	$(BIN)/python bench/terminal_bytes.py bench/clips/webcam-16x9.mp4 --e2e --no-timg
+	$(BIN)/python bench/terminal_bytes.py bench/clips/seated-16x9.mp4 --e2e --no-timg
 	$(BIN)/python bench/terminal_bytes.py bench/clips/handheld.mp4 --e2e --no-timg
 	$(BIN)/python bench/terminal_bytes.py bench/clips/webcam.mp4 --e2e --preview --no-timg
 	$(BIN)/python bench/latency.py

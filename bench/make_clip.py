@@ -1,6 +1,6 @@
 """Build camera-like benchmark clips from real photographs (scikit-image's bundled sample images).
 
-Run: python bench/make_clip.py [--scene webcam|handheld] [--out PATH --seconds 20 --fps 15 --seed 7]
+Run: python bench/make_clip.py [--scene webcam|handheld|seated] [--out PATH --seconds 20 --fps 15 --seed 7]
 
 Two scenes, both what a call sends and what a terminal renderer must survive:
 - `webcam` (bench/clips/webcam.mp4, the default): a webcam on a desk. The room stands still and a
@@ -9,11 +9,14 @@ Two scenes, both what a call sends and what a terminal renderer must survive:
 - `handheld` (bench/clips/handheld.mp4): the same room and person filmed by a camera that slowly
   pans (45 px over the clip) and zooms (6%), with a little handheld shake (a smoothed random walk
   of about 0.8 px and 0.05° rotation): every cell of a textured photo moves, a much harder case.
+- `seated`: the webcam scene with a person who stays in their chair (sways, leans and bobs, no
+  walk): the usual call. It is no cheaper for a delta encoder, since the person's cut-out covers
+  much of the frame and all of it moves; the room alone costs almost nothing.
 
 In both:
 - a real photograph as the room (`skimage.data.coffee`);
 - a "person": a soft-edged cut-out of `skimage.data.astronaut`'s head and shoulders that sways,
-  leans and bobs like someone talking, and walks a little way across the frame and back;
+  leans and bobs like someone talking, and (but when seated) walks a little way across the frame and back;
 - per-frame Gaussian sensor noise (σ = 3.5 levels per channel), applied after the optics;
 - a real codec: libx264, crf 23, yuv420p, 640×480 at 15 fps (so the blocking and ringing a
   decoder hands to the renderer are real too).
@@ -37,7 +40,11 @@ from skimage import data
 WIDTH, HEIGHT = 640, 480  # VGA, the usual webcam size; --size 640x360 for a 16:9 camera
 CLIPS = Path(__file__).parent / "clips"
 #: Camera motion per scene: pan/zoom scale and handheld-shake scale.
-SCENES = {"webcam": {"motion": 0.0, "shake": 0.0}, "handheld": {"motion": 1.0, "shake": 1.0}}
+SCENES = {
+    "webcam": {"motion": 0.0, "shake": 0.0, "walk": 1.0},
+    "handheld": {"motion": 1.0, "shake": 1.0, "walk": 1.0},
+    "seated": {"motion": 0.0, "shake": 0.0, "walk": 0.0},
+}
 
 
 def _smooth_walk(rng: np.random.Generator, n: int, sigma: float, span: int) -> npt.NDArray[np.float64]:
@@ -92,6 +99,7 @@ def make_frames(
     shake: float = 1.0,
     motion: float = 1.0,
     size: tuple[int, int] = (WIDTH, HEIGHT),
+    walk: float = 1.0,
 ) -> list[npt.NDArray[np.uint8]]:
     """All frames as (height, width, 3) uint8 RGB, before the codec."""
     rng = np.random.default_rng(seed)
@@ -107,8 +115,7 @@ def make_frames(
     for i in range(n):
         t = i / fps
         # The person, in canvas coordinates: walks right then back over the clip, sways and bobs.
-        walk = 140 * np.sin(2 * np.pi * t / seconds)
-        px = 450 + walk + 25 * sway[i]
+        px = 450 + 140 * walk * np.sin(2 * np.pi * t / seconds) + 25 * sway[i]
         py = 330 + 6 * np.sin(2 * np.pi * t * 0.9) + 4 * sway[i]
         lean = 4.0 * sway[i]
         pm = cv2.getRotationMatrix2D((pw / 2, ph), lean, 0.95 + 0.05 * np.sin(2 * np.pi * t / 7))
@@ -153,22 +160,24 @@ def main() -> None:
     parser.add_argument("--size", default=f"{WIDTH}x{HEIGHT}", help="frame size WxH (640x360: a 16:9 camera)")
     parser.add_argument("--motion", type=float, default=None, help="pan/zoom scale (1: 45 px pan, 6%% zoom)")
     parser.add_argument("--shake", type=float, default=None, help="handheld shake scale (1: ~0.8 px, 0.05°)")
+    parser.add_argument("--walk", type=float, default=None, help="the person's walk scale (1: 140 px each way)")
     args = parser.parse_args()
     scene = SCENES[args.scene]
     args.motion = scene["motion"] if args.motion is None else args.motion
     args.shake = scene["shake"] if args.shake is None else args.shake
+    args.walk = scene["walk"] if args.walk is None else args.walk
     args.out = args.out or CLIPS / f"{args.scene}.mp4"
     start = time.perf_counter()
     width, _, height = args.size.partition("x")
     size = (int(width), int(height))
-    frames = make_frames(args.seconds, args.fps, args.seed, args.shake, args.motion, size)
+    frames = make_frames(args.seconds, args.fps, args.seed, args.shake, args.motion, size, args.walk)
     encode(frames, args.out, args.fps, args.crf)
     nbytes = args.out.stat().st_size
     print(
         f"wrote {args.out}: {len(frames)} frames, {size[0]}x{size[1]} @ {args.fps} fps, "
         f"{len(frames) / args.fps:.1f} s, libx264 crf {args.crf} yuv420p, "
         f"{nbytes / 1024:.0f} KiB ({nbytes * 8 / 1000 / (len(frames) / args.fps):.0f} kbit/s), "
-        f"{args.scene}: seed {args.seed}, shake {args.shake:g}, motion {args.motion:g}, "
+        f"{args.scene}: seed {args.seed}, shake {args.shake:g}, motion {args.motion:g}, walk {args.walk:g}, "
         f"{time.perf_counter() - start:.1f} s"
     )
 
