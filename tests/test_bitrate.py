@@ -14,10 +14,11 @@ from aiortc import RTCPeerConnection
 
 from tests.conftest import wait_until
 from tuichat.client import Session
-from tuichat.client.call import Call
+from tuichat.client.call import PUBLISH_AUDIO_BPS, PUBLISH_VIDEO, Call
 from tuichat.client.stream import PlayedStream, PlayStatus
 from tuichat.media import AudioDrain, TestPatternTrack, ToneTrack
 from tuichat.protocol.limits import PREVIEW_MAX_KBPS
+from tuichat.rtc.encoders import CappedVp8Encoder
 from tuichat.rtc.wire import SsrcBytes, connection_bytes
 from tuichat.server.bitrate import NORMAL, PREVIEW, ViewSpec, plan
 
@@ -66,12 +67,12 @@ class Viewers:
         self.tracks: list[object] = []
 
     async def join(self, name: str, *, publish: bool = False, view: tuple[int, int, int] = (320, 180, 15),
-                   preview: bool = False) -> Call:
+                   preview: bool = False, camera: tuple[int, int] = (640, 480)) -> Call:
         session = Session(self.url, name)
         self.sessions.append(session)
         await session.connect()
         room = await session.join("bitrate")
-        video = TestPatternTrack(640, 480, 15, label=name) if publish else None
+        video = TestPatternTrack(*camera, 15, label=name) if publish else None
         audio = ToneTrack() if publish else None
         self.tracks += [t for t in (video, audio) if t is not None]
         drain = AudioDrain()
@@ -179,3 +180,34 @@ async def test_idle_slots_send_nothing(viewers: Viewers) -> None:
     await asyncio.sleep(4.0)
     kbps = (await wire_bytes(call.pc) - before) * 8 / 1000 / (time.monotonic() - t0)
     assert kbps < 1.5, f"{kbps:.1f} kbps received by a connection with no one to show"  # STUN checks only
+
+
+async def sent_payload_bytes(call: Call) -> dict[str, int]:
+    """RTP payload bytes our own senders sent so far, by kind."""
+    assert call.pc is not None
+    sent = {}
+    for transceiver in call.pc.getTransceivers()[:2]:
+        for stats in (await transceiver.sender.getStats()).values():
+            if stats.type == "outbound-rtp":
+                sent[transceiver.kind] = stats.bytesSent
+    return sent
+
+
+async def test_the_publisher_sends_what_the_server_can_use(viewers: Viewers) -> None:
+    """The server re-encodes at most 250 + 32 kbps per viewer: the uplink stays near what it needs.
+
+    aiortc's stock encoders send 500 kbps of VP8 from the first frame (climbing to 1.5 Mbps) and
+    96 kbps of Opus whatever the camera."""
+    camera = await viewers.join("erin", publish=True, camera=(320, 240))
+    await playing(await viewers.join("frank"))
+    await asyncio.sleep(1.0)
+    before, t0 = await sent_payload_bytes(camera), time.monotonic()
+    await asyncio.sleep(3.0)
+    after, span = await sent_payload_bytes(camera), time.monotonic() - t0
+    video, audio = ((after[k] - before[k]) * 8 / span for k in ("video", "audio"))
+    # A test pattern is too easy for VP8 to fill even aiortc's rate: check the encoder's target too.
+    encoder = getattr(camera._sender_video.sender if camera._sender_video else None, "_RTCRtpSender__encoder", None)
+    assert isinstance(encoder, CappedVp8Encoder) and encoder.target_bitrate <= PUBLISH_VIDEO.cap(320, 240), encoder
+    assert video <= PUBLISH_VIDEO.cap(320, 240) * 1.3, f"{video / 1000:.0f} kbps of video sent"
+    assert video >= PUBLISH_VIDEO.cap(320, 240) * 0.3, f"{video / 1000:.0f} kbps of video sent"
+    assert audio <= PUBLISH_AUDIO_BPS * 1.1, f"{audio / 1000:.0f} kbps of audio sent"

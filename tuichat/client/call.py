@@ -8,8 +8,10 @@ STATE again) the call makes a new peer connection by itself. No UI here, and not
 loop: opening devices is the caller's job.
 
 Receive slots' video receivers release a frame on its last packet (``tuichat.rtc.jitter``), which
-takes one frame interval off the latency. ``set_view``/``set_preview`` ask the server for a picture
-size, frame rate and normal or low-bandwidth preview mode, per participant or for everyone.
+takes one frame interval off the latency. Our own senders encode within ``PUBLISH_VIDEO`` and
+``PUBLISH_AUDIO_BPS``: the server re-encodes for each viewer, so more would only fill the uplink.
+``set_view``/``set_preview`` ask the server for a picture size, frame rate and normal or
+low-bandwidth preview mode, per participant or for everyone.
 """
 
 from __future__ import annotations
@@ -40,6 +42,14 @@ from tuichat.client.stream import PlayedStream, PlayStatus, PublishedStream, Pub
 from tuichat.errors import CommandFailed, ConnectionFailed, TuichatError
 from tuichat.media import AudioSink, LatestFrameSink
 from tuichat.protocol.messages import Answer, ErrorCode, Offer, Streams, View
+from tuichat.rtc.encoders import (
+    AudioBudget,
+    CappedVp8Encoder,
+    TunableOpusEncoder,
+    VideoBudget,
+    install_encoder,
+    sender_codec,
+)
 from tuichat.rtc.jitter import use_marker_release
 from tuichat.rtc.rtcp import send_reports_only_when_sending
 
@@ -53,6 +63,11 @@ CONNECT_TIMEOUT_S = 10.0
 STATS_INTERVAL_S = 1.0
 #: Pause before making a new peer connection after one failed.
 RESTART_DELAY_S = 1.0
+#: What we publish. The server decodes it and re-encodes for each viewer at no more than 250 kbps of
+#: video and 32 kbps of Opus, so a source about twice as good is all that helps; aiortc's stock
+#: encoders climb to 1.5 Mbps of VP8 and send 96 kbps of Opus, which only fills the uplink.
+PUBLISH_VIDEO = VideoBudget(fps=15.0, bits_per_pixel=0.1, min_bps=120_000, max_bps=500_000)
+PUBLISH_AUDIO_BPS = 48_000
 
 
 class CallStatus(enum.Enum):
@@ -340,6 +355,7 @@ class Call:
         if not self._answer.done():
             raise CommandFailed(ErrorCode.MEDIA_FAILED, "the server acknowledged the offer without an answer")
         await pc.setRemoteDescription(RTCSessionDescription(sdp=self._answer.result(), type="answer"))
+        self._install_encoders()  # codecs are known now; the first frame is encoded after ICE + DTLS
         self._slots = [_Slot(k, video, audio) for k, (video, audio) in enumerate(pairs)]
         for slot in self._slots:
             slot.sink.start()
@@ -356,6 +372,14 @@ class Call:
             raise ConnectionFailed(f"the media connection {pc.connectionState}")
         self._set_status(CallStatus.CONNECTED, "media connected")
         await self._publish()
+
+    def _install_encoders(self) -> None:
+        """Our senders encode within ``PUBLISH_VIDEO`` and at ``PUBLISH_AUDIO_BPS`` (other codecs: their own rate)."""
+        assert self._sender_video is not None and self._sender_audio is not None
+        if sender_codec(self._sender_video) == "video/vp8":
+            install_encoder(self._sender_video.sender, CappedVp8Encoder(PUBLISH_VIDEO))
+        if sender_codec(self._sender_audio) == "audio/opus":
+            install_encoder(self._sender_audio.sender, TunableOpusEncoder(AudioBudget(PUBLISH_AUDIO_BPS)))
 
     async def _publish(self) -> None:
         audio, video = self.audio is not None, self.video is not None
