@@ -30,7 +30,7 @@ from tuichat.client.stream import PlayStatus
 from tuichat.media import AudioDrain, FileVideoTrack, TestPatternTrack, ToneTrack
 from tuichat.protocol.limits import PREVIEW_MAX_KBPS
 from tuichat.rtc.encoders import install_encoder
-from tuichat.rtc.wire import SsrcBytes, connection_bytes
+from tuichat.rtc.wire import SsrcBytes, connection_bytes, sent_payload_bytes
 from tuichat.server import RoomServer
 
 NORMAL_TARGET_KBPS = 300
@@ -52,17 +52,6 @@ class Viewer:
         return (time.monotonic(), slot.counter.bytes, slot.audio_counter.bytes,
                 self.ssrc.of(slot.video.receiver, slot.audio.receiver), await connection_bytes(self.pc),
                 stream.frames_received)
-
-
-async def sent_payload(call: Call) -> dict[str, int]:
-    """RTP payload bytes the call's own senders sent so far, by kind."""
-    assert call.pc is not None
-    sent = {}
-    for transceiver in call.pc.getTransceivers()[:2]:
-        for stats in (await transceiver.sender.getStats()).values():
-            if stats.type == "outbound-rtp":
-                sent[transceiver.kind] = stats.bytesSent
-    return sent
 
 
 async def run(seconds: float, warmup: float, clip: str | None) -> int:
@@ -106,10 +95,12 @@ async def run(seconds: float, warmup: float, clip: str | None) -> int:
         await asyncio.wait_for(all_playing(), 15)
         await asyncio.sleep(warmup)
         before = [await v.snapshot() for v in viewers]
-        sent_before, sent_t0 = await sent_payload(calls[0]), time.monotonic()
+        publisher = calls[0].pc
+        assert publisher is not None
+        sent_before, sent_t0 = await sent_payload_bytes(publisher), time.monotonic()
         await asyncio.sleep(seconds)
         after = [await v.snapshot() for v in viewers]
-        sent_after, sent_span = await sent_payload(calls[0]), time.monotonic() - sent_t0
+        sent_after, sent_span = await sent_payload_bytes(publisher), time.monotonic() - sent_t0
         sizes = {v.name: v._slot()[0].size for v in viewers}
     finally:
         for call in calls:

@@ -19,7 +19,7 @@ from tuichat.client.stream import PlayedStream, PlayStatus
 from tuichat.media import AudioDrain, TestPatternTrack, ToneTrack
 from tuichat.protocol.limits import PREVIEW_MAX_KBPS
 from tuichat.rtc.encoders import CappedVp8Encoder
-from tuichat.rtc.wire import SsrcBytes, connection_bytes
+from tuichat.rtc.wire import SsrcBytes, connection_bytes, sent_payload_bytes
 from tuichat.server.bitrate import NORMAL, PREVIEW, ViewSpec, plan
 
 pytestmark = pytest.mark.timeout(60)
@@ -182,17 +182,6 @@ async def test_idle_slots_send_nothing(viewers: Viewers) -> None:
     assert kbps < 1.5, f"{kbps:.1f} kbps received by a connection with no one to show"  # STUN checks only
 
 
-async def sent_payload_bytes(call: Call) -> dict[str, int]:
-    """RTP payload bytes our own senders sent so far, by kind."""
-    assert call.pc is not None
-    sent = {}
-    for transceiver in call.pc.getTransceivers()[:2]:
-        for stats in (await transceiver.sender.getStats()).values():
-            if stats.type == "outbound-rtp":
-                sent[transceiver.kind] = stats.bytesSent
-    return sent
-
-
 async def test_the_publisher_sends_what_the_server_can_use(viewers: Viewers) -> None:
     """The server re-encodes at most 250 + 32 kbps per viewer: the uplink stays near what it needs.
 
@@ -201,9 +190,10 @@ async def test_the_publisher_sends_what_the_server_can_use(viewers: Viewers) -> 
     camera = await viewers.join("erin", publish=True, camera=(320, 240))
     await playing(await viewers.join("frank"))
     await asyncio.sleep(1.0)
-    before, t0 = await sent_payload_bytes(camera), time.monotonic()
+    assert camera.pc is not None
+    before, t0 = await sent_payload_bytes(camera.pc), time.monotonic()
     await asyncio.sleep(3.0)
-    after, span = await sent_payload_bytes(camera), time.monotonic() - t0
+    after, span = await sent_payload_bytes(camera.pc), time.monotonic() - t0
     video, audio = ((after[k] - before[k]) * 8 / span for k in ("video", "audio"))
     # A test pattern is too easy for VP8 to fill even aiortc's rate: check the encoder's target too.
     encoder = getattr(camera._sender_video.sender if camera._sender_video else None, "_RTCRtpSender__encoder", None)

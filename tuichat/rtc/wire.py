@@ -48,3 +48,13 @@ async def connection_bytes(pc: RTCPeerConnection | None) -> int:
         if stats.type == "transport":
             total += stats.bytesReceived + IP_UDP_BYTES * stats.packetsReceived
     return total
+
+
+async def sent_payload_bytes(pc: RTCPeerConnection) -> dict[str, int]:
+    """RTP payload bytes our own first two senders (the published video and audio) sent so far, by kind."""
+    sent = {}
+    for transceiver in pc.getTransceivers()[:2]:
+        for stats in (await transceiver.sender.getStats()).values():
+            if stats.type == "outbound-rtp":
+                sent[transceiver.kind] = stats.bytesSent
+    return sent
