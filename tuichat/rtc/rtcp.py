@@ -4,10 +4,11 @@ aiortc's ``RTCRtpSender`` sends an RTCP compound (SR + SDES, about 120 bytes on 
 UDP and IP) every 0.5–1.5 s from the moment its transceiver starts, whether or not it has sent any
 RTP. A room connection has a sender per receive slot (seven video + audio pairs by default), so a
 viewer with one remote participant received ~14 kbps of reports for slots that show nobody: a
-fifth of the 64 kbps preview budget. An SR describes media sent (RFC 3550 §6.4.1: a participant
-that has sent nothing since the last report sends none), so ``send_reports_only_when_sending``
-drops a sender's SR compound when its packet count has not moved since the previous one. The first
-report after media starts, and the BYE when the sender stops, still go out.
+fifth of the 64 kbps preview budget. An SR describes media sent (RFC 3550 §6.4: it goes out only
+from a participant that sent data since its previous report), and a sendonly slot receives nothing
+to report on either, so ``send_reports_only_when_sending`` drops a sender's SR compound when its
+packet count has not moved since the previous one. The first report after media starts, and the
+BYE when the sender stops, still go out.
 """
 
 from __future__ import annotations
