@@ -18,7 +18,7 @@ from tuichat.client.call import Call, CallEvent, CallUpdate
 from tuichat.client.room import Room
 from tuichat.client.stream import PlayedStream, PlayStatus, PublishStatus
 from tuichat.media import BAR_BAND, BARS, AudioDrain, TestPatternTrack, ToneTrack
-from tuichat.server import RoomServer
+from tuichat.server import RoomServer, ServerLimits
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -175,14 +175,43 @@ async def test_late_joiner_and_two_publishers_get_separate_slots(peers: Peers) -
     # The labels differ: check that each slot shows its own publisher by comparing pictures is fragile,
     # so check that both keep playing.
     await asyncio.wait_for(asyncio.gather(_frames_grow(streams["alice"], 10), _frames_grow(streams["carol"], 10)), 3)
-    # Carol unpublishes: her slot is freed and reused by the next publisher.
+    # Carol unpublishes: her slot rests, and the next publisher gets another free one at once.
     await carol.call.close()
     await dave.calls.wait_for(lambda u: u.event is CallEvent.STREAM_REMOVED and u.stream.name == "carol", timeout=3)
-    freed = streams["carol"].slot
     erin = await peers.join("erin", publish=True)
     update = await dave.calls.wait_for(playing("erin"), timeout=5)
-    assert update.stream.slot == freed
+    assert update.stream.slot == 2  # the lowest rested one: alice has 0, carol's 1 is resting
     assert erin.call.published.status is PublishStatus.PUBLISHING
+
+
+async def test_a_freed_slot_rests_before_it_shows_someone_else() -> None:
+    """In a full room the only free slot is the one just freed: frames of the one who left may still
+    be on their way, so the newcomer is put there only after the rest (and shown after it)."""
+    rest = 2.0
+    limits = ServerLimits(heartbeat=2.0, max_participants=3, slot_rest=rest)
+    async with RoomServer("127.0.0.1", 0, limits=limits) as server:
+        peers = Peers(f"ws://127.0.0.1:{server.port}/ws")
+        try:
+            await peers.join("alice", publish=True)
+            carol = await peers.join("carol", publish=True)
+            dave = await peers.join("dave")
+            await dave.calls.wait_for(playing("alice"), timeout=5)
+            freed = (await dave.calls.wait_for(playing("carol"), timeout=5)).stream.slot
+            assert len(dave.call._slots) == 2  # full: alice and carol fill dave's two slots
+            await carol.call.close()
+            await carol.session.disconnect()
+            await dave.calls.wait_for(
+                lambda u: u.event is CallEvent.STREAM_REMOVED and u.stream.name == "carol", timeout=3)
+            removed = time.monotonic()
+            await peers.join("erin", publish=True)
+            added = await dave.calls.wait_for(
+                lambda u: u.event is CallEvent.STREAM_ADDED and u.stream.name == "erin", timeout=rest + 5)
+            waited = time.monotonic() - removed
+            assert added.stream.slot == freed
+            assert waited >= rest - 0.2, f"erin was put on carol's slot {waited:.2f} s after she left"
+            await dave.calls.wait_for(playing("erin"), timeout=5)
+        finally:
+            await peers.close()
 
 
 async def test_the_call_comes_back_after_the_session_reconnects(peers: Peers, server: RoomServer) -> None:

@@ -20,7 +20,7 @@ from tuichat.protocol.limits import (
     RATE_PER_SECOND,
 )
 from tuichat.server.connection import Connection
-from tuichat.server.media import MediaHub
+from tuichat.server.media import SLOT_REST_S, MediaHub
 from tuichat.server.room import Registry
 from tuichat.server.web import WebClient, check_public_url, public_base_url
 
@@ -42,6 +42,8 @@ class ServerLimits:
     shutdown_timeout: float = 5.0
     #: Offer to answer, ICE gathering included.
     negotiate_timeout: float = 10.0
+    #: A freed receive slot stays unassigned this long before it shows someone else.
+    slot_rest: float = SLOT_REST_S
 
 
 class RoomServer:
@@ -68,7 +70,7 @@ class RoomServer:
         self.ssl_context = ssl_context
         self.registry = Registry(max_participants=self.limits.max_participants)
         self.media = MediaHub(self.registry, ice_servers=ice_servers,
-                              negotiate_timeout=self.limits.negotiate_timeout)
+                              negotiate_timeout=self.limits.negotiate_timeout, slot_rest=self.limits.slot_rest)
         self.connections: set[Connection] = set()
         self.app = web.Application()
         self.app.router.add_get(WS_PATH, self._handle_ws)

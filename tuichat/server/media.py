@@ -19,7 +19,11 @@ offer direction reversed)`` (``createAnswer`` in ``rtcpeerconnection.py``), so t
 ``sendonly`` and the client's own m-lines ``recvonly``. Slot tracks live as long as the connection;
 ``MediaHub`` switches what feeds them (a publisher's fanout, or nothing) as people publish,
 unpublish and leave, and tells the client with a ``streams`` event which participant is in which
-slot. Slots are handed out in join order; the lowest free slot is reused. Only publishers whose own
+slot. Slots are handed out in join order, the lowest free one first, but a freed slot rests for
+``SLOT_REST_S`` before it is given to someone else: the last frames of the previous publisher may
+still be in the encoder or on the wire when the ``streams`` event reaches the client, and would be
+drawn as the new one's. While the slot is unassigned the client drops whatever arrives on it, so
+a newcomer waits only when every other slot is taken (a full room). Only publishers whose own
 peer connection is up get a slot. An idle slot sends nothing, not even RTCP sender reports.
 
 Each slot's senders get their own encoders (``tuichat.rtc.encoders``): VP8 capped by the slot's
@@ -33,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -59,12 +64,15 @@ from tuichat.server.bitrate import ViewSpec, plan
 from tuichat.server.relay import AudioFanout, SlotAudioTrack, SlotVideoTrack, VideoFanout
 from tuichat.server.room import Deliver, Member, Registry, Room
 
-__all__ = ["MediaHub", "PeerSession", "ViewPrefs", "ViewSpec", "ice_server_list"]
+__all__ = ["SLOT_REST_S", "MediaHub", "PeerSession", "ViewPrefs", "ViewSpec", "ice_server_list"]
 
 log = logging.getLogger(__name__)
 
 #: Offer → answer, including ICE gathering.
 NEGOTIATE_TIMEOUT_S = 10.0
+#: A freed slot's rest before reuse: longer than a frame spends in the server's encoder, on the wire,
+#: in the client's jitter buffer and decoder on any link a call survives (tens of ms on a LAN).
+SLOT_REST_S = 1.0
 
 
 
@@ -136,6 +144,9 @@ class PeerSession:
         self.audio_budgets: list[AudioBudget] = []
         #: participant id → slot index.
         self.assignments: dict[str, int] = {}
+        #: Per slot: when it was last freed (monotonic seconds), for the rest before its reuse.
+        self.released: list[float] = []
+        self._rest_timer: asyncio.TimerHandle | None = None
         self.ready = False
         self.closed = False
         self._created = time.monotonic()
@@ -163,6 +174,7 @@ class PeerSession:
             self.slot_audio.append(audio_slot)
             self.video_budgets.append(VideoBudget())
             self.audio_budgets.append(AudioBudget())
+            self.released.append(-math.inf)
             self._plan_slot(k, self.views.default)
             for transceiver, track in ((transceivers[2 + 2 * k], video_slot), (transceivers[3 + 2 * k], audio_slot)):
                 transceiver.sender.replaceTrack(track)
@@ -201,18 +213,24 @@ class PeerSession:
             return
         wanted = {m.id for m in publishers}
         changed = False
+        now = time.monotonic()
         for pid in [p for p in self.assignments if p not in wanted]:
             slot = self.assignments.pop(pid)
             self.slot_video[slot].attach(None)
             self.slot_audio[slot].attach(None)
+            self.released[slot] = now
             changed = True
         for member in publishers:
             if member.id not in self.assignments:
                 free = sorted(set(range(len(self.slot_video))) - set(self.assignments.values()))
-                if not free:
-                    log.warning("%s: no free receive slot for %s", self, member.id)
+                rested = [k for k in free if now - self.released[k] >= self.hub.slot_rest]
+                if not rested:
+                    if free:
+                        self._apply_again(min(self.released[k] for k in free) + self.hub.slot_rest - now)
+                    else:
+                        log.warning("%s: no free receive slot for %s", self, member.id)
                     continue
-                self.assignments[member.id] = free[0]
+                self.assignments[member.id] = rested[0]
                 changed = True
             slot = self.assignments[member.id]
             source = self.hub.sessions.get(member.id)
@@ -225,6 +243,19 @@ class PeerSession:
         if changed:
             by_slot = sorted(self.assignments.items(), key=lambda item: item[1])
             self.deliver(Streams(assignments=[SlotAssignment(participant=p, slot=s) for p, s in by_slot]))
+
+    def _apply_again(self, delay: float) -> None:
+        """Run the room's slot assignment again once a resting slot may be reused."""
+        if self._rest_timer is not None:
+            return
+
+        def due() -> None:
+            self._rest_timer = None
+            room = self.member.room
+            if room is not None and not self.closed:
+                self.hub.refresh(room)
+
+        self._rest_timer = asyncio.get_running_loop().call_later(max(0.0, delay), due)
 
     def apply_views(self) -> None:
         for pid, slot in self.assignments.items():
@@ -239,6 +270,9 @@ class PeerSession:
     async def _close(self) -> None:
         self.closed = True
         self.ready = False
+        if self._rest_timer is not None:
+            self._rest_timer.cancel()
+            self._rest_timer = None
         for video_slot, audio_slot in zip(self.slot_video, self.slot_audio, strict=True):
             video_slot.attach(None)
             audio_slot.attach(None)
@@ -268,10 +302,13 @@ class MediaHub:
         *,
         ice_servers: Iterable[RTCIceServer | str] = (),
         negotiate_timeout: float = NEGOTIATE_TIMEOUT_S,
+        slot_rest: float = SLOT_REST_S,
     ) -> None:
         self.registry = registry
         self.ice_servers = ice_server_list(ice_servers)
         self.negotiate_timeout = negotiate_timeout
+        #: How long a freed receive slot stays unassigned before someone else gets it.
+        self.slot_rest = slot_rest
         self.max_slots = registry.max_participants - 1
         #: member id → that member's current peer session.
         self.sessions: dict[str, PeerSession] = {}
