@@ -186,6 +186,75 @@ async def test_invite_line_and_resize_reflow(url: str) -> None:
         assert app.query_one("#video").region.width > 100
 
 
+async def test_small_terminals_give_the_video_the_room(url: str) -> None:
+    app = ChatApp(url, "alice", "lobby")
+    async with app.run_test(size=SIZE) as pilot:
+        side, invite, composer = app.query_one("#side"), app.query_one(InviteLine), app.query_one("#composer")
+        assert side.region.width == 32 and invite.display and composer.region.height == 3
+        wide_video = app.query_one("#video").region
+        await pilot.resize_terminal(80, 24)  # the classic terminal: a narrower people list, no invite line
+        await pilot.pause()
+        assert side.region.width == 22 and not invite.display and composer.region.height == 1
+        assert app.query_one("#video").region.width == 80 - 22
+        assert app.query_one("#video").region.height >= 13
+        await pilot.resize_terminal(60, 20)  # too narrow for a people list: the status line counts them
+        await pilot.pause()
+        assert not side.display and app.query_one("#video").region.width == 60
+        await pilot.resize_terminal(*SIZE)
+        await pilot.pause()
+        assert side.display and side.region.width == 32 and invite.display and composer.region.height == 3
+        assert app.query_one("#video").region == wide_video
+
+
+async def test_the_message_log_wraps_again_to_its_width(url: str) -> None:
+    app = ChatApp(url, "alice", "lobby")
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: names(app) == ["alice"])
+        messages = app.query_one(MessageLog)
+        long_text = " ".join(f"word{n}" for n in range(40))
+        messages.add_notice(long_text)
+        await pilot.pause()
+        for width in (60, 44, 100):
+            await pilot.resize_terminal(width, 24)
+
+            def wrapped() -> bool:
+                inner = messages.scrollable_content_region.width
+                return max(len(line.rstrip()) for line in log_lines(app)) in range(inner - 12, inner + 1)
+
+            await until(pilot, wrapped)  # a resize is followed by one re-wrap once it settles
+            assert messages.max_scroll_x == 0  # nothing hidden behind a horizontal scrollbar
+            assert long_text in log_text(app)
+        # Lines added while the log is hidden (video only) are wrapped when it comes back.
+        await pilot.press("f8")
+        await pilot.pause()
+        messages.add_notice("written while hidden " + long_text)
+        await pilot.press("f8")
+        await until(pilot, lambda: "written while hidden " + long_text in log_text(app))
+        await until(pilot, wrapped)
+
+
+async def test_video_only_hides_the_panels_and_pops_messages_up(url: str) -> None:
+    app = ChatApp(url, "alice", "lobby")
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await until(pilot, lambda: names(app) == ["alice"])
+        await pilot.press("tab")  # focus the people list: it is about to be hidden
+        await pilot.press("f8")
+        await pilot.pause()
+        assert app.video_only
+        assert not any(app.query_one(selector).display for selector in ("#log", "#side", "#invite"))
+        assert app.query_one("#video").region.width == SIZE[0]
+        assert app.focused is app.query_one("#composer")  # typing still works
+        async with Session(url, "bob [b]") as session:
+            room = await session.join("lobby")
+            await until(pilot, lambda: "bob [b] joined." in screen_text(app))
+            await room.send_message("look [bold]here[/]")
+            await until(pilot, lambda: "bob [b]: look [bold]here[/]" in screen_text(app))
+        await pilot.press("escape", "t")  # the letter works too, once out of the input line
+        await pilot.pause()
+        assert not app.video_only and app.query_one("#log").display and app.query_one("#side").display
+        await until(pilot, lambda: "bob [b]: look [bold]here[/]" in log_text(app))  # nothing was lost
+
+
 async def test_reconnect_is_shown(url: str, server: object) -> None:
     from tuichat.server import RoomServer
 

@@ -32,6 +32,7 @@ from tuichat.tui.bridge import (
     SessionChanged,
     StreamView,
 )
+from tuichat.tui.safe_text import printable
 from tuichat.tui.screens.help import HelpScreen
 from tuichat.tui.widgets import InviteLine, MessageLog, ParticipantList, StatusLine, VideoGrid
 from tuichat.tui.widgets.video import PREVIEW_THRESHOLD, THRESHOLD
@@ -55,6 +56,7 @@ class ChatApp(App[None]):
         Binding("f5", "focus_next_participant", "Focus"),
         Binding("f6", "toggle_self_view", "Self-view"),
         Binding("f7", "copy_invite", "Copy invite"),
+        Binding("f8", "toggle_video_only", "Video only"),
         Binding("ctrl+q", "quit", "Quit", priority=True),
         Binding("escape", "leave_input", "Leave input", show=False),
         Binding("question_mark", "help", "Help", show=False),
@@ -65,8 +67,14 @@ class ChatApp(App[None]):
         Binding("f", "focus_next_participant", "Focus", show=False),
         Binding("v", "toggle_self_view", "Self-view", show=False),
         Binding("y", "copy_invite", "Copy invite", show=False),
+        Binding("t", "toggle_video_only", "Video only", show=False),
         Binding("q", "quit", "Quit", show=False),
     ]
+    # Small terminals (80×24 over SSH is common) give the video what the side panels would take:
+    # a narrower people list below 100 columns and none below 64 (the status line keeps the head
+    # count); below 30 rows the input loses its border and the invite line goes (F7 still copies it).
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (64, "-medium"), (100, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
     #: Shown in the help screen, in this order, with both forms of each key.
     KEY_HELP = [
         ("F1  ?", "this help"),
@@ -79,6 +87,7 @@ class ChatApp(App[None]):
         ("F5  f", "focus the next participant full size; after the last, back to the grid"),
         ("F6  v", "show / hide your own camera (self-view)"),
         ("F7  y", "copy the invite command to the clipboard"),
+        ("F8  t", "video only: hide the messages and people (new messages pop up), and back"),
         ("PgUp  PgDn", "scroll the messages (when focused)"),
         ("Ctrl+Q  q", "leave the room and quit"),
     ]
@@ -91,6 +100,7 @@ class ChatApp(App[None]):
         self.color_mode = color_mode
         self.preview = bool(media and media.preview)
         self.self_view = False
+        self.video_only = False
         self.streams: dict[str, StreamView] = {}
         self.published: PublishView | None = None
         self._view_timer: Timer | None = None
@@ -255,9 +265,13 @@ class ChatApp(App[None]):
             messages.add_notice(f"You {verb} {self.room_name}. Here: {here}.", style="green")
         elif event.event is RoomEvent.JOINED and event.participant:
             messages.add_notice(f"{event.participant.name} joined.")
+            if self.video_only:
+                self._pop_up(f"{event.participant.name} joined.", timeout=3)
         elif event.event is RoomEvent.LEFT and event.participant:
             why = f" ({event.reason})" if event.reason and event.reason != "left" else ""
             messages.add_notice(f"{event.participant.name} left{why}.")
+            if self.video_only:
+                self._pop_up(f"{event.participant.name} left{why}.", timeout=3)
         elif event.event is RoomEvent.MESSAGE and event.message:
             self._show_message(event.message)
 
@@ -268,6 +282,9 @@ class ChatApp(App[None]):
             if len(self._shown_messages) > SHOWN_MESSAGES_KEPT:
                 del self._shown_messages[next(iter(self._shown_messages))]
             self.query_one(MessageLog).add_message(message)
+            if self.video_only and not message.sender_is_self:
+                self._pop_up(f"{message.sender}: {message.text}",
+                             title="private message" if message.private else "")
 
     # --- input -----------------------------------------------------------------------------------
 
@@ -333,6 +350,8 @@ class ChatApp(App[None]):
         yield SystemCommand("Self-view", "F6: show or hide your own camera", self.action_toggle_self_view)
         yield SystemCommand("Copy invite", "F7: the command a second person types to join",
                             self.action_copy_invite)
+        yield SystemCommand("Video only", "F8: hide the messages and people; new messages pop up",
+                            self.action_toggle_video_only)
         yield SystemCommand("Keys and commands", "F1: every key binding", self.action_help)
         yield from super().get_system_commands(screen)
 
@@ -394,6 +413,19 @@ class ChatApp(App[None]):
         source = tap if tap is not None and not muted else None
         note = "self-view" if source else ("camera off" if tap is not None else "no camera")
         self.query_one(VideoGrid).set_tile("self", f"{self.user} (you)", source, note)
+
+    def action_toggle_video_only(self) -> None:
+        """Give the video the whole window; what would land in the hidden log pops up instead."""
+        self.video_only = not self.video_only
+        self.set_class(self.video_only, "-video-only")
+        if self.video_only and self.focused is not None and self.focused.id != "composer":
+            self.query_one("#composer", Input).focus()
+        self.notify("Video only: messages pop up here (F8 brings the panels back)" if self.video_only
+                    else "Messages and people are back", timeout=2)
+
+    def _pop_up(self, text: str, *, title: str = "", timeout: float = 6) -> None:
+        """A toast with others' text in it: made printable, and never read as markup."""
+        self.notify(printable(text, keep_newlines=True), title=printable(title), timeout=timeout, markup=False)
 
     def action_copy_invite(self) -> None:
         invite = self.query_one(InviteLine)

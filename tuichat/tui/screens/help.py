@@ -21,7 +21,7 @@ class HelpScreen(ModalScreen[None]):
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
     HelpScreen > VerticalScroll {
-        width: 76; max-width: 100%; height: auto; max-height: 90%;
+        width: 100; max-width: 100%; height: auto; max-height: 90%;
         border: round $accent; background: $surface; padding: 1 2;
     }
     """
