@@ -17,6 +17,7 @@ from tuichat.tui.bridge import MessageView, ParticipantView, RoomChanged
 from tuichat.tui.safe_text import printable
 from tuichat.tui.screens.help import HelpScreen
 from tuichat.tui.widgets import InviteLine, MessageLog, ParticipantList, StatusLine
+from tuichat.tui.widgets.status import StatusPart
 
 SIZE = (110, 32)
 
@@ -99,11 +100,13 @@ async def test_control_codes_from_a_hostile_server_never_reach_the_terminal(url:
         message = MessageView(999, time.time(), evil_name, False, evil_text, False, None)
         participants = (ParticipantView("p9", evil_name, False, False, False, False, False, False),)
         app.post_message(RoomChanged(RoomEvent.MESSAGE, participants, message=message))
+        app.query_one(StatusLine).playing = StatusPart(f"{evil_name} PLAYING", f"{evil_name} PLAYING")
         await until(pilot, lambda: any("owned" in line for line in log_lines(app)))
         shown = screen_text(app)
         for bad in ("\x1b", "\x07", "\x9b", "\u202e"):
             assert bad not in shown
         assert "mallory␛[2J" in shown and "look␛]0;owned␇" in shown
+        assert "mallory␛[2J�31m PLAYING" in shown  # the status line, from a stream's name
 
 
 def test_printable_replaces_every_control_character() -> None:

@@ -89,6 +89,15 @@ async def test_the_publishers_pattern_is_drawn_with_its_colours_in_place(url: st
         await until(pilot, lambda: tile.seq > first + 3)
         status = app.query_one(StatusLine).media
         assert "carol PLAYING" in status and "fps" in status and "receive-only" in status
+        # A narrow terminal keeps the states and drops details first (the room name, the numbers).
+        await pilot.resize_terminal(62, 24)
+        await pilot.pause()
+        line = app.query_one(StatusLine).render().plain
+        assert line.startswith("● ESTABLISHED") and "carol PLAYING" in line and "…" not in line, line
+        assert len(line) <= 60 and "room lobby" not in line
+        await pilot.resize_terminal(*SIZE)
+        await pilot.pause()
+        assert "room lobby" in app.query_one(StatusLine).render().plain
 
 
 async def test_camera_off_mute_and_leaving_reach_the_viewer(url: str, publisher: Publisher) -> None:

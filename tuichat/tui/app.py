@@ -35,6 +35,7 @@ from tuichat.tui.bridge import (
 from tuichat.tui.safe_text import printable
 from tuichat.tui.screens.help import HelpScreen
 from tuichat.tui.widgets import InviteLine, MessageLog, ParticipantList, StatusLine, VideoGrid
+from tuichat.tui.widgets.status import StatusPart
 from tuichat.tui.widgets.video import PREVIEW_THRESHOLD, THRESHOLD
 
 log = logging.getLogger(__name__)
@@ -206,8 +207,9 @@ class ChatApp(App[None]):
                 grid.set_tile(stream.participant_id, stream.name, None, note)
 
     def _update_media_status(self) -> None:
-        self.query_one(StatusLine).media = _media_summary(self.published, self.streams, self.preview,
-                                                          self.bridge.has_mic, self.bridge.has_camera)
+        status = self.query_one(StatusLine)
+        status.publish = _publish_summary(self.published, self.preview, self.bridge.has_mic, self.bridge.has_camera)
+        status.playing = _playing_summary(self.streams)
 
     @on(VideoGrid.ViewChanged)
     def _view_changed(self, event: VideoGrid.ViewChanged) -> None:
@@ -449,31 +451,37 @@ def _stream_label(stream: StreamView) -> str:
     return " ".join(parts)
 
 
-def _media_summary(published: PublishView | None, streams: dict[str, StreamView], preview: bool,
-                   has_mic: bool, has_camera: bool) -> str:
-    """``mic on · cam on · PUBLISHING │ bob PLAYING 120×90 15 fps 230 kbps``."""
+def _publish_summary(published: PublishView | None, preview: bool, has_mic: bool, has_camera: bool) -> StatusPart:
+    """``mic on · cam on · PUBLISHING · PREVIEW``; short: ``PUBLISHING · PREVIEW``."""
     mic = "no mic" if not has_mic else ("mic muted" if published and published.audio_muted else "mic on")
     cam = "no cam" if not has_camera else ("cam off" if published and published.video_muted else "cam on")
-    parts = [mic, cam]
+    state = ""
     if not has_mic and not has_camera:
-        parts.append("receive-only")
+        state = "receive-only"
     elif published is not None and published.status is not PublishStatus.PENDING:
-        parts.append(published.status.name)
+        state = published.status.name
+    extra = [state] if state else []
     if preview:
-        parts.append("PREVIEW")
-    summary = " · ".join(parts)
+        extra.append("PREVIEW")
+    return StatusPart(" · ".join([mic, cam, *extra]), " · ".join(extra))
+
+
+def _playing_summary(streams: dict[str, StreamView]) -> StatusPart:
+    """``bob +1 PLAYING 120×90 15 fps 230 kbps (all 410 kbps)``; short: ``bob +1 PLAYING``."""
     playing = [s for s in streams.values() if s.status is PlayStatus.PLAYING]
     if playing:
         first = playing[0]
-        total = sum(s.kbps or 0 for s in playing)
         more = f" +{len(playing) - 1}" if len(playing) > 1 else ""
-        summary += f" │ {first.name}{more} PLAYING {_stream_label(first)}"
+        short = f"{first.name}{more} PLAYING"
+        full = f"{short} {_stream_label(first)}"
         if len(playing) > 1:
-            summary += f" (all {total:.0f} kbps)"
-    elif streams:
+            full += f" (all {sum(s.kbps or 0 for s in playing):.0f} kbps)"
+        return StatusPart(full, short)
+    if streams:
         first = next(iter(streams.values()))
-        summary += f" │ {first.name} {first.status.name}"
-    return summary
+        text = f"{first.name} {first.status.name}"
+        return StatusPart(text, text)
+    return StatusPart()
 
 
 def _quote(name: str) -> str:
