@@ -180,6 +180,15 @@ async def test_invite_line_and_resize_reflow(url: str) -> None:
         port = url.split(":")[2].split("/")[0]
         assert invite.command == f"tuichat connect 127.0.0.1:{port} THEIR_NAME lobby"
         assert invite.command in screen_text(app)
+        # Narrower: the hint goes first, then the link; what is shown is whole, never cut off.
+        await pilot.resize_terminal(100, 40)
+        await pilot.pause()
+        shown = invite.render().plain
+        assert invite.command in shown and invite.link in shown and "F7" not in shown
+        await pilot.resize_terminal(80, 40)
+        await pilot.pause()
+        shown = invite.render().plain
+        assert invite.command in shown and invite.link not in shown and "…" not in shown
         await pilot.resize_terminal(70, 20)
         await pilot.pause()
         assert app.query_one("#composer").region.right <= 70

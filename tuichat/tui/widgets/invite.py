@@ -50,10 +50,23 @@ class InviteLine(Widget):
         self.link = invite_link(public_url, self.room)
 
     def render(self) -> Text:
+        # The full line where it fits; else the command alone (the link is one F7 away), never half of one.
+        full = self._line(link=True, hint=True)
+        width = self.content_size.width
+        if not width or full.cell_len <= width:
+            return full
+        for line in (self._line(link=True, hint=False), self._line(link=False, hint=True)):
+            if line.cell_len <= width:
+                return line
+        return self._line(link=False, hint=False)
+
+    def _line(self, *, link: bool, hint: bool) -> Text:
         line = Text(no_wrap=True, overflow="ellipsis")
         line.append("invite: ", style="dim")
         line.append(printable(self.command), style="bold")
-        line.append("  or  ", style="dim")
-        line.append(printable(self.link), style="bold underline")
-        line.append("   (F7 copies both)", style="dim")
+        if link:
+            line.append("  or  ", style="dim")
+            line.append(printable(self.link), style="bold underline")
+        if hint:
+            line.append("   (F7 copies both)" if link else "   (F7 copies it and the browser link)", style="dim")
         return line
