@@ -78,6 +78,13 @@ async def call(server: RoomServer) -> None:
                 await until(pilot, lambda: "self" in grid.tiles and grid.tiles["self"].cells is not None)
                 await pilot.pause(0.3)
                 alice.save_screenshot(str(OUT / "call-self-view.svg"))
+                # The classic 80×24 terminal: compact panels, and F8 for video only.
+                await pilot.resize_terminal(80, 24)
+                await pilot.pause(1.0)
+                alice.save_screenshot(str(OUT / "call-80x24.svg"))
+                await pilot.press("f8")
+                await pilot.pause(1.0)
+                alice.save_screenshot(str(OUT / "call-80x24-video-only.svg"))
         await drain.stop()
 
 
