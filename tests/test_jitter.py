@@ -99,6 +99,50 @@ def test_a_packet_lost_for_good_is_skipped_when_the_buffer_overflows_with_a_pli(
     assert [data for _, _, data in released(more)] == [b"k", b"l"]
 
 
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_gap_not_filled_in_time_drops_its_frame_and_asks_for_a_keyframe() -> None:
+    """Without this, frames wait until 512 packets pile up behind the gap: a minute on a thin link."""
+    clock = FakeClock()
+    buffer = MarkerJitterBuffer(capacity=64, clock=clock)
+    results = feed(buffer, [packet(0, 1000, b"a"), packet(2, 1000, b"c", marker=True),  # 1 is lost for good
+                            packet(3, 2000, b"d"), packet(4, 2000, b"e", marker=True)])
+    clock.now = 0.4
+    results += feed(buffer, [packet(5, 3000, b"f", marker=True)])
+    assert released(results) == [] and not any(pli for pli, _ in results)  # NACK may still fill it
+    clock.now = 0.6
+    pli, frame = buffer.add(packet(6, 4000, b"g", marker=True))
+    assert pli and frame is not None and (frame.timestamp, frame.data) == (2000, b"de")
+    assert buffer.skipped == 1
+    assert [buffer.pop_ready().data, buffer.pop_ready().data, buffer.pop_ready()] == [b"f", b"g", None]  # type: ignore[union-attr]
+    assert released(feed(buffer, [packet(7, 5000, b"h", marker=True)])) == [(0, 5000, b"h")]
+
+
+def test_a_frame_whose_start_was_lost_is_dropped_too() -> None:
+    clock = FakeClock()
+    buffer = MarkerJitterBuffer(capacity=64, clock=clock)
+    feed(buffer, [packet(0, 1000, b"a"), packet(2, 1000, b"c", marker=True),  # 1 lost
+                  packet(4, 2000, b"e", marker=True)])  # 3, the start of frame 2000, lost too
+    clock.now = 1.0
+    pli, frame = buffer.add(packet(5, 3000, b"f", marker=True))
+    assert pli and frame is not None and frame.data == b"f"  # never "e" alone: it is half a frame
+
+
+def test_a_slow_frame_without_a_gap_is_not_dropped() -> None:
+    clock = FakeClock()
+    buffer = MarkerJitterBuffer(capacity=64, clock=clock)
+    feed(buffer, [packet(0, 1000, b"a"), packet(1, 1000, b"b")])
+    clock.now = 5.0  # e.g. a slot that was idle: nothing is missing, the rest is just late
+    pli, frame = buffer.add(packet(2, 1000, b"c", marker=True))
+    assert not pli and frame is not None and frame.data == b"abc" and buffer.skipped == 0
+
+
 def test_duplicates_of_a_released_frame_are_dropped() -> None:
     buffer = MarkerJitterBuffer(capacity=16)
     results = feed(buffer, [packet(5, 100, b"a", marker=True), packet(5, 100, b"a", marker=True),

@@ -8,9 +8,13 @@ origin when the packets from the origin up to one with the marker bit are all pr
 
 Everything else is aiortc's: the fallback release when the timestamp changes (a sender that never
 sets the marker), misordered and duplicate packets, and capacity overflow after a loss (``smart_remove``
-plus a PLI). A gap at the origin (a lost packet) holds the frame until NACK retransmission fills it,
-as before. Audio keeps aiortc's buffer: every Opus packet carries the marker bit, and audio needs the
-prefetch.
+plus a PLI). A gap (a lost packet) holds its frame while NACK retransmission may still fill it, but
+not for ever: aiortc waits until 512 packets pile up behind it, which at the bit rates of a thin
+link is a minute of frozen picture (measured: a publisher behind a 100 kbps uplink lost a few
+packets to a burst, their retransmissions were lost too, and nothing was decoded again). After
+``STALL_TIMEOUT_S`` without a frame the stalled frame is dropped up to the next frame that starts
+after the gap, and a PLI asks the sender for a keyframe to decode from. Audio keeps aiortc's buffer:
+every Opus packet carries the marker bit, and audio needs the prefetch.
 
 aiortc's receiver takes at most one frame per packet added. After a hole is filled, several
 complete frames can be waiting, and with single-packet frames (small pictures: most frames here)
@@ -26,17 +30,21 @@ made) keeps aiortc's buffer, for before/after benchmarks.
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from typing import Any
 
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.rtp import RtpPacket
 
-__all__ = ["MarkerJitterBuffer", "enabled", "use_marker_release"]
+__all__ = ["STALL_TIMEOUT_S", "MarkerJitterBuffer", "enabled", "use_marker_release"]
 
 log = logging.getLogger(__name__)
 
 #: aiortc's video jitter buffer size (``RTCRtpReceiver.__init__``), kept.
 VIDEO_CAPACITY = 512
+#: How long a gap may hold frames back: several round trips for NACK, well short of a frozen call.
+STALL_TIMEOUT_S = 0.5
 #: Where RTCRtpReceiver keeps its buffer (name-mangled private attribute of aiortc 1.16).
 _ATTRIBUTE = "_RTCRtpReceiver__jitter_buffer"
 
@@ -51,21 +59,66 @@ def _frame(packets: list[RtpPacket], timestamp: int) -> JitterFrame:
 class MarkerJitterBuffer(JitterBuffer):
     """aiortc's ``JitterBuffer`` (video, no prefetch) that also releases a frame on its marker packet."""
 
-    def __init__(self, capacity: int = VIDEO_CAPACITY) -> None:
+    def __init__(self, capacity: int = VIDEO_CAPACITY, *, stall_timeout: float = STALL_TIMEOUT_S,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__(capacity=capacity, prefetch=0, is_video=True)
         #: Frames released on their marker packet / on the next frame's first packet (aiortc's way).
         self.released_on_marker = 0
         self.released_on_next = 0
+        #: Stalled frames dropped after a gap that was not filled in time.
+        self.skipped = 0
         #: Payload type of the last packet added (after RTX unwrapping): the codec of waiting frames.
         self.payload_type: int | None = None
+        self.stall_timeout = stall_timeout
+        self._clock = clock
+        self._progress = clock()  # when a frame was last released (or the buffer last checked)
+        self._newest: int | None = None
 
     def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
         self.payload_type = packet.payload_type
-        return super().add(packet)
+        if self._newest is None or 0 < (packet.sequence_number - self._newest) % 65536 < 32768:
+            self._newest = packet.sequence_number
+        pli, frame = super().add(packet)
+        now = self._clock()
+        if frame is not None:
+            self._progress = now
+        elif now - self._progress > self.stall_timeout:
+            self._progress = now
+            if self._skip_stalled():
+                self.skipped += 1
+                return True, self.pop_ready()
+        return pli, frame
+
+    def _skip_stalled(self) -> bool:
+        """Drop from the origin past the first gap to the first packet known to start a frame."""
+        if self._origin is None or self._newest is None:
+            return False
+        span = (self._newest - self._origin) % 65536 + 1
+        if span > self._capacity:
+            return False
+        slots = [self._packets[(self._origin + i) % self._capacity] for i in range(span)]
+        if all(p is not None for p in slots):
+            return False  # no gap: a frame still arriving, not a stall
+        seen_gap, cut = False, span
+        for i, packet in enumerate(slots):
+            if packet is None:
+                seen_gap = True
+            elif seen_gap and i > 0 and (previous := slots[i - 1]) is not None and (
+                    previous.marker or previous.timestamp != packet.timestamp):
+                cut = i
+                break
+        log.debug("jitter buffer: a gap held frames back for %.1f s; dropping %d packets", self.stall_timeout, cut)
+        self.remove(cut)
+        if cut == span:
+            self._origin = None  # nothing left: start again at the next packet
+        return True
 
     def pop_ready(self) -> JitterFrame | None:
         """The next frame if it is already complete (after ``add`` released one), else None."""
-        return None if self._origin is None else self._remove_frame(self._origin)
+        frame = None if self._origin is None else self._remove_frame(self._origin)
+        if frame is not None:
+            self._progress = self._clock()
+        return frame
 
     def _remove_frame(self, sequence_number: int) -> JitterFrame | None:
         assert self._origin is not None
