@@ -43,9 +43,10 @@ from tuichat.errors import CommandFailed, ConnectionFailed, TuichatError
 from tuichat.media import AudioSink, LatestFrameSink
 from tuichat.protocol.messages import Answer, ErrorCode, Offer, Streams, View
 from tuichat.rtc.encoders import (
+    PUBLISH_LADDER,
     AudioBudget,
-    CappedVp8Encoder,
     TunableOpusEncoder,
+    UplinkVp8Encoder,
     VideoBudget,
     install_encoder,
     sender_codec,
@@ -65,9 +66,11 @@ STATS_INTERVAL_S = 1.0
 RESTART_DELAY_S = 1.0
 #: What we publish. The server decodes it and re-encodes for each viewer at no more than 250 kbps of
 #: video and 32 kbps of Opus, so a source about twice as good is all that helps; aiortc's stock
-#: encoders climb to 1.5 Mbps of VP8 and send 96 kbps of Opus, which only fills the uplink.
-PUBLISH_VIDEO = VideoBudget(fps=15.0, bits_per_pixel=0.1, min_bps=120_000, max_bps=500_000)
-PUBLISH_AUDIO_BPS = 48_000
+#: encoders climb to 1.5 Mbps of VP8 and send 96 kbps of Opus, which only fills the uplink. On a
+#: thin uplink the size and the Opus rate step down ``PUBLISH_LADDER`` (``UplinkVp8Encoder``), and
+#: the VP8 target follows the uplink estimate down to ``min_bps``.
+PUBLISH_VIDEO = VideoBudget(fps=15.0, bits_per_pixel=0.1, min_bps=16_000, max_bps=500_000)
+PUBLISH_AUDIO_BPS = PUBLISH_LADDER[0].audio_bps
 
 
 class CallStatus(enum.Enum):
@@ -376,10 +379,12 @@ class Call:
     def _install_encoders(self) -> None:
         """Our senders encode within ``PUBLISH_VIDEO`` and at ``PUBLISH_AUDIO_BPS`` (other codecs: their own rate)."""
         assert self._sender_video is not None and self._sender_audio is not None
+        audio = AudioBudget(PUBLISH_AUDIO_BPS)
         if sender_codec(self._sender_video) == "video/vp8":
-            install_encoder(self._sender_video.sender, CappedVp8Encoder(PUBLISH_VIDEO))
+            # The uplink estimate arrives on the video sender (REMB); the audio rate steps with it.
+            install_encoder(self._sender_video.sender, UplinkVp8Encoder(PUBLISH_VIDEO, audio))
         if sender_codec(self._sender_audio) == "audio/opus":
-            install_encoder(self._sender_audio.sender, TunableOpusEncoder(AudioBudget(PUBLISH_AUDIO_BPS)))
+            install_encoder(self._sender_audio.sender, TunableOpusEncoder(audio))
 
     async def _publish(self) -> None:
         audio, video = self.audio is not None, self.video is not None

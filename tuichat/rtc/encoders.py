@@ -9,6 +9,11 @@ every sender (250 kbps – 1.5 Mbps) and the receiver's REMB feedback overwrites
   of its ``VideoBudget`` for the frame size it is encoding. The budget is a small mutable object the
   owner (the server's slot) changes at any time; the next frame picks it up (aiortc rebuilds the
   libvpx context when the rate moves by more than 10%: a keyframe).
+* ``UplinkVp8Encoder`` is the publisher's: it also scales the camera down a ladder of sizes while
+  the uplink estimate is low, and sets its audio budget with it. On a thin uplink (~100 kbps) a
+  640×480 stream never recovers: libvpx cannot go below ~70 kbps there, every loss asks for a
+  keyframe that alone overflows the link, and the picture freezes for good; at 160×120 and 16
+  kbps Opus the same link carries 15 fps with no loss. It climbs back when the estimate allows.
 * ``TunableOpusEncoder`` encodes at ``AudioBudget.bitrate`` (aiortc's ``OpusEncoder`` is fixed at
   96 kbps) and reopens libopus when it changes; RTP timestamps count samples across reopenings.
 
@@ -18,6 +23,8 @@ Encoders run on aiortc's executor thread; budgets are read there (plain attribut
 from __future__ import annotations
 
 import fractions
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,14 +32,17 @@ from aiortc.codecs import vpx
 from aiortc.codecs.base import Encoder
 from aiortc.codecs.vpx import Vp8Encoder
 from aiortc.mediastreams import convert_timebase
-from av import AudioFrame, AudioResampler, CodecContext
+from av import AudioFrame, AudioResampler, CodecContext, VideoFrame
 from av.frame import Frame
 from av.packet import Packet
 
 __all__ = [
+    "PUBLISH_LADDER",
     "AudioBudget",
     "CappedVp8Encoder",
+    "PublishRung",
     "TunableOpusEncoder",
+    "UplinkVp8Encoder",
     "VideoBudget",
     "install_encoder",
     "sender_codec",
@@ -76,11 +86,13 @@ class CappedVp8Encoder(Vp8Encoder):
         self._estimate = vpx.DEFAULT_BITRATE
         self._size: tuple[int, int] | None = None
 
+    def _cap(self) -> int:
+        budget = self.budget
+        return budget.cap(*self._size) if self._size is not None else budget.max_bps
+
     @property  # type: ignore[override]
     def target_bitrate(self) -> int:
-        budget = self.budget
-        cap = budget.cap(*self._size) if self._size is not None else budget.max_bps
-        return min(cap, max(self._estimate, budget.min_bps))
+        return min(self._cap(), max(self._estimate, self.budget.min_bps))
 
     @target_bitrate.setter
     def target_bitrate(self, bitrate: int) -> None:
@@ -93,6 +105,112 @@ class CappedVp8Encoder(Vp8Encoder):
         # The parent sizes libvpx's buffer from its private copy: keep it equal to the capped target.
         self._Vp8Encoder__target_bitrate = self.target_bitrate
         return super().encode(frame, force_keyframe)
+
+
+@dataclass(frozen=True)
+class PublishRung:
+    """A size the publisher sends at, the video cap there, the uplink estimate it needs, and Opus's rate."""
+
+    width: int
+    height: int
+    max_bps: int
+    min_estimate: int
+    audio_bps: int
+
+
+#: Largest first. The top rung's cap is the budget's; each lower rung's cap leaves the estimate
+#: room to grow past 1.1× the rung above's need (aiortc's estimator grows to at most 1.5× what it
+#: receives + 10 kbps), so a link that recovers gets the larger size back.
+PUBLISH_LADDER: tuple[PublishRung, ...] = (
+    PublishRung(640, 480, 500_000, 160_000, 48_000),
+    PublishRung(320, 240, 120_000, 60_000, 24_000),
+    PublishRung(160, 120, 60_000, 0, 16_000),
+)
+#: After stepping down, wait this long before stepping up; doubled by every step down (up to
+#: ``MAX_HOLD_S``) so a link on the edge between two rungs does not flap (each switch is a keyframe).
+HOLD_S = 8.0
+MAX_HOLD_S = 64.0
+
+
+class UplinkVp8Encoder(CappedVp8Encoder):
+    """The publisher's VP8: the budget's cap, and a size from ``ladder`` that the uplink can carry.
+
+    The rung follows the REMB estimate: down at once when it falls below the rung's need, up one
+    rung when it reaches 1.1× the need of the rung above and the hold time has passed. Only rungs
+    that shrink the source count (a 320×240 camera goes from its own size to 160×120), and the top
+    rung's need scales with what the source costs there. ``audio`` (the publisher's Opus budget)
+    is set to the rung's rate. Frames larger than the rung's box are scaled into it, keeping their
+    aspect.
+    """
+
+    def __init__(self, budget: VideoBudget, audio: AudioBudget | None = None,
+                 ladder: Sequence[PublishRung] = PUBLISH_LADDER,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__(budget)
+        self.audio = audio
+        self.ladder = tuple(ladder)
+        self.rung = 0
+        self.switches = 0
+        self._clock = clock
+        self._hold = HOLD_S
+        self._since = clock()
+        self._set_audio()
+
+    def _cap(self) -> int:
+        rung = self.ladder[self.rung]
+        return min(super()._cap(), rung.max_bps) if self.rung == 0 else rung.max_bps
+
+    def _set_audio(self) -> None:
+        if self.audio is not None:
+            self.audio.bitrate = self.ladder[self.rung].audio_bps
+
+    def _usable(self, width: int, height: int) -> list[int]:
+        """The rungs that apply to a width×height source: the top one and those that shrink it."""
+        return [0] + [k for k, r in enumerate(self.ladder) if k and (r.width < width or r.height < height)]
+
+    def _need(self, rung: int, width: int, height: int) -> float:
+        """The estimate ``rung`` needs for this source: the top rung's scales with its cap there."""
+        box = self.ladder[rung]
+        if rung:
+            return box.min_estimate
+        w, h = _fit(width, height, box.width, box.height)
+        nominal = min(self.budget.cap(box.width, box.height), box.max_bps)
+        return box.min_estimate * min(self.budget.cap(w, h), box.max_bps) / max(nominal, 1)
+
+    def _climb(self, width: int, height: int) -> None:
+        now, estimate = self._clock(), self._estimate
+        usable = self._usable(width, height)
+        at = next((i for i, k in enumerate(usable) if k >= self.rung), len(usable) - 1)
+        if at + 1 < len(usable) and estimate < self._need(usable[at], width, height):
+            while at + 1 < len(usable) and estimate < self._need(usable[at], width, height):
+                at += 1
+            self._hold = min(self._hold * 2, MAX_HOLD_S) if self.switches else self._hold
+        elif (at > 0 and estimate >= 1.1 * self._need(usable[at - 1], width, height)
+              and now - self._since >= self._hold):
+            at -= 1
+        if usable[at] != self.rung:
+            self.rung, self._since = usable[at], now
+            self.switches += 1
+            self._set_audio()
+
+    def encode(self, frame: Frame, force_keyframe: bool = False) -> tuple[list[bytes], int]:
+        assert isinstance(frame, VideoFrame)
+        self._climb(frame.width, frame.height)
+        box = self.ladder[self.rung]
+        width, height = _fit(frame.width, frame.height, box.width, box.height)
+        if (width, height) != (frame.width, frame.height):
+            scaled = frame.reformat(width=width, height=height, format="yuv420p")
+            scaled.pts, scaled.time_base = frame.pts, frame.time_base
+            frame = scaled
+        return super().encode(frame, force_keyframe)
+
+
+def _fit(width: int, height: int, box_width: int, box_height: int) -> tuple[int, int]:
+    """width×height scaled down (never up) into the box, aspect kept, even sides."""
+    scale = min(1.0, box_width / width, box_height / height)
+    if scale >= 1.0:
+        return width, height
+    return max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2)
 
 
 class TunableOpusEncoder(Encoder):
