@@ -7,6 +7,7 @@ import json
 import aiohttp
 import pytest
 
+from tuichat.errors import ProtocolError
 from tuichat.protocol import (
     Answer,
     BadMessage,
@@ -52,6 +53,20 @@ def test_commands_match_their_golden_wire_form(wire: str, message: object) -> No
 def test_events_match_their_golden_wire_form(wire: str, message: object) -> None:
     assert encode(message) == wire  # type: ignore[arg-type]
     assert decode_server_message(wire) == message
+
+
+def test_a_client_reads_events_from_a_newer_server_with_fields_it_does_not_know() -> None:
+    """The tolerant reader: a server may add a field (as ``public_url`` was added to STATE) without
+    cutting older clients off; commands stay strict (see test_protocol)."""
+    wire = ('{"type":"state","room":"r","you":{"id":"p1","name":"a","avatar":"x.png"},"participants":[],'
+            '"history":[{"id":1,"ts":1.5,"from":{"id":"p2","name":"b","badge":1},"text":"hi","edited":false}],'
+            '"resume":"t","theme":"dark"}')
+    state = decode_server_message(wire)
+    assert isinstance(state, State) and state.you.name == "a" and state.history[0].text == "hi"
+    streams = decode_server_message('{"type":"streams","assignments":[{"participant":"p1","slot":0,"layer":2}]}')
+    assert isinstance(streams, Streams) and streams.assignments[0].slot == 0
+    with pytest.raises(ProtocolError):  # a wrong type is still an error, not a guess
+        decode_server_message('{"type":"streams","assignments":[{"participant":"p1","slot":"zero"}]}')
 
 
 def test_state_without_media_slots_defaults_to_seven() -> None:

@@ -64,12 +64,17 @@ class ErrorCode(enum.StrEnum):
 
 
 class _Message(msgspec.Struct, tag_field="type", forbid_unknown_fields=True, kw_only=True):
-    """Base of all messages: tagged by ``type``; unknown fields are errors, not silently dropped."""
+    """Base of commands: tagged by ``type``; unknown fields are errors, not silently dropped."""
+
+
+class _Event(msgspec.Struct, tag_field="type", kw_only=True):
+    """Base of what the server sends: a client ignores fields it does not know (the tolerant
+    reader), so a newer server can add one without cutting older clients off."""
 
 
 # --- shared payloads -------------------------------------------------------------------------
 
-class StreamInfo(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class StreamInfo(msgspec.Struct, kw_only=True):
     """What a participant publishes and whether each medium is live (not muted)."""
 
     audio: bool = False
@@ -78,7 +83,7 @@ class StreamInfo(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     video_muted: bool = False
 
 
-class ParticipantInfo(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class ParticipantInfo(msgspec.Struct, kw_only=True):
     """A participant as the server sees it; ``id`` is assigned by the server."""
 
     id: str
@@ -86,12 +91,12 @@ class ParticipantInfo(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     stream: StreamInfo | None = None
 
 
-class Sender(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class Sender(msgspec.Struct, kw_only=True):
     id: str
     name: str
 
 
-class ChatMessage(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class ChatMessage(msgspec.Struct, kw_only=True):
     """A chat line; ``id`` and ``ts`` (Unix seconds) come from the server, ``to`` marks a private one."""
 
     id: int
@@ -169,11 +174,11 @@ Command = Join | Leave | Say | Publish | Unpublish | Mute | Offer | View
 # --- replies and events (server to client) ---------------------------------------------------
 
 
-class Ack(_Message, tag="ack"):
+class Ack(_Event, tag="ack"):
     id: CommandId
 
 
-class Error(_Message, tag="error"):
+class Error(_Event, tag="error"):
     """A refused command (``id`` set) or an unreadable frame (``id`` None)."""
 
     code: ErrorCode
@@ -181,7 +186,7 @@ class Error(_Message, tag="error"):
     id: CommandId | None = None
 
 
-class State(_Message, tag="state"):
+class State(_Event, tag="state"):
     """Sent to a joiner: who is there, the recent history, and the token to resume after a drop."""
 
     room: str
@@ -196,47 +201,47 @@ class State(_Message, tag="state"):
     public_url: str | msgspec.UnsetType = msgspec.UNSET
 
 
-class Joined(_Message, tag="joined"):
+class Joined(_Event, tag="joined"):
     participant: ParticipantInfo
 
 
-class Left(_Message, tag="left"):
+class Left(_Event, tag="left"):
     participant: ParticipantInfo
     reason: str = "left"
 
 
-class MessageEvent(_Message, tag="message"):
+class MessageEvent(_Event, tag="message"):
     message: ChatMessage
 
 
-class Published(_Message, tag="published"):
+class Published(_Event, tag="published"):
     participant: ParticipantInfo
 
 
-class Unpublished(_Message, tag="unpublished"):
+class Unpublished(_Event, tag="unpublished"):
     participant: ParticipantInfo
 
 
-class Updated(_Message, tag="updated"):
+class Updated(_Event, tag="updated"):
     """A participant's mute state changed."""
 
     participant: ParticipantInfo
 
 
-class Answer(_Message, tag="answer"):
+class Answer(_Event, tag="answer"):
     """The server's SDP answer to the client's ``offer``; sent just before that command's ack."""
 
     sdp: str
 
 
-class SlotAssignment(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class SlotAssignment(msgspec.Struct, kw_only=True):
     """Participant ``participant`` (an id) is sent on receive slot ``slot``."""
 
     participant: str
     slot: int
 
 
-class Streams(_Message, tag="streams"):
+class Streams(_Event, tag="streams"):
     """This client's complete slot assignment; replaces the previous one."""
 
     assignments: list[SlotAssignment]
