@@ -13,9 +13,11 @@ from av import VideoFrame
 from tests.netem import ThinLink
 from tests.test_bitrate import Viewers, playing, viewers  # noqa: F401  (the fixture)
 from tuichat.client.call import Call
-from tuichat.client.stream import PlayedStream
+from tuichat.client.stream import PlayedStream, PublishStatus
 from tuichat.rtc.encoders import PUBLISH_LADDER, AudioBudget, UplinkVp8Encoder, VideoBudget
 from tuichat.server import RoomServer
+from tuichat.tui.app import _publish_summary
+from tuichat.tui.bridge import PublishView
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -90,6 +92,19 @@ async def test_a_publisher_behind_a_100_kbps_uplink_is_seen_at_full_frame_rate(v
     encoder = camera._sender_video.sender._RTCRtpSender__encoder
     assert isinstance(encoder, UplinkVp8Encoder) and encoder.rung > 0, "never stepped down"
     assert fps >= 12, f"{fps:.1f} fps over a 100 kbps uplink ({link.dropped} datagrams dropped)"
+    # The publisher is told (the TUI's status line says "PUBLISHING 160×120 (thin uplink)").
+    published = camera.published
+    assert published.uplink_limited and published.size is not None and published.size[0] < 640
+
+
+def test_the_status_line_says_when_a_thin_uplink_shrank_what_we_send() -> None:
+    limited = PublishView(PublishStatus.PUBLISHING, "", True, True, False, False, (160, 120), True)
+    assert "PUBLISHING 160×120 (thin uplink)" in _publish_summary(limited, False, True, True).full
+    assert "(thin uplink)" in _publish_summary(limited, False, True, True).short
+    whole = PublishView(PublishStatus.PUBLISHING, "", True, True, False, False, (640, 480), False)
+    assert "thin" not in _publish_summary(whole, False, True, True).full
+    camera_off = PublishView(PublishStatus.PUBLISHING, "", True, True, False, True, (160, 120), True)
+    assert "thin" not in _publish_summary(camera_off, False, True, True).full
 
 
 async def test_preview_lives_on_a_64_kbps_downlink(viewers: Viewers, server: RoomServer) -> None:  # noqa: F811

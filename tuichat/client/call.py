@@ -197,6 +197,7 @@ class Call:
         self._participant_preview: dict[str, bool] = {}
         self._slots: list[_Slot] = []
         self._sender_video: RTCRtpTransceiver | None = None
+        self._uplink_encoder: UplinkVp8Encoder | None = None
         self._sender_audio: RTCRtpTransceiver | None = None
         self._answer: asyncio.Future[str] | None = None
         self._assignment: Streams | None = None
@@ -382,7 +383,8 @@ class Call:
         audio = AudioBudget(PUBLISH_AUDIO_BPS)
         if sender_codec(self._sender_video) == "video/vp8":
             # The uplink estimate arrives on the video sender (REMB); the audio rate steps with it.
-            install_encoder(self._sender_video.sender, UplinkVp8Encoder(PUBLISH_VIDEO, audio))
+            self._uplink_encoder = UplinkVp8Encoder(PUBLISH_VIDEO, audio)
+            install_encoder(self._sender_video.sender, self._uplink_encoder)
         if sender_codec(self._sender_audio) == "audio/opus":
             install_encoder(self._sender_audio.sender, TunableOpusEncoder(audio))
 
@@ -415,6 +417,7 @@ class Call:
                 self.audio_sink.remove_track(slot.audio.receiver.track)
             await slot.sink.stop()
         self._sender_video = self._sender_audio = None
+        self._uplink_encoder = None
         if pc is not None:
             await pc.close()
 
@@ -535,3 +538,7 @@ class Call:
             now = time.monotonic()
             for slot in self._slots:
                 slot.update_kbps(now)
+            encoder = self._uplink_encoder
+            if encoder is not None and encoder.codec is not None:
+                self.published.size = (encoder.codec.width, encoder.codec.height)
+                self.published.uplink_limited = encoder.rung > 0

@@ -56,6 +56,10 @@ class PublishedStream:
         self.video = False
         self.audio_muted = False
         self.video_muted = False
+        #: The picture size our encoder sends now, and whether a thin uplink made it step down from
+        #: the camera's (``tuichat.rtc.encoders.UplinkVp8Encoder``); updated every second.
+        self.size: tuple[int, int] | None = None
+        self.uplink_limited = False
         self._emitter: Emitter[PublishStatus] = Emitter()
 
     def __repr__(self) -> str:

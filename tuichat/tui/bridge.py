@@ -119,6 +119,9 @@ class PublishView:
     video: bool
     audio_muted: bool
     video_muted: bool
+    #: What the encoder sends now, and whether a thin uplink made it smaller than the camera.
+    size: tuple[int, int] | None = None
+    uplink_limited: bool = False
 
 
 class DeviceNotice(TextualMessage):
@@ -317,7 +320,7 @@ class CallBridge:
             return
         published = call.published
         publish = PublishView(published.status, published.reason, published.audio, published.video,
-                              published.audio_muted, published.video_muted)
+                              published.audio_muted, published.video_muted, published.size, published.uplink_limited)
         streams = tuple(
             StreamView(s.participant_id, s.name, s.status, s.size, s.fps, s.kbps, s.reason, StreamFrames(s))
             for s in call.streams.values()
