@@ -63,3 +63,13 @@ async def wait_until(predicate: Callable[[], bool], timeout: float = 5.0, interv
             await asyncio.sleep(interval)
 
     await asyncio.wait_for(poll(), timeout)
+
+
+class FakeClock:
+    """A clock a test moves by hand (``clock.now = 1.5``), for code that takes ``clock=``."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now

@@ -8,6 +8,7 @@ from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.rtp import RtpPacket
 
 import tuichat.rtc.jitter
+from tests.conftest import FakeClock
 from tuichat.rtc.jitter import MarkerJitterBuffer, use_marker_release
 
 pytestmark = pytest.mark.timeout(10)
@@ -97,14 +98,6 @@ def test_a_packet_lost_for_good_is_skipped_when_the_buffer_overflows_with_a_pli(
     assert backlog and backlog[-1] == bytes([19])
     more = feed(buffer, [packet(20, 2000, b"k", marker=True), packet(21, 2100, b"l", marker=True)])
     assert [data for _, _, data in released(more)] == [b"k", b"l"]
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_a_gap_not_filled_in_time_drops_its_frame_and_asks_for_a_keyframe() -> None:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from av import VideoFrame
 
+from tests.conftest import FakeClock
 from tests.netem import ThinLink
 from tests.test_bitrate import Viewers, playing, viewers  # noqa: F401  (the fixture)
 from tuichat.client.call import Call
@@ -22,20 +23,20 @@ from tuichat.tui.bridge import PublishView
 pytestmark = pytest.mark.timeout(90)
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
+BUDGET = VideoBudget(15, 0.1, 16_000, 500_000)
 
-    def __call__(self) -> float:
-        return self.now
+
+def publisher(clock: FakeClock, width: int, height: int) -> tuple[UplinkVp8Encoder, AudioBudget, VideoFrame]:
+    """A publisher's encoder on a fake clock, its audio budget, and a black camera frame."""
+    audio = AudioBudget(48_000)
+    frame = VideoFrame.from_ndarray(np.zeros((height, width, 3), dtype=np.uint8), format="rgb24")
+    frame.pts, frame.time_base = 0, fractions.Fraction(1, 90000)
+    return UplinkVp8Encoder(BUDGET, audio, clock=clock), audio, frame
 
 
 def test_the_publisher_steps_down_the_ladder_with_the_estimate_and_back_up_after_a_hold() -> None:
     clock = FakeClock()
-    audio = AudioBudget(48_000)
-    encoder = UplinkVp8Encoder(VideoBudget(15, 0.1, 16_000, 500_000), audio, clock=clock)
-    frame = VideoFrame.from_ndarray(np.zeros((480, 640, 3), dtype=np.uint8), format="rgb24")
-    frame.pts, frame.time_base = 0, fractions.Fraction(1, 90000)
+    encoder, audio, frame = publisher(clock, 640, 480)
 
     def send(estimate: int, at: float) -> tuple[int, int]:
         clock.now = at
@@ -56,15 +57,12 @@ def test_the_publisher_steps_down_the_ladder_with_the_estimate_and_back_up_after
 
 def test_a_small_camera_skips_rungs_that_would_not_shrink_it() -> None:
     clock = FakeClock()
-    audio = AudioBudget(48_000)
-    encoder = UplinkVp8Encoder(VideoBudget(15, 0.1, 16_000, 500_000), audio, clock=clock)
-    frame = VideoFrame.from_ndarray(np.zeros((240, 320, 3), dtype=np.uint8), format="rgb24")
-    frame.pts, frame.time_base = 0, fractions.Fraction(1, 90000)
+    encoder, _, frame = publisher(clock, 320, 240)
     # 320x240 costs a quarter of 640x480: an estimate that is plenty for it keeps it whole.
     encoder.target_bitrate = 120_000
     encoder.encode(frame)
     assert (encoder.codec.width, encoder.codec.height) == (320, 240) and encoder.rung == 0
-    assert encoder.target_bitrate <= VideoBudget(15, 0.1, 16_000, 500_000).cap(320, 240)
+    assert encoder.target_bitrate <= BUDGET.cap(320, 240)
     clock.now = 1.0
     encoder.target_bitrate = 30_000
     encoder.encode(frame)
