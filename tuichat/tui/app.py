@@ -460,7 +460,7 @@ def _publish_summary(published: PublishView | None, preview: bool, has_mic: bool
         state = "receive-only"
     elif published is not None and published.status is not PublishStatus.PENDING:
         state = published.status.name
-        if published.uplink_limited and published.size and not (published.video_muted or not has_camera):
+        if published.uplink_limited and published.size and has_camera and not published.video_muted:
             state += f" {published.size[0]}×{published.size[1]} (thin uplink)"
     extra = [state] if state else []
     if preview:
