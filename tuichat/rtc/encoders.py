@@ -126,8 +126,9 @@ PUBLISH_LADDER: tuple[PublishRung, ...] = (
     PublishRung(320, 240, 120_000, 60_000, 24_000),
     PublishRung(160, 120, 60_000, 0, 16_000),
 )
-#: After stepping down, wait this long before stepping up; doubled by every step down (up to
-#: ``MAX_HOLD_S``) so a link on the edge between two rungs does not flap (each switch is a keyframe).
+#: After stepping down, wait this long before stepping up; doubled by each step down after the
+#: first switch (up to ``MAX_HOLD_S``), so a link on the edge between two rungs does not flap
+#: (each switch is a keyframe).
 HOLD_S = 8.0
 MAX_HOLD_S = 64.0
 
