@@ -7,7 +7,7 @@ from collections.abc import Coroutine, Iterable
 from pathlib import Path
 from typing import Any
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -32,6 +32,7 @@ from tuichat.tui.bridge import (
     SessionChanged,
     StreamView,
 )
+from tuichat.tui.direct import TerminalWriter
 from tuichat.tui.safe_text import printable
 from tuichat.tui.screens.help import HelpScreen
 from tuichat.tui.widgets import InviteLine, MessageLog, ParticipantList, StatusLine, VideoGrid
@@ -141,6 +142,10 @@ class ChatApp(App[None]):
         self.query_one(MessageLog).add_notice(f"Joining {self.room_name} on {self.invite_address} as {self.user}…")
         self.bridge.start()
 
+    def on_cursor_position(self, event: events.CursorPosition) -> None:
+        """The terminal answered a video frame's query: it has caught up that far (see `TerminalWriter`)."""
+        TerminalWriter.answered(self, event.x, event.y)
+
     async def on_unmount(self) -> None:
         if self._view_timer is not None:
             self._view_timer.stop()
@@ -209,7 +214,7 @@ class ChatApp(App[None]):
     def _update_media_status(self) -> None:
         status = self.query_one(StatusLine)
         status.publish = _publish_summary(self.published, self.preview, self.bridge.has_mic, self.bridge.has_camera)
-        status.playing = _playing_summary(self.streams)
+        status.playing = _playing_summary(self.streams, self.query_one(VideoGrid).terminal_fps(), self.preview)
 
     @on(VideoGrid.ViewChanged)
     def _view_changed(self, event: VideoGrid.ViewChanged) -> None:
@@ -468,8 +473,13 @@ def _publish_summary(published: PublishView | None, preview: bool, has_mic: bool
     return StatusPart(" · ".join([mic, cam, *extra]), " · ".join(extra))
 
 
-def _playing_summary(streams: dict[str, StreamView]) -> StatusPart:
-    """``bob +1 PLAYING 120×90 15 fps 230 kbps (all 410 kbps)``; short: ``bob +1 PLAYING``."""
+def _playing_summary(streams: dict[str, StreamView], terminal_fps: float | None = None,
+                     preview: bool = False) -> StatusPart:
+    """``bob +1 PLAYING 120×90 15 fps 230 kbps (all 410 kbps)``; short: ``bob +1 PLAYING``.
+
+    ``terminal_fps``: the terminal cannot take every frame (a slow link): say what it shows, and
+    how to send it less.
+    """
     playing = [s for s in streams.values() if s.status is PlayStatus.PLAYING]
     if playing:
         first = playing[0]
@@ -478,6 +488,10 @@ def _playing_summary(streams: dict[str, StreamView]) -> StatusPart:
         full = f"{short} {_stream_label(first)}"
         if len(playing) > 1:
             full += f" (all {sum(s.kbps or 0 for s in playing):.0f} kbps)"
+        if terminal_fps is not None:
+            hint = "" if preview else ", F4 preview"
+            full += f" · slow terminal link: {terminal_fps:.0f} fps shown{hint}"
+            short += f" · terminal {terminal_fps:.0f} fps"
         return StatusPart(full, short)
     if streams:
         first = next(iter(streams.values()))

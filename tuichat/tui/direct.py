@@ -12,6 +12,9 @@ that safe, all here:
   Textual writes screen updates) and tells listeners which screen rows each update repainted. The
   widget forgets those cells in its encoder and redraws them straight after, in the same UI-thread
   turn, so the blank cells the compositor wrote are replaced before the next update.
+- **Pacing by the terminal.** Each frame ends with a cursor position query; the terminal's reply
+  says it has read the frame, and new frames wait while it is behind (`TerminalWriter`), so over a
+  slow SSH link the picture drops frames instead of falling seconds behind in buffers.
 - **Knowing when something covers us.** `covered()` is true when another screen (the help modal,
   the command palette) is on top, or a widget that is not an ancestor overlaps the rectangle (a toast,
   a tooltip): then the widget hands the region back to normal Line API repaints.
@@ -26,6 +29,7 @@ import contextlib
 import os
 import struct
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
@@ -42,10 +46,13 @@ if TYPE_CHECKING:
     from tuichat.render import CellImage
 
 __all__ = [
+    "ANSWER_WAIT_S",
     "DEBUG_FRAMES_ENV",
     "DIRECT_ENV",
     "FRAME_MARK",
+    "LOST_REPLY_S",
     "MAX_QUEUED_WRITES",
+    "QUEUE_BUDGET_S",
     "DisplayWatch",
     "FrameDump",
     "FrameRecord",
@@ -62,6 +69,19 @@ DEBUG_FRAMES_ENV = "TUICHAT_DEBUG_FRAMES"
 #: Skip a frame when Textual's writer thread has more than this many writes queued (a slow link):
 #: the delta encoder catches up on the next frame instead of blocking the UI loop on a full queue.
 MAX_QUEUED_WRITES = 4
+#: Terminal pacing (`TerminalWriter`): how far the oldest unanswered frame may lag the best recent
+#: round trip before new frames wait. Enough for a wobbly link, small against a frame interval's few.
+QUEUE_BUDGET_S = 0.15
+#: The best round trip is taken over this window (so a route that got slower is learnt).
+ROUND_TRIP_WINDOW_S = 10.0
+#: A query unanswered this long is given up on (a lost reply must not stop the video for good).
+LOST_REPLY_S = 3.0
+#: A terminal that has not answered its first query by then is taken never to answer: not paced.
+ANSWER_WAIT_S = 5.0
+#: How often a terminal that has not answered is asked again (it may be slow, not silent).
+SILENT_QUERY_S = 1.0
+#: Frames are tagged by the column of the cursor in row 1: 1 to this many (at most the width).
+QUERY_TAGS = 64
 #: OSC written after each frame when dumping (terminals ignore unknown OSC numbers).
 FRAME_MARK = b"\x1b]7771;f;"
 
@@ -181,30 +201,147 @@ def covered(widget: Widget, rects: list[Region]) -> bool:
 
 
 class TerminalWriter:
-    """Writes text through the app's driver from the UI thread, the way Textual does."""
+    """Writes video frames through the app's driver from the UI thread, paced by the terminal itself.
 
-    def __init__(self, app: App[Any]) -> None:
+    One per app (`TerminalWriter.of(app)`). Over SSH the bytes pass through the writer thread's
+    queue, the pty, sshd, TCP buffers and the network before the terminal shows them: a link slower
+    than the video fills every one of those buffers and the picture falls seconds behind, while the
+    local write never blocks. So each frame ends with a cursor position query (DSR 6) whose reply
+    (CPR) comes back through the input once the terminal has read the frame: the cursor is first
+    put in row 1 at a column that tags the frame, so a reply says which frame it answers. A new
+    frame waits while the oldest unanswered one is older than the best round trip seen lately plus
+    ``QUEUE_BUDGET_S``: the picture drops frames instead of falling behind. A terminal that does
+    not answer (a test harness reading the pty) is not paced: no reply, no waiting.
+    """
+
+    _ATTRIBUTE = "_tuichat_terminal_writer"
+
+    def __init__(self, app: App[Any], clock: Callable[[], float] = time.monotonic) -> None:
         self.app = app
         self.bytes_written = 0
+        #: The terminal has answered a query: frames are paced by its replies.
+        self.answers = False
+        self._clock = clock
+        self._next_tag = 0
+        self._in_flight: deque[tuple[int, float]] = deque()  # (tag column, sent at), oldest first
+        self._first_query: float | None = None
+        self._held_at: float | None = None
+        self._round_trips: deque[tuple[float, float]] = deque()  # (answered at, round trip)
+
+    @classmethod
+    def of(cls, app: App[Any]) -> TerminalWriter:
+        writer: TerminalWriter | None = getattr(app, cls._ATTRIBUTE, None)
+        if writer is None:
+            writer = cls(app)
+            setattr(app, cls._ATTRIBUTE, writer)
+        return writer
+
+    @classmethod
+    def answered(cls, app: App[Any], x: int, y: int) -> None:
+        """Hand the app's cursor position reports (``events.CursorPosition``) to its writer, if any."""
+        writer: TerminalWriter | None = getattr(app, cls._ATTRIBUTE, None)
+        if writer is not None:
+            writer.acknowledge(x, y)
+
+    @property
+    def base_round_trip(self) -> float | None:
+        """The best round trip of the last ``ROUND_TRIP_WINDOW_S``: the link with nothing queued."""
+        return min(rt for _, rt in self._round_trips) if self._round_trips else None
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._in_flight)
 
     def busy(self) -> bool:
-        """True when the output queue is backed up (a slow terminal link): skip a frame."""
+        """True when a new frame should wait: the terminal is behind, or the output queue backed up."""
+        if self._queued_writes() > MAX_QUEUED_WRITES:
+            return True
+        now = self._clock()
+        while self._in_flight and now - self._in_flight[0][1] > LOST_REPLY_S:
+            self._in_flight.popleft()  # a reply that never came (read as a paste?): stop waiting for it
+        if not self._in_flight or not self._paced(now):
+            return False
+        base = self.base_round_trip or 0.0
+        if now - self._in_flight[0][1] <= base + QUEUE_BUDGET_S:
+            return False
+        self._held_at = now
+        return True
+
+    def holding(self, within: float = 2.0) -> bool:
+        """Whether frames waited for the terminal in the last ``within`` seconds (a slow terminal link)."""
+        return self._held_at is not None and self._clock() - self._held_at < within
+
+    def _paced(self, now: float) -> bool:
+        """Pace by replies once the terminal has answered, and while it still may (``ANSWER_WAIT_S``)."""
+        first = self._first_query
+        return self.answers or (first is not None and now - first < ANSWER_WAIT_S)
+
+    def probe(self) -> None:
+        """Ask once before any video, so the first frames already wait for the screen's first paint."""
+        if self._first_query is None and self.app._driver is not None:
+            self._send(self._query(self._restore()))
+
+    def _queued_writes(self) -> int:
         thread = getattr(self.app._driver, "_writer_thread", None)
         queue = getattr(thread, "_queue", None)
         try:
-            return queue is not None and queue.qsize() > MAX_QUEUED_WRITES
+            return int(queue.qsize()) if queue is not None else 0
         except Exception:
-            return False
+            return 0
 
-    def write(self, text: str) -> None:
-        """One string per frame: synchronised output where the terminal has it, cursor put back."""
-        app = self.app
-        driver = app._driver
-        if driver is None or not text:
+    def acknowledge(self, x: int, y: int) -> None:
+        """The terminal reported its cursor at (x, y): it has read every frame up to the one tagged x."""
+        if y != 0 or not any(tag == x for tag, _ in self._in_flight):
+            return  # not ours (a key some terminals encode like a report: Ctrl+F3 is CSI 1;5R)
+        now = self._clock()
+        self.answers = True
+        while self._in_flight:
+            tag, sent = self._in_flight.popleft()
+            if tag == x:
+                break
+        self._round_trips.append((now, now - sent))
+        while self._round_trips and now - self._round_trips[0][0] > ROUND_TRIP_WINDOW_S:
+            self._round_trips.popleft()
+
+    def write(self, text: str, *, frame: bool = False) -> None:
+        """One string per write: synchronised output where the terminal has it, cursor put back.
+
+        ``frame``: a new video frame, followed by a tagged cursor position query (see the class).
+        """
+        if self.app._driver is None or not text:
             return
-        x, y = app._previous_cursor_position
-        restore = f"\x1b[{y + 1};{x + 1}H"
-        text = f"{_SYNC_START}{text}{restore}{_SYNC_END}" if app._sync_available else f"{text}{restore}"
+        restore = self._restore()
+        text = f"{_SYNC_START}{text}{restore}{_SYNC_END}" if self.app._sync_available else f"{text}{restore}"
+        if frame and self._wants_query():
+            text += self._query(restore)
+        self._send(text)
+
+    def _wants_query(self) -> bool:
+        """Every frame, unless the terminal seems never to answer: then once in ``SILENT_QUERY_S``."""
+        now = self._clock()
+        if self._paced(now) or not self._in_flight:
+            return True
+        return now - self._in_flight[-1][1] >= SILENT_QUERY_S
+
+    def _restore(self) -> str:
+        """Puts the cursor back where Textual left it."""
+        x, y = self.app._previous_cursor_position
+        return f"\x1b[{y + 1};{x + 1}H"
+
+    def _query(self, restore: str) -> str:
+        """A cursor position query tagged with the next column, recorded as in flight."""
+        tag = self._next_tag % max(1, min(QUERY_TAGS, self.app.size.width))
+        self._next_tag = tag + 1
+        now = self._clock()
+        self._in_flight.append((tag, now))
+        if self._first_query is None:
+            self._first_query = now
+        return f"\x1b[1;{tag + 1}H\x1b[6n{restore}"
+
+    def _send(self, text: str) -> None:
+        driver = self.app._driver
+        if driver is None:
+            return
         self.bytes_written += len(text)
         driver.write(text)
         driver.flush()

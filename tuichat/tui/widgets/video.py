@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -60,6 +60,9 @@ PREVIEW_FPS = 5.0
 #: `MIN_INTERVAL` of a frame interval since the last, so a faster source cannot raise the draw rate.
 POLL_PER_FRAME = 3
 MIN_INTERVAL = 0.7
+#: The drawn frame rate shown for a slow terminal is counted over this window.
+DRAWN_WINDOW_S = 2.0
+DRAWN_WINDOW_FRAMES = 64
 
 
 class FrameSource(Protocol):
@@ -85,6 +88,7 @@ class Tile:
     height: int = 0
     placement: Placement | None = None
     drawn_at: float = -1e9  # monotonic time of the last draw
+    drawn_times: deque[float] = field(default_factory=lambda: deque(maxlen=DRAWN_WINDOW_FRAMES))
     # Direct output: what the terminal shows in the image rectangle (None: not drawing directly).
     encoder: DeltaEncoder | None = None
 
@@ -290,12 +294,22 @@ class VideoGrid(Widget, can_focus=False):
         tile = tiles[0]
         return max(16, tile.width), max(16, 2 * (tile.height - 1))
 
+    def terminal_fps(self) -> float | None:
+        """The frames a second the terminal shows while it cannot take them all (a slow link), else None."""
+        writer = self._writer
+        if not self.direct_active or writer is None or not writer.holding():
+            return None
+        now = time.monotonic()
+        counts = [sum(now - t < DRAWN_WINDOW_S for t in tile.drawn_times) for tile in self.shown_tiles]
+        return max(counts, default=0) / DRAWN_WINDOW_S
+
     # --- Textual ---------------------------------------------------------------------------------
 
     def on_mount(self) -> None:
         self.direct = direct_wanted(self.app, self.direct_requested)
         if self.direct:
-            self._writer = TerminalWriter(self.app)
+            self._writer = TerminalWriter.of(self.app)
+            self._writer.probe()
             DisplayWatch.of(self.app).add(self._painted)
         self._timer = self.set_interval(1 / (POLL_PER_FRAME * self.fps), self._tick)
 
@@ -365,6 +379,8 @@ class VideoGrid(Widget, can_focus=False):
             now = time.monotonic()
             if now - tile.drawn_at < MIN_INTERVAL / self.fps:
                 continue
+            if self.direct_active and self._writer is not None and self._writer.busy():
+                break  # the terminal is behind: leave the frames, take the latest when it has caught up
             latest = tile.source.latest_frame()
             if latest is None or latest[0] == tile.seq:
                 continue
@@ -450,8 +466,6 @@ class VideoGrid(Widget, can_focus=False):
         cells, writer = tile.cells, self._writer
         if cells is None or writer is None or tile.placement is None:
             return
-        if new_frame and writer.busy():
-            return  # a backed-up link: drop this frame, the next one catches up
         x0, y0 = self._image_origin(tile)
         encoder = tile.encoder
         if encoder is None or encoder.mode is not cells.mode or encoder.threshold != self.threshold:
@@ -462,10 +476,11 @@ class VideoGrid(Widget, can_focus=False):
         text = encoder.encode_text(cells)
         if new_frame:
             self.frames_drawn += 1
+            tile.drawn_times.append(time.monotonic())
             if self._dump is not None:
                 text += FrameDump.mark(self._dump.record(cells, x0, y0, direct=True))
         if text != "\x1b[0m":
-            writer.write(text)
+            writer.write(text, frame=new_frame)
 
     def _painted(self, painted: Painted) -> None:
         """Textual just wrote a screen update: redraw any of our image rows it painted over."""
