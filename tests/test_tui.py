@@ -298,6 +298,40 @@ async def test_refused_message_gives_the_text_back(url: str) -> None:
         await pilot.press(*"/msg nobody hello", "enter")
         await until(pilot, lambda: any("Not sent: nobody called 'nobody'" in line for line in log_lines(app)))
         assert app.query_one("#composer", Input).value == "/msg nobody hello"
+        # Typing goes on where the text ends (it went in front of it).
+        await pilot.press(*" there")
+        assert app.query_one("#composer", Input).value == "/msg nobody hello there"
+
+
+async def test_a_private_message_started_from_the_people_list_stays_private(url: str) -> None:
+    app = ChatApp(url, "alice", "lobby")
+    async with app.run_test(size=SIZE) as pilot, Session(url, "carol") as carol:
+        room = await carol.join("lobby")
+        received = Recorder()
+        room.on(RoomEvent.MESSAGE, received)
+        await until(pilot, lambda: sorted(names(app)) == ["alice", "carol"])  # either may join first
+        people = app.query_one(ParticipantList)
+        people.focus()
+        await pilot.pause()
+        for _ in range(3):  # down to carol
+            option = people.highlighted_option
+            if option is not None and option.id == room.me.id:  # type: ignore[union-attr]
+                break
+            await pilot.press("down")
+        await pilot.press("enter")
+        composer = app.query_one("#composer", Input)
+        await until(pilot, lambda: app.focused is composer and composer.value == "/msg carol ")
+        await pilot.press(*"hey carol", "enter")
+        update = await received.wait_for(lambda u: u.message.text == "hey carol")
+        assert update.message.private
+        # A draft survives leaving the input and coming back (focus used to select it all).
+        await pilot.press(*"draft")
+        people.focus()
+        await pilot.pause()
+        composer.focus()
+        await pilot.pause()
+        await pilot.press(*" two")
+        assert composer.value == "draft two"
 
 
 async def test_events_reach_the_app_in_order(url: str) -> None:

@@ -124,8 +124,10 @@ class ChatApp(App[None]):
                 yield MessageLog(id="log")
             with Vertical(id="side"):
                 yield ParticipantList(id="people")
+        # Focus must not select the draft: the next key would replace it (and a "/msg bob " prefilled
+        # from the people list would be typed over, sending the private message to everyone).
         yield Input(placeholder=f"Message {self.room_name} as {self.user}  (F1 for help)", id="composer",
-                    max_length=TEXT_MAX_LENGTH)
+                    max_length=TEXT_MAX_LENGTH, select_on_focus=False)
         yield StatusLine(id="status")
         yield InviteLine(self.invite_address, self.room_name, id="invite")
         yield Footer()
@@ -333,8 +335,9 @@ class ChatApp(App[None]):
             reason = exc.reason if isinstance(exc, CommandFailed) else str(exc)
             self.query_one(MessageLog).add_notice(f"Not sent: {reason}", style="bold red")
             composer = self.query_one("#composer", Input)
-            if not composer.value:  # give the text back so nothing typed is lost
+            if not composer.value:  # give the text back so nothing typed is lost, the cursor at its end
                 composer.value = text if to_name is None else f"/msg {_quote(to_name)} {text}"
+                composer.cursor_position = len(composer.value)
 
     @on(ParticipantList.PrivateMessageRequested)
     def _private_message(self, event: ParticipantList.PrivateMessageRequested) -> None:
