@@ -189,6 +189,52 @@ async def test_focus_cycles_and_self_view_shows_our_own_camera(url: str, publish
             assert alice is not None and alice.video_muted
 
 
+async def test_after_focus_everyone_in_the_grid_is_sent_at_the_grid_size_again(url: str, publisher: Publisher) -> None:
+    """Focus sends the others small and slow; back in the grid they must be full again, and follow
+    later resizes (they stayed at 64×48, 2 fps for the rest of the call)."""
+    dave_session = Session(url, "dave")
+    await dave_session.connect()
+    drain = AudioDrain()
+    drain.start()
+    dave_call = Call(await dave_session.join("lobby"), video=TestPatternTrack(640, 480, 15, label="dave"),
+                     audio_sink=drain)
+    await dave_call.start()
+    app = ChatApp(url, "alice", "lobby", media=RECEIVE_ONLY)
+    try:
+        async with app.run_test(size=(200, 56)) as pilot:
+            carol = publisher.session.room.me.id  # type: ignore[union-attr]
+            dave = dave_session.room.me.id  # type: ignore[union-attr]
+            await until(pilot, lambda: video_playing(app, carol) and video_playing(app, dave), timeout=15)
+            call = app.bridge.call
+            assert call is not None
+            grid = app.query_one(VideoGrid)
+
+            def in_the_grid(key: str) -> bool:  # sent at the size of a grid tile, at the full rate
+                stream, box = call.streams[key], grid.view_box()
+                return (stream.size is not None and stream.fps > 10
+                        and (abs(stream.size[0] - box[0]) <= 2 or abs(stream.size[1] - box[1]) <= 2))
+
+            await until(pilot, lambda: in_the_grid(carol) and in_the_grid(dave), timeout=8)
+            assert grid.view_box()[0] > 64
+            await pilot.press("f5")  # carol: dave is hidden
+            await until(pilot, lambda: call.streams[dave].size == (64, 48), timeout=6)
+            await pilot.press("f5")  # dave: carol is hidden
+            await until(pilot, lambda: call.streams[carol].size == (64, 48), timeout=6)
+            await until(pilot, lambda: app.query_one(StatusLine).playing.short.startswith("dave +1 PLAYING"))
+            await pilot.press("f5")  # back to the grid
+            assert grid.focused_key is None
+            await until(pilot, lambda: in_the_grid(carol) and in_the_grid(dave), timeout=8)
+            # A bigger terminal: both grow with the grid.
+            before = grid.view_box()
+            await pilot.resize_terminal(250, 70)
+            await until(pilot, lambda: grid.view_box() != before and in_the_grid(carol) and in_the_grid(dave),
+                        timeout=8)
+    finally:
+        await dave_call.close()
+        await drain.stop()
+        await dave_session.disconnect()
+
+
 async def test_colour_modes_draw_palette_colours(url: str, publisher: Publisher) -> None:
     app = ChatApp(url, "alice", "lobby", media=RECEIVE_ONLY, color_mode=ColorMode.COLOR256)
     async with app.run_test(size=SIZE) as pilot:

@@ -216,7 +216,8 @@ class ChatApp(App[None]):
     def _update_media_status(self) -> None:
         status = self.query_one(StatusLine)
         status.publish = _publish_summary(self.published, self.preview, self.bridge.has_mic, self.bridge.has_camera)
-        status.playing = _playing_summary(self.streams, self.query_one(VideoGrid).terminal_fps(), self.preview)
+        grid = self.query_one(VideoGrid)
+        status.playing = _playing_summary(self.streams, grid.terminal_fps(), self.preview, grid.focused_key)
 
     @on(VideoGrid.ViewChanged)
     def _view_changed(self, event: VideoGrid.ViewChanged) -> None:
@@ -477,13 +478,16 @@ def _publish_summary(published: PublishView | None, preview: bool, has_mic: bool
 
 
 def _playing_summary(streams: dict[str, StreamView], terminal_fps: float | None = None,
-                     preview: bool = False) -> StatusPart:
+                     preview: bool = False, focused: str | None = None) -> StatusPart:
     """``bob +1 PLAYING 120×90 15 fps 230 kbps (all 410 kbps)``; short: ``bob +1 PLAYING``.
+
+    The focused participant (F5) comes first.
 
     ``terminal_fps``: the terminal cannot take every frame (a slow link): say what it shows, and
     how to send it less.
     """
-    playing = [s for s in streams.values() if s.status is PlayStatus.PLAYING]
+    playing = sorted((s for s in streams.values() if s.status is PlayStatus.PLAYING),
+                     key=lambda s: s.participant_id != focused)
     if playing:
         first = playing[0]
         more = f" +{len(playing) - 1}" if len(playing) > 1 else ""
