@@ -150,6 +150,11 @@ def test_serve_checks_its_tls_flags(tls_files: TlsFiles, capsys: pytest.CaptureF
     assert "--tls-cert and --tls-key go together" in capsys.readouterr().err
     assert cli_main(["serve", "--tls-cert", str(tls_files.cert), "--tls-key", str(tls_files.ca)]) == 1
     assert "cannot use the certificate" in capsys.readouterr().err
+    missing = str(tls_files.ca / "missing.pem")
+    assert cli_main(["serve", "--tls-cert", missing, "--tls-key", str(tls_files.key)]) == 1
+    assert f"cannot read the certificate file '{missing}': no such file" in capsys.readouterr().err
+    assert cli_main(["serve", "--tls-cert", str(tls_files.cert), "--tls-key", missing]) == 1
+    assert f"cannot read the key file '{missing}': no such file" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         cli_main(["serve", "--public-url", "ftp://x"])
     assert "not an http" in capsys.readouterr().err
