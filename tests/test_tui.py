@@ -161,6 +161,10 @@ async def test_refused_join_is_explained(url: str) -> None:
             await until(pilot, lambda: app.query_one(StatusLine).status is SessionStatus.FAILED)
             assert "Could not join lobby: someone called 'alice' is already in room 'lobby'" in log_text(app)
             assert "FAILED" in screen_text(app)
+            await pilot.press("ctrl+q")
+        # Exit status 1 and the reason, printed by `tuichat connect` once the screen is restored.
+        assert app.return_code == 1
+        assert app.exit_message == "tuichat: someone called 'alice' is already in room 'lobby'"
 
 
 async def test_unreachable_server_is_reported_and_retried() -> None:
@@ -170,7 +174,13 @@ async def test_unreachable_server_is_reported_and_retried() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: app.query_one(StatusLine).status is SessionStatus.FAILED)
         assert "retrying" in app.query_one(StatusLine).reason
+        await until(pilot, lambda: log_text(app).count("cannot reach") >= 2, timeout=4)
+        # Each attempt is told once, with when the next one comes (it was also told a second time bare).
+        text = log_text(app)
+        assert text.count("cannot reach") == text.count("(retrying in"), text
         await pilot.press("ctrl+q")
+    assert app.return_code == 1 and app.exit_message.startswith("tuichat: never joined lobby: cannot reach")
+    assert "retrying" not in app.exit_message
 
 
 async def test_invite_line_and_resize_reflow(url: str) -> None:

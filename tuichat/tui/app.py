@@ -166,13 +166,16 @@ class ChatApp(App[None]):
             return
         status = self.query_one(StatusLine)
         status.status = event.status
-        status.reason = event.reason
+        status.reason = event.reason + (f" (retrying in {event.retry_in:g} s)" if event.retry_in is not None else "")
         messages = self.query_one(MessageLog)
         if event.status is SessionStatus.DISCONNECTED and event.reason != "disconnected":
             messages.add_notice(f"Connection lost: {event.reason}. Reconnecting…", style="red")
             status.joined = False
         elif event.status is SessionStatus.FAILED:
-            messages.add_notice(event.reason, style="bold red")
+            retry = f" (retrying in {event.retry_in:g} s)" if event.retry_in is not None else ""
+            messages.add_notice(event.reason + retry, style="bold red")
+            if not self._has_joined:  # said when quitting, as the reason for exit status 1
+                self.exit_message = f"tuichat: never joined {self.room_name}: {event.reason}"
         elif event.status is SessionStatus.ESTABLISHED and event.reason == "reconnected":
             messages.add_notice("Reconnected.", style="green")
 
@@ -263,6 +266,7 @@ class ChatApp(App[None]):
             self._refresh_tiles()
         if event.event is RoomEvent.STATE:
             status.joined = True
+            self.exit_message = ""  # joined after all: nothing failed
             if event.public_url:
                 self.query_one(InviteLine).set_public_url(event.public_url)
             # After a reconnect STATE comes again: show only history this log has not shown yet.
@@ -447,7 +451,8 @@ class ChatApp(App[None]):
     async def action_quit(self) -> None:
         self.query_one(MessageLog).add_notice("Leaving…")
         await self.bridge.stop()
-        self.exit()
+        # 1 when the room was never joined or the server dropped us for good (as README says).
+        self.exit(return_code=1 if self.exit_message else 0)
 
 
 def _stream_label(stream: StreamView) -> str:

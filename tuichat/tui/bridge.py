@@ -147,10 +147,13 @@ class CallChanged(TextualMessage):
 
 
 class SessionChanged(TextualMessage):
-    def __init__(self, status: SessionStatus, reason: str) -> None:
+    """The session's status; ``retry_in``: the first connection failed and is tried again then (s)."""
+
+    def __init__(self, status: SessionStatus, reason: str, retry_in: float | None = None) -> None:
         super().__init__()
         self.status = status
         self.reason = reason
+        self.retry_in = retry_in
 
 
 class RoomChanged(TextualMessage):
@@ -183,6 +186,7 @@ class CallBridge:
         self._audio_sink: Any = None
         #: The latest view the UI asked for; kept so a call that starts later uses it.
         self._view_request: tuple[int, int, bool, str | None, tuple[str, ...]] | None = None
+        self._first_connect = False
         #: Participants this call has given a view of their own (focus): see `set_view`.
         self._own_views: set[str] = set()
         self._stats: asyncio.Task[None] | None = None
@@ -232,19 +236,26 @@ class CallBridge:
 
     async def _start(self) -> None:
         for status in SessionStatus:
-            self.session.on(status, lambda s: self._post(SessionChanged(s.status, s.reason)))
+            self.session.on(status, self._on_session_status)
         self._main = asyncio.create_task(self._connect_and_join())
+
+    def _on_session_status(self, session: Session) -> None:
+        if session.status is SessionStatus.FAILED and self._first_connect:
+            return  # `_connect_and_join` says it once, with when it tries again
+        self._post(SessionChanged(session.status, session.reason))
 
     async def _connect_and_join(self) -> None:
         delay = 0.5
+        self._first_connect = True
         while not self._stopped:
             try:
                 await self.session.connect()
                 break
             except ConnectionFailed as exc:
-                self._post(SessionChanged(SessionStatus.FAILED, f"{exc} (retrying in {delay:g} s)"))
+                self._post(SessionChanged(SessionStatus.FAILED, str(exc), retry_in=delay))
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 8.0)
+        self._first_connect = False
         try:
             room = await self.session.join(self.room_name)
         except CommandFailed as exc:
