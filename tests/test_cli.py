@@ -92,6 +92,24 @@ async def test_bot_prints_events_says_reads_stdin_and_exits_on_eof(url: str) -> 
         await left.wait_for(lambda u: u.participant.name == "robo")
 
 
+async def test_a_flood_piped_into_the_bot_arrives_whole_and_in_order(url: str) -> None:
+    """The server allows a burst of 30 commands, then 10 a second: the bot waits instead of dropping."""
+    port = int(url.split(":")[2].split("/")[0])
+    async with Session(url, "alice") as alice:
+        room = await alice.join("lobby")
+        messages = Recorder()
+        room.on(RoomEvent.MESSAGE, messages)
+        bot = await start_bot(port, "robo")
+        await read_event(bot, "STATE")
+        lines = [f"line {n}" for n in range(60)]
+        stdout, stderr = await asyncio.wait_for(bot.communicate("\n".join(lines).encode() + b"\n"), 30)
+        assert bot.returncode == 0, stderr.decode()
+        assert '"ERROR"' not in stdout.decode()
+        await messages.wait_for(lambda u: u.message.text == "line 59", timeout=5)
+        got = [u.message.text for u in messages.items if u.message.sender.name == "robo"]
+        assert got == lines
+
+
 async def test_bot_that_cannot_join_exits_1_with_the_reason(url: str) -> None:
     port = int(url.split(":")[2].split("/")[0])
     async with Session(url, "taken") as holder:

@@ -22,6 +22,11 @@ from tuichat.client import Message, Participant, Room, RoomEvent, RoomUpdate, Se
 from tuichat.client.call import Call, CallEvent, CallUpdate
 from tuichat.client.stream import PlayStatus
 from tuichat.errors import CommandFailed, ConnectionFailed, DeviceUnavailable, TuichatError
+from tuichat.protocol.messages import ErrorCode
+
+#: A line the server refused as too fast is sent again after this long, doubling up to the max.
+RATE_LIMITED_WAIT_S = 0.2
+RATE_LIMITED_MAX_WAIT_S = 2.0
 
 
 @dataclass
@@ -220,13 +225,25 @@ class Bot:
             task = asyncio.ensure_future(self._send(f"{message.sender.name} said: {message.text}", to=to))
             task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
-    async def _send(self, text: str, to: Participant | None = None) -> None:
+    async def _send(self, text: str, to: Participant | None = None, *, patient: bool = False) -> None:
+        """Send one chat message; ``patient``: when the server says slow down, wait and send it again
+        (stdin is read no faster than it is sent, so a flood piped in loses nothing)."""
         if self.room is None:
             return
-        try:
-            await self.room.send_message(text, to=to)
-        except (CommandFailed, ConnectionFailed) as exc:
-            self.emit({"event": "ERROR", "text": text[:80], "reason": str(exc)})
+        delay = RATE_LIMITED_WAIT_S
+        while True:
+            try:
+                await self.room.send_message(text, to=to)
+                return
+            except CommandFailed as exc:
+                if not (patient and exc.code == ErrorCode.RATE_LIMITED.value):
+                    self.emit({"event": "ERROR", "text": text[:80], "reason": str(exc)})
+                    return
+            except ConnectionFailed as exc:
+                self.emit({"event": "ERROR", "text": text[:80], "reason": str(exc)})
+                return
+            await asyncio.sleep(delay)
+            delay = min(2 * delay, RATE_LIMITED_MAX_WAIT_S)
 
     async def _pump_stdin(self) -> None:
         """Read stdin in a thread (works for ttys, pipes and files alike) and chat each line."""
@@ -251,7 +268,7 @@ class Bot:
                 if line is None:
                     return
                 if line.strip():
-                    await self._send(line)
+                    await self._send(line, patient=True)
         finally:
             stop.cancel()
 
