@@ -121,6 +121,8 @@ def test_room_names_refuse_spaces_and_slashes() -> None:
     assert room_problem("team-standup") is None
     assert "spaces" in (room_problem("a b") or "")
     assert "'/'" in (room_problem("a/b") or "")
+    assert "invite link" in (room_problem(".") or "") and "invite link" in (room_problem("..") or "")
+    assert room_problem("...") is None and room_problem(".hidden") is None
 
 
 def test_text_allows_newlines_but_not_escapes() -> None:

@@ -4,7 +4,7 @@ Names are shown in other people's terminals and browsers, so the set is strict: 
 from Unicode letters, marks, numbers, punctuation and symbols, plus the ASCII space inside the name.
 No control characters (C0, C1, DEL), no other whitespace, no format characters (bidi overrides,
 zero-width joiners), no leading or trailing space. Room names are the same set without spaces or
-'/', because they appear in URLs and command lines.
+'/', and not '.' or '..', because they appear in URLs and command lines.
 """
 
 from __future__ import annotations
@@ -50,6 +50,8 @@ def name_problem(name: str) -> str | None:
 
 def room_problem(room: str) -> str | None:
     """Why ``room`` is not a valid room name, or None when it is."""
+    if room in (".", ".."):  # a link's path resolves them away, even percent-encoded
+        return f"a room name must not be {room!r}: the invite link could not name it"
     return _check(room, "a room name", ROOM_MAX_LENGTH, allow_space=False)
 
 
