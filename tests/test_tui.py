@@ -255,6 +255,30 @@ async def test_the_message_log_wraps_again_to_its_width(url: str) -> None:
         await until(pilot, wrapped)
 
 
+async def test_the_newest_message_stays_in_view_when_the_terminal_shrinks(url: str) -> None:
+    app = ChatApp(url, "alice", "lobby")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: names(app) == ["alice"])
+        messages = app.query_one(MessageLog)
+        for n in range(30):
+            messages.add_notice(f"note {n}")
+        await until(pilot, lambda: messages.scroll_y == messages.max_scroll_y > 0)
+
+        def newest_in_view() -> bool:
+            return "note 29" in screen_text(app)
+
+        await until(pilot, newest_in_view)
+        for size in ((80, 24), (80, 18), (120, 40)):
+            await pilot.resize_terminal(*size)
+            await until(pilot, newest_in_view)
+        # Scrolled up by hand, it stays where the person put it.
+        messages.scroll_home(animate=False)
+        await pilot.pause()
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause(0.3)
+        assert not newest_in_view() and messages.scroll_y == 0
+
+
 async def test_video_only_hides_the_panels_and_pops_messages_up(url: str) -> None:
     app = ChatApp(url, "alice", "lobby")
     async with app.run_test(size=SIZE, notifications=True) as pilot:

@@ -48,6 +48,13 @@ class MessageLog(RichLog):
         #: The width the shown lines were wrapped to; 0 while they need wrapping again.
         self._wrapped_at = 0
         self._rewrap_timer: Timer | None = None
+        #: The newest line is in view: kept so through resizes (a shorter log kept its scroll
+        #: offset and hid the newest lines). Scrolling up by hand clears it, back to the end sets it.
+        self._following = True
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        self._following = new_value >= self.max_scroll_y
 
     def _add(self, line: Text) -> None:
         self._entries.append(line)
@@ -67,6 +74,8 @@ class MessageLog(RichLog):
         return super().clear()
 
     def on_resize(self, event: Resize) -> None:
+        if self._following:
+            self.scroll_end(animate=False, immediate=False, x_axis=False)
         width = self.scrollable_content_region.width
         if width and width != self._wrapped_at:
             if self._size_known and self._wrapped_at == 0:
@@ -87,7 +96,7 @@ class MessageLog(RichLog):
         if not width:
             self._wrapped_at = 0
             return
-        at_end = self.scroll_y >= self.max_scroll_y
+        at_end = self._following
         super().clear()
         if self._entries:  # one renderable: Rich wraps it in one pass, ~40% faster than entry by entry
             self.write(Text("\n").join(self._entries), scroll_end=False)
