@@ -107,8 +107,9 @@ def _public_url(value: str) -> str:
 
 
 def _add_common(parser: argparse.ArgumentParser, command: str) -> None:
-    parser.add_argument("--log-file", type=Path, default=None,
-                        help=f"where to log (default: {default_log_file(command)})")
+    where = ("also log to this file (the log goes to stderr)" if command == "serve"
+             else f"where to log (default: {default_log_file(command)})")
+    parser.add_argument("--log-file", type=Path, default=None, help=where)
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
 
 

@@ -83,14 +83,15 @@ class ChatApp(App[None]):
         ("Enter", "send the message (in the input line); start a private message (on a name)"),
         ("Tab  Shift+Tab", "move between the input, the people list and the messages"),
         ("Esc  i", "leave the input line / go back to it"),
-        ("F2  m", "mute / unmute your microphone (announced to the room)"),
-        ("F3  c", "turn your camera off / on (announced to the room)"),
+        ("F2  m", "mute / unmute your microphone (everyone sees it beside your name)"),
+        ("F3  c", "turn your camera off / on (everyone sees it beside your name)"),
         ("F4  p", "low-bandwidth preview: smaller, slower video for thin links"),
         ("F5  f", "focus the next participant full size; after the last, back to the grid"),
         ("F6  v", "show / hide your own camera (self-view)"),
         ("F7  y", "copy the invite command to the clipboard"),
         ("F8  t", "video only: hide the messages and people (new messages pop up), and back"),
         ("PgUp  PgDn", "scroll the messages (when focused)"),
+        ("Ctrl+P", "the command palette: every action by name"),
         ("Ctrl+Q  q", "leave the room and quit"),
     ]
 
@@ -169,7 +170,8 @@ class ChatApp(App[None]):
         status.reason = event.reason + (f" (retrying in {event.retry_in:g} s)" if event.retry_in is not None else "")
         messages = self.query_one(MessageLog)
         if event.status is SessionStatus.DISCONNECTED and event.reason != "disconnected":
-            messages.add_notice(f"Connection lost: {event.reason}. Reconnecting…", style="red")
+            reason = event.reason.removeprefix("connection lost: ")  # the session's reasons start so
+            messages.add_notice(f"Connection lost: {reason}. Reconnecting…", style="red")
             status.joined = False
         elif event.status is SessionStatus.FAILED:
             retry = f" (retrying in {event.retry_in:g} s)" if event.retry_in is not None else ""
