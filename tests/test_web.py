@@ -20,7 +20,7 @@ from tests.test_call import Peers, peers  # noqa: F401  (fixture)
 from tuichat.client import RoomEvent
 from tuichat.client.call import Call
 from tuichat.client.stream import PlayStatus
-from tuichat.media import AudioDrain
+from tuichat.media import AudioDrain, TestPatternTrack
 from tuichat.protocol.codec import decode_server_message, encode
 from tuichat.protocol.messages import ParticipantInfo, State
 from tuichat.server import RoomServer
@@ -278,6 +278,15 @@ async def test_a_browser_joins_a_call_with_a_terminal_participant(server: RoomSe
         await bot.call.mute_audio(True)
         await page.until("""[...document.querySelectorAll('#people .person')].some(p =>
             p.querySelector('.person-name').textContent === 'bot' && p.textContent.includes('mic off'))""", 5)
+        # Someone with no microphone at all is "no mic", not "mic off" (muted).
+        silent = await peers.join("silent", start=False)
+        camera = TestPatternTrack(320, 240, 15, label="silent")
+        silent.tracks.append(camera)  # stopped with the peer
+        await silent.call.set_camera(camera)
+        await silent.call.start()
+        await page.until("""[...document.querySelectorAll('#people .person')].some(p =>
+            p.querySelector('.person-name').textContent === 'silent' && p.textContent.includes('no mic')
+            && !p.textContent.includes('mic off'))""", 8)
 
         # Closing the page: the others get LEFT.
         await page.page.close()

@@ -489,8 +489,11 @@
     const stream = info.stream;
     if (!stream || (!stream.audio && !stream.video)) out.push("no media");
     else {
-      if (!stream.audio || stream.audio_muted) out.push("mic off");
-      if (!stream.video || stream.video_muted) out.push("camera off");
+      // "no mic" (nothing to send) is not "mic off" (muted): the first cannot be asked to unmute.
+      if (!stream.audio) out.push("no mic");
+      else if (stream.audio_muted) out.push("mic off");
+      if (!stream.video) out.push("no camera");
+      else if (stream.video_muted) out.push("camera off");
     }
     return out;
   }
@@ -553,13 +556,14 @@
       tile.name.textContent = `${state.name} (you)`;
       if (!state.local.video) note = "no camera";
       else if (state.camOff) note = "camera off";
-      tile.flags.textContent = state.micMuted || !state.local.audio ? "mic off" : "";
+      tile.flags.textContent = !state.local.audio ? "no mic" : state.micMuted ? "mic off" : "";
     } else {
       tile.name.textContent = info ? info.name : id;
       tile.flags.textContent = info ? badges(info).join(" · ") : "";
       const stream = info && info.stream;
       if (tile.slot === null) note = stream && stream.video ? "waiting for video…" : "not sharing video";
-      else if (stream && (stream.video_muted || !stream.video)) note = "camera off";
+      else if (stream && !stream.video) note = "no camera";
+      else if (stream && stream.video_muted) note = "camera off";
       else if (!tile.playing || !tile.video.videoWidth) note = "connecting video…";
     }
     tile.root.dataset.status = note ? "idle" : "playing";
