@@ -71,3 +71,30 @@ async def test_bot_without_a_camera_says_so_and_still_receives(url: str, peers: 
                                   and e["audio"] is True and e["video"] is False, timeout=10)
         play = await out.events.wait_for(lambda e: e["event"] == "PLAY" and e["status"] == "PLAYING", timeout=10)
         assert play["participant"] == "alice" and (play["width"], play["height"]) == (120, 90)
+
+
+async def test_a_bot_with_no_camera_and_no_mic_still_watches(url: str, peers: Peers) -> None:  # noqa: F811
+    """`--camera none --mic none` is a watcher (it printed no stream events: it joined no call);
+    `--chat-only` is the bot that joins no call."""
+    import sys
+
+    await peers.join("alice", publish=True)
+    port = url.split(":")[2].split("/")[0]
+    bot = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tuichat", "bot", f"127.0.0.1:{port}", "watcher", "call", "--camera", "none",
+        "--mic", "none", "--stay", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
+    try:
+        assert bot.stdout is not None
+
+        async def play() -> dict[str, object]:
+            while line := await bot.stdout.readline():  # type: ignore[union-attr]
+                event = json.loads(line)
+                if event["event"] == "PLAY" and event["status"] == "PLAYING":
+                    return event  # type: ignore[no-any-return]
+            raise AssertionError("the bot exited without playing anyone")
+
+        event = await asyncio.wait_for(play(), 20)
+        assert event["participant"] == "alice"
+    finally:
+        bot.terminate()
+        await bot.wait()

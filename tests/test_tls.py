@@ -136,7 +136,7 @@ async def _run_cli(*args: str) -> tuple[int, str]:
 
 async def test_the_bot_command_names_the_tls_flags(tls_server: RoomServer, tls_files: TlsFiles) -> None:
     address = f"wss://127.0.0.1:{tls_server.port}"
-    common = ("--no-reconnect", "--camera", "none", "--mic", "none")
+    common = ("--no-reconnect", "--chat-only")
     code, stderr = await _run_cli("bot", address, "b", "room", *common)
     assert code == 1 and "--ca-file" in stderr and "not trusted" in stderr, stderr
     code, stderr = await _run_cli("bot", address, "b", "room", "--ca-file", str(tls_files.ca / "missing"), *common)

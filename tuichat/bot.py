@@ -1,8 +1,9 @@
 """A headless participant: room events out as JSON lines on stdout, stdin lines in as chat.
 
-With media on (the default) it also joins the call: it publishes ``camera``/``mic`` (the test
-pattern labelled with its name and a tone by default), plays everyone into an ``AudioDrain``, and
-prints stream events (PUBLISH, PLAY, DEVICE). Built on the client library only; never imports the TUI.
+With media on (the default; off with ``--chat-only``) it also joins the call: it publishes
+``camera``/``mic`` (the test pattern labelled with its name and a tone by default; neither with
+``none``), plays everyone into an ``AudioDrain``, and prints stream events (PUBLISH, PLAY, DEVICE).
+Built on the client library only; never imports the TUI.
 """
 
 from __future__ import annotations

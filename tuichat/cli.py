@@ -164,6 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
     bot.add_argument("--echo", action="store_true", help="answer every message from others")
     bot.add_argument("--stay", action="store_true", help="ignore stdin and stay until interrupted")
     bot.add_argument("--no-reconnect", action="store_true", help="exit instead of reconnecting after a drop")
+    bot.add_argument("--chat-only", action="store_true",
+                     help="join without media (no call at all); with --camera none --mic none the bot "
+                          "still plays everyone and prints their stream events")
     _add_media(bot, camera="test", mic="test")
     _add_tls_client(bot)
     _add_ice(bot)
@@ -270,7 +273,7 @@ def _bot(args: argparse.Namespace) -> int:
     session = SessionOptions(reconnect=not args.no_reconnect, ssl=ssl_option)  # type: ignore[arg-type]
     options = BotOptions(url=url, name=args.user, room=args.room, say=args.say, echo=args.echo,
                          read_stdin=not args.stay, session=session,
-                         media=not (args.camera == "none" and args.mic == "none"),
+                         media=not args.chat_only,
                          camera=args.camera, mic=args.mic, ice_servers=_ice_servers(args))
     return run_bot(options)
 
