@@ -4,8 +4,10 @@ The offer has fixed transceivers (see ``tuichat.server.media``): our sendonly vi
 ``room.media_slots`` pairs of recvonly video + audio. Nothing is ever renegotiated: the camera and
 microphone are switched with ``sender.replaceTrack``, and the server tells us with ``streams``
 which participant is on which receive slot. When the session rejoins after a drop (the room emits
-STATE again) the call makes a new peer connection by itself. No UI here, and nothing blocks the
-loop: opening devices is the caller's job.
+STATE again) the call makes a new peer connection by itself, and forgets streams and views of ids
+the new STATE does not have. Peer connections only borrow the camera and microphone (aiortc ends a
+sender's track with the sender), so both live through every reconnection; ``close`` ends them. No
+UI here, and nothing blocks the loop: opening devices is the caller's job.
 
 Receive slots' video receivers release a frame on its last packet (``tuichat.rtc.jitter``), which
 takes one frame interval off the latency. Our own senders encode within ``PUBLISH_VIDEO`` and
@@ -34,6 +36,7 @@ from aiortc import (
     RTCRtpTransceiver,
     RTCSessionDescription,
 )
+from aiortc.mediastreams import MediaStreamError
 from aiortc.rtcconfiguration import RTCBundlePolicy
 
 from tuichat.client.events import Callback, Emitter, RoomEvent, RoomUpdate
@@ -128,6 +131,33 @@ class _ByteCounter:
         receiver._handle_rtp_packet = counting
 
 
+class _Lent(MediaStreamTrack):
+    """What a sender gets instead of the caller's track: aiortc stops the track it sends whenever the
+    sender's loop ends (``RTCRtpSender._run_rtp``: the peer connection closed, or the server went away
+    and DTLS with it), and a call outlives its peer connections. Ending this ends only the loan; the
+    camera or microphone stays live for the next peer connection. One loan per sender and track."""
+
+    def __init__(self, source: MediaStreamTrack) -> None:
+        super().__init__()
+        self.kind = source.kind
+        self.source = source
+
+    async def recv(self) -> Any:
+        if self.readyState != "live":
+            raise MediaStreamError
+        return await self.source.recv()
+
+
+def _lend(transceiver: RTCRtpTransceiver | None, track: MediaStreamTrack | None) -> None:
+    """Send ``track`` (None: nothing) on ``transceiver`` without letting aiortc end it."""
+    if transceiver is not None:
+        transceiver.sender.replaceTrack(_Lent(track) if track is not None else None)
+
+
+def _live(track: MediaStreamTrack | None) -> bool:
+    return track is not None and track.readyState == "live"
+
+
 class _Slot:
     """One receive slot of one peer connection: its tracks, a frame sink and who is shown on it."""
 
@@ -195,6 +225,8 @@ class Call:
         self.pc: RTCPeerConnection | None = None
         self._participant_views: dict[str, tuple[int, int, int]] = {}
         self._participant_preview: dict[str, bool] = {}
+        #: Whose id each per-participant view was set for (their name), to tell them apart after a rejoin.
+        self._view_names: dict[str, str] = {}
         self._slots: list[_Slot] = []
         self._sender_video: RTCRtpTransceiver | None = None
         self._uplink_encoder: UplinkVp8Encoder | None = None
@@ -253,6 +285,8 @@ class Call:
             on = self.preview
         else:
             self._participant_views[participant] = (width, height, fps)
+            person = self.room.participants.get(participant)
+            self._view_names[participant] = person.name if person is not None else ""
             if preview is not None:
                 self._participant_preview[participant] = preview
             on = self._participant_preview.get(participant, self.preview)
@@ -275,8 +309,8 @@ class Call:
     async def set_camera(self, track: MediaStreamTrack | None) -> None:
         """Switch the camera (None: camera off) without renegotiating; the room sees it as video mute."""
         self.video = track
-        if self._sender_video is not None and not self.published.video_muted:
-            self._sender_video.sender.replaceTrack(track)
+        if not self.published.video_muted:
+            _lend(self._sender_video, track)
         if track is not None and self.status is CallStatus.CONNECTED and not self.published.video:
             await self._publish()
         else:
@@ -284,18 +318,17 @@ class Call:
 
     async def mute_video(self, muted: bool) -> None:
         self.published.video_muted = muted
-        if self._sender_video is not None:
-            self._sender_video.sender.replaceTrack(None if muted else self.video)
+        _lend(self._sender_video, None if muted else self.video)
         await self._send_mute(video=muted or self.video is None)
 
     async def mute_audio(self, muted: bool) -> None:
         self.published.audio_muted = muted
-        if self._sender_audio is not None:
-            self._sender_audio.sender.replaceTrack(None if muted else self.audio)
+        _lend(self._sender_audio, None if muted else self.audio)
         await self._send_mute(audio=muted or self.audio is None)
 
     async def close(self) -> None:
-        """Unpublish if possible, close the peer connection and stop the frame sinks (idempotent)."""
+        """Unpublish if possible, close the peer connection, stop the frame sinks and end the camera and
+        microphone tracks the call sends (idempotent)."""
         if self._closed:
             return
         self._closed = True
@@ -313,6 +346,10 @@ class Call:
         for stream in self.streams.values():
             stream._set(PlayStatus.STOPPED, "the call was closed")
         await self._drop_pc()
+        # The peer connections only ever had loans of these (``_Lent``): the call's end is theirs.
+        for track in (self.video, self.audio):
+            if track is not None:
+                track.stop()
         self._set_status(CallStatus.CLOSED, "closed")
 
     async def __aenter__(self) -> Call:
@@ -338,10 +375,9 @@ class Call:
         self._sender_audio = pc.addTransceiver("audio", direction="sendonly")
         for sender in (self._sender_video.sender, self._sender_audio.sender):
             send_reports_only_when_sending(sender)  # no camera or mic: nothing on the uplink
-        if self.video is not None and not self.published.video_muted:
-            self._sender_video.sender.replaceTrack(self.video)
-        if self.audio is not None and not self.published.audio_muted:
-            self._sender_audio.sender.replaceTrack(self.audio)
+        # Lent, not given: the camera and microphone outlive this peer connection (see ``_Lent``).
+        _lend(self._sender_video, None if self.published.video_muted else self.video)
+        _lend(self._sender_audio, None if self.published.audio_muted else self.audio)
         pairs = [(pc.addTransceiver("video", direction="recvonly"), pc.addTransceiver("audio", direction="recvonly"))
                  for _ in range(self.room.media_slots)]
         for video, _audio in pairs:
@@ -389,7 +425,8 @@ class Call:
             install_encoder(self._sender_audio.sender, TunableOpusEncoder(audio))
 
     async def _publish(self) -> None:
-        audio, video = self.audio is not None, self.video is not None
+        # An ended track sends nothing: publishing it would leave everyone's tile pending forever.
+        audio, video = _live(self.audio), _live(self.video)
         if not (audio or video):
             self.published._set(PublishStatus.UNPUBLISHED, "nothing to send")
             return
@@ -474,7 +511,30 @@ class Call:
     def _on_state(self, update: RoomUpdate) -> None:
         # The first STATE came before the call existed: a later one means the session rejoined.
         if self.status is not CallStatus.NEW and not self._closed:
+            self._forget_absent()
             self._spawn(self._restart("rejoined after a drop"), "call restart")
+
+    def _forget_absent(self) -> None:
+        """After a rejoin, drop the streams and per-participant views kept for ids the room (its new
+        STATE) no longer has, or that now name someone else: a restarted server numbers its
+        participants afresh, so an id we hold may be someone else's now. Names are unique in a room."""
+        def same_person(pid: str, name: str) -> bool:
+            participant = self.room.participants.get(pid)
+            return participant is not None and participant.name.casefold() == name.casefold()
+
+        for pid, stream in list(self.streams.items()):
+            if not same_person(pid, stream.name):
+                del self.streams[pid]
+                for slot in self._slots:
+                    if slot.stream is stream:
+                        slot.stream = None
+                stream._set(PlayStatus.STOPPED, "no longer in the room")
+                self._emit(CallEvent.STREAM_REMOVED, stream=stream)
+        for pid in {*self._participant_views, *self._participant_preview}:
+            if not same_person(pid, self._view_names.get(pid, "")):
+                self._participant_views.pop(pid, None)
+                self._participant_preview.pop(pid, None)
+                self._view_names.pop(pid, None)
 
     def _on_room_failed(self, update: RoomUpdate) -> None:
         self._fail(update.reason or "the room failed")

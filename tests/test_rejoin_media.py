@@ -1,0 +1,196 @@
+"""A publisher who rejoins is seen again: after their WebSocket drops, and after the server restarts.
+
+Real server, real sessions reconnecting by themselves, real peer connections. What is asserted is
+what a person sees: the other participants' tile of the rejoined publisher reaches PLAYING and
+frames keep arriving, and someone who joins afterwards plays them too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator
+from dataclasses import replace
+
+import pytest
+
+from tests.conftest import free_port, wait_until
+from tests.test_call import Peer, Peers
+from tuichat.client import RoomEvent
+from tuichat.client.call import Call, CallEvent, CallStatus
+from tuichat.client.stream import PlayedStream, PlayStatus, PublishStatus
+from tuichat.server import RoomServer, ServerLimits
+from tuichat.server import room as room_module
+
+pytestmark = pytest.mark.timeout(90)
+
+LIMITS = ServerLimits(heartbeat=2.0)
+
+
+@pytest.fixture
+async def peers(url: str) -> AsyncIterator[Peers]:
+    made = Peers(url)
+    try:
+        yield made
+    finally:
+        await made.close()
+
+
+async def rejoined(peer: Peer, old_id: str, *, publishing: bool = True, timeout: float = 15.0) -> str:
+    """Wait until ``peer`` is back in the room under a new id, its call connected (and publishing)."""
+    await peer.room_updates.wait_for(
+        lambda u: u.event is RoomEvent.STATE and peer.room.me is not None and peer.room.me.id != old_id,
+        timeout=timeout)
+    new_id = peer.room.me.id  # type: ignore[union-attr]
+    await wait_until(lambda: peer.call.status is CallStatus.CONNECTED
+                     and (peer.call.published.status is PublishStatus.PUBLISHING or not publishing)
+                     and peer.room.me is not None and peer.room.me.id == new_id, timeout=timeout)
+    return new_id
+
+
+async def sees(call: Call, participant_id: str, *, name: str | None = None, frames: int = 10,
+               timeout: float = 8.0) -> PlayedStream:
+    """Wait until ``call`` plays ``participant_id`` (called ``name``) and ``frames`` more pictures of them arrived."""
+    async def watch() -> PlayedStream:
+        while True:
+            stream = call.streams.get(participant_id)
+            if stream is not None and stream.status is PlayStatus.PLAYING:
+                break
+            await asyncio.sleep(0.02)
+        target = stream.frames_received + frames
+        while stream.frames_received < target:
+            if stream.status is not PlayStatus.PLAYING:
+                raise AssertionError(f"{stream} left PLAYING: {stream.reason}")
+            await asyncio.sleep(0.02)
+        return stream
+
+    try:
+        stream = await asyncio.wait_for(watch(), timeout)
+    except TimeoutError:
+        raise AssertionError(f"{participant_id} never played within {timeout:g} s; streams: {call.streams}") from None
+    if name is not None:
+        assert stream.name == name, f"the tile of {name} ({participant_id}) says {stream.name!r}"
+    return stream
+
+
+def drop_websocket(peer: Peer) -> None:
+    """Cut the client's TCP connection to the server abruptly (no close frame), as a dead link would."""
+    ws = peer.session._ws
+    assert ws is not None
+    connection = ws._response.connection
+    assert connection is not None and connection.transport is not None
+    connection.transport.abort()
+
+
+async def test_a_publisher_whose_websocket_drops_is_seen_again(peers: Peers) -> None:
+    dave = await peers.join("dave", publish=True)
+    frank = await peers.join("frank", publish=True)
+    frank_id, dave_id = frank.room.me.id, dave.room.me.id  # type: ignore[union-attr]
+    await sees(dave.call, frank_id)
+    await sees(frank.call, dave_id)
+
+    drop_websocket(frank)
+    new_id = await rejoined(frank, frank_id)
+
+    # Dave's tile of frank plays again, and frank plays dave again.
+    await sees(dave.call, new_id, name="frank")
+    await sees(frank.call, dave_id)
+    # Someone joining afterwards plays both.
+    erin = await peers.join("erin")
+    await sees(erin.call, new_id)
+    await sees(erin.call, dave_id)
+    # The camera and microphone lived through the drop; closing the call is what ends them.
+    assert all(track.readyState == "live" for track in frank.tracks)
+    await frank.call.close()
+    assert all(track.readyState == "ended" for track in frank.tracks)
+
+
+async def test_a_publisher_who_resumes_before_the_server_noticed_the_drop_is_seen_again(
+        peers: Peers, server: RoomServer) -> None:
+    """The old connection still looks alive to the server when the client rejoins with its resume token."""
+    dave = await peers.join("dave", publish=True)
+    frank = await peers.join("frank", publish=True)
+    frank_id, dave_id = frank.room.me.id, dave.room.me.id  # type: ignore[union-attr]
+    await sees(dave.call, frank_id)
+
+    old = next(c for c in server.connections if c.member is not None and c.member.id == frank_id)
+    old.ws._req.transport.pause_reading()  # type: ignore[union-attr]  # the server hears nothing more of it
+    drop_websocket(frank)
+    new_id = await rejoined(frank, frank_id)
+    await dave.room_updates.wait_for(
+        lambda u: u.event is RoomEvent.LEFT and u.participant.id == frank_id
+        and u.reason == "replaced by a new connection", timeout=5)
+
+    await sees(dave.call, new_id)
+    await sees(frank.call, dave_id)
+    erin = await peers.join("erin")
+    await sees(erin.call, new_id)
+    await sees(erin.call, dave_id)
+
+
+async def test_publishers_are_seen_again_after_the_server_restarts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl+C and start again on the same port: everybody rejoins a server that remembers nothing."""
+    port = free_port()
+    peers = Peers(f"ws://127.0.0.1:{port}/ws")
+    first: RoomServer | None = RoomServer("127.0.0.1", port, limits=LIMITS)
+    second: RoomServer | None = None
+    # Participant ids as a fresh server process hands them out: dave p1, frank p2, bob p3.
+    monkeypatch.setattr(room_module, "_member_ids", itertools.count(1))
+    try:
+        await first.start()
+        dave = await peers.join("dave", publish=True)
+        frank = await peers.join("frank", publish=True)
+        bob = await peers.join("bob")  # only watches
+        ids = {p.session.username: p.room.me.id for p in (dave, frank, bob)}  # type: ignore[union-attr]
+        await sees(bob.call, ids["frank"], name="frank")
+        await sees(bob.call, ids["dave"], name="dave")
+        await sees(dave.call, ids["frank"], name="frank")
+        # Bob looks at dave bigger than at everyone else (160×90 by default).
+        await bob.call.set_view(320, 240, 15, participant=ids["dave"])
+        await bob.calls.wait_for(lambda u: u.event is CallEvent.RESIZED and u.stream.name == "dave"
+                                 and u.stream.size == (320, 240), timeout=5)
+        # Who comes back first: frank, then bob, then dave (each one's first retry comes later).
+        for peer, backoff in ((frank, 0.05), (bob, 0.6), (dave, 1.2)):
+            peer.session.options = replace(peer.session.options, backoff_initial=backoff)
+
+        await first.stop()  # what Ctrl+C does
+        first = None
+        # A new server process numbers its participants from the start again: frank gets dave's old id.
+        monkeypatch.setattr(room_module, "_member_ids", itertools.count(1))
+        second = RoomServer("127.0.0.1", port, limits=LIMITS)
+        await second.start()
+        new = {p.session.username: await rejoined(p, ids[p.session.username], publishing=p is not bob, timeout=20)
+               for p in (frank, bob, dave)}
+
+        # Frank now has dave's old id: bob's tile of him says frank, at bob's size for everyone, not dave's.
+        assert new["frank"] == ids["dave"]
+        assert (await sees(bob.call, new["frank"], name="frank")).size == (120, 90)
+        await sees(bob.call, new["dave"], name="dave")
+        await sees(dave.call, new["frank"], name="frank")
+        await sees(frank.call, new["dave"], name="dave")
+        for peer in (dave, frank, bob):  # nobody keeps a tile of someone who is not sent any more
+            assert {s.name for s in peer.call.streams.values()} <= {"dave", "frank"} - {peer.session.username}
+            assert all(s.participant_id in new.values() for s in peer.call.streams.values()), peer.call.streams
+        erin = await peers.join("erin")
+        await sees(erin.call, new["frank"], name="frank")
+        await sees(erin.call, new["dave"], name="dave")
+    finally:
+        await peers.close()
+        for server in (first, second):
+            if server is not None:
+                await server.stop()
+
+
+async def test_an_ended_camera_is_not_published_as_video(peers: Peers) -> None:
+    """A call whose camera track has ended does not claim to publish video nobody will ever see."""
+    frank = await peers.join("frank", publish=True, start=False)
+    frank.tracks[0].stop()
+    await frank.call.start()
+    assert frank.call.published.status is PublishStatus.PUBLISHING
+    assert (frank.call.published.audio, frank.call.published.video) == (True, False)
+    dave = await peers.join("dave")
+    info = dave.room.participants[frank.room.me.id]  # type: ignore[union-attr]
+    assert info.stream is not None and not info.stream.video and info.stream.audio
+    assert not any(u.event is CallEvent.PLAY_STATUS and u.stream.status is PlayStatus.FAILED
+                   for u in dave.calls.items)
+
