@@ -143,6 +143,9 @@ async def test_the_bot_command_names_the_tls_flags(tls_server: RoomServer, tls_f
     assert code == 2 and "cannot read the CA file" in stderr, stderr
     code, stderr = await _run_cli("bot", address, "b", "room", "--ca-file", str(tls_files.ca), *common)
     assert code == 0, stderr  # stdin is empty: joins, then leaves at EOF
+    # Plain ws:// to a TLS server: the likely cause is named.
+    code, stderr = await _run_cli("bot", f"ws://127.0.0.1:{tls_server.port}", "b", "room", *common)
+    assert code == 1 and "wss://" in stderr, stderr
 
 
 def test_serve_checks_its_tls_flags(tls_files: TlsFiles, capsys: pytest.CaptureFixture[str]) -> None:

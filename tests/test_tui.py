@@ -180,7 +180,29 @@ async def test_unreachable_server_is_reported_and_retried() -> None:
         assert text.count("cannot reach") == text.count("(retrying in"), text
         await pilot.press("ctrl+q")
     assert app.return_code == 1 and app.exit_message.startswith("tuichat: never joined lobby: cannot reach")
-    assert "retrying" not in app.exit_message
+    assert app.exit_message.endswith(": connection refused")  # the OS's reason, not aiohttp's repr
+
+
+async def test_a_server_that_is_not_tuichat_is_not_retried() -> None:
+    """Trying again cannot help (the same goes for an unknown host or an untrusted certificate)."""
+    from aiohttp import web
+
+    runner = web.AppRunner(web.Application())  # answers every path with 404
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        app = ChatApp(f"ws://127.0.0.1:{port}/ws", "alice", "lobby")
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: "is not a tuichat server (HTTP 404)" in log_text(app))
+            await pilot.pause(1.5)  # a retry would have come after 0.5 s
+            assert log_text(app).count("is not a tuichat server") == 1 and "retrying" not in log_text(app)
+            assert app.query_one(StatusLine).status is SessionStatus.FAILED
+            await pilot.press("ctrl+q")
+        assert app.return_code == 1 and "is not a tuichat server" in app.exit_message
+    finally:
+        await runner.cleanup()
 
 
 async def test_invite_line_and_resize_reflow(url: str) -> None:

@@ -21,7 +21,15 @@ class CommandFailed(TuichatError):
 
 
 class ConnectionFailed(TuichatError):
-    """The server could not be reached or the connection was lost for good."""
+    """The server could not be reached or the connection was lost for good.
+
+    ``permanent``: trying again cannot help (an unknown host, not a tuichat server, an untrusted
+    certificate): clients say so and stop instead of retrying.
+    """
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
 
 
 class DeviceUnavailable(TuichatError):

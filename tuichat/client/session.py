@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import os
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -181,10 +182,21 @@ class Session:
         except aiohttp.ClientConnectorCertificateError as exc:
             raise ConnectionFailed(
                 f"the certificate of {self.url} is not trusted ({exc.certificate_error}); "
-                "pass --ca-file with the server's CA, or --insecure for a self-signed test server"
+                "pass --ca-file with the server's CA, or --insecure for a self-signed test server",
+                permanent=True,
             ) from None
         except aiohttp.WSServerHandshakeError as exc:
-            raise ConnectionFailed(f"{self.url} is not a tuichat server (HTTP {exc.status})") from None
+            raise ConnectionFailed(f"{self.url} is not a tuichat server (HTTP {exc.status})", permanent=True) from None
+        except aiohttp.ClientConnectorDNSError as exc:
+            raise ConnectionFailed(f"cannot reach {self.url}: unknown host {exc.host}", permanent=True) from None
+        except aiohttp.ServerDisconnectedError:
+            hint = " (a TLS server? then wss://)" if self.url.startswith("ws://") else ""
+            raise ConnectionFailed(f"cannot reach {self.url}: the server closed the connection{hint}") from None
+        except aiohttp.ClientConnectorError as exc:
+            # aiohttp's text repeats the address and the socket call: the OS's reason is the news.
+            error = exc.os_error
+            reason = os.strerror(error.errno).lower() if error.errno else str(error)
+            raise ConnectionFailed(f"cannot reach {self.url}: {reason}") from None
         except (aiohttp.ClientError, OSError) as exc:
             raise ConnectionFailed(f"cannot reach {self.url}: {exc}") from None
 

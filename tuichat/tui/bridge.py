@@ -252,6 +252,9 @@ class CallBridge:
                 await self.session.connect()
                 break
             except ConnectionFailed as exc:
+                if exc.permanent:  # no point trying again: say so and stay FAILED
+                    self._post(SessionChanged(SessionStatus.FAILED, str(exc)))
+                    return
                 self._post(SessionChanged(SessionStatus.FAILED, str(exc), retry_in=delay))
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 8.0)
