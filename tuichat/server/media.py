@@ -156,6 +156,9 @@ class PeerSession:
     def __repr__(self) -> str:
         return f"<PeerSession {self.member.name} ({self.member.id}) {self.pc.connectionState}>"
 
+    def __str__(self) -> str:  # in the server's log, read by people
+        return f"media of {self.member.name} ({self.member.id})"
+
     async def negotiate(self, sdp: str) -> str:
         """Apply the client's offer and return the answer's SDP."""
         slots = _check_offer(sdp, self.hub.max_slots)
@@ -284,7 +287,7 @@ class PeerSession:
 
     def _on_connection_state(self) -> None:
         state = self.pc.connectionState
-        log.info("%s: %s after %.0f ms", self, state, (time.monotonic() - self._created) * 1000)
+        log.info("%s: peer connection %s after %.0f ms", self, state, (time.monotonic() - self._created) * 1000)
         if state == "failed":
             self._lost("the peer connection failed")
 
