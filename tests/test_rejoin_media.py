@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator
 from dataclasses import replace
 
 import pytest
 
 from tests.conftest import free_port, wait_until
-from tests.test_call import Peer, Peers
+from tests.test_call import Peer, Peers, peers  # noqa: F401  (the fixture)
 from tuichat.client import RoomEvent
 from tuichat.client.call import Call, CallEvent, CallStatus
 from tuichat.client.stream import PlayedStream, PlayStatus, PublishStatus
@@ -25,15 +24,6 @@ from tuichat.server import room as room_module
 pytestmark = pytest.mark.timeout(90)
 
 LIMITS = ServerLimits(heartbeat=2.0)
-
-
-@pytest.fixture
-async def peers(url: str) -> AsyncIterator[Peers]:
-    made = Peers(url)
-    try:
-        yield made
-    finally:
-        await made.close()
 
 
 async def rejoined(peer: Peer, old_id: str, *, publishing: bool = True, timeout: float = 15.0) -> str:
@@ -82,7 +72,7 @@ def drop_websocket(peer: Peer) -> None:
     connection.transport.abort()
 
 
-async def test_a_publisher_whose_websocket_drops_is_seen_again(peers: Peers) -> None:
+async def test_a_publisher_whose_websocket_drops_is_seen_again(peers: Peers) -> None:  # noqa: F811
     dave = await peers.join("dave", publish=True)
     frank = await peers.join("frank", publish=True)
     frank_id, dave_id = frank.room.me.id, dave.room.me.id  # type: ignore[union-attr]
@@ -106,7 +96,7 @@ async def test_a_publisher_whose_websocket_drops_is_seen_again(peers: Peers) -> 
 
 
 async def test_a_publisher_who_resumes_before_the_server_noticed_the_drop_is_seen_again(
-        peers: Peers, server: RoomServer) -> None:
+        peers: Peers, server: RoomServer) -> None:  # noqa: F811
     """The old connection still looks alive to the server when the client rejoins with its resume token."""
     dave = await peers.join("dave", publish=True)
     frank = await peers.join("frank", publish=True)
@@ -131,7 +121,7 @@ async def test_a_publisher_who_resumes_before_the_server_noticed_the_drop_is_see
 async def test_publishers_are_seen_again_after_the_server_restarts(monkeypatch: pytest.MonkeyPatch) -> None:
     """Ctrl+C and start again on the same port: everybody rejoins a server that remembers nothing."""
     port = free_port()
-    peers = Peers(f"ws://127.0.0.1:{port}/ws")
+    peers = Peers(f"ws://127.0.0.1:{port}/ws")  # noqa: F811  (its own server, not the fixture's)
     first: RoomServer | None = RoomServer("127.0.0.1", port, limits=LIMITS)
     second: RoomServer | None = None
     # Participant ids as a fresh server process hands them out: dave p1, frank p2, bob p3.
@@ -181,7 +171,7 @@ async def test_publishers_are_seen_again_after_the_server_restarts(monkeypatch: 
                 await server.stop()
 
 
-async def test_an_ended_camera_is_not_published_as_video(peers: Peers) -> None:
+async def test_an_ended_camera_is_not_published_as_video(peers: Peers) -> None:  # noqa: F811
     """A call whose camera track has ended does not claim to publish video nobody will ever see."""
     frank = await peers.join("frank", publish=True, start=False)
     frank.tracks[0].stop()

@@ -49,15 +49,20 @@ class Recorded(App[None]):
         super().__init__()
         self.written: list[str] = []
 
+    def writer(self) -> tuple[TerminalWriter, FakeClock]:
+        """A writer on a fake clock whose probe has gone out (call inside ``run_test``)."""
+        assert self._driver is not None
+        self._driver.write = self.written.append  # type: ignore[method-assign,assignment]
+        clock = FakeClock()
+        writer = TerminalWriter(self, clock=clock)
+        writer.probe()
+        return writer, clock
+
 
 async def test_frames_wait_for_the_terminal_and_go_on_when_it_answers() -> None:
     app = Recorded()
     async with app.run_test(size=(80, 24)):
-        assert app._driver is not None
-        app._driver.write = app.written.append  # type: ignore[method-assign,assignment]
-        clock = FakeClock()
-        writer = TerminalWriter(app, clock=clock)
-        writer.probe()
+        writer, clock = app.writer()
         probe = int(QUERY.findall("".join(app.written))[-1]) - 1
         # Nothing answered yet: the first frames wait for the probe (the screen's first paint).
         assert not writer.busy()
@@ -96,11 +101,7 @@ async def test_frames_wait_for_the_terminal_and_go_on_when_it_answers() -> None:
 async def test_a_terminal_that_never_answers_is_not_paced_and_is_asked_less() -> None:
     app = Recorded()
     async with app.run_test(size=(80, 24)):
-        assert app._driver is not None
-        app._driver.write = app.written.append  # type: ignore[method-assign,assignment]
-        clock = FakeClock()
-        writer = TerminalWriter(app, clock=clock)
-        writer.probe()
+        writer, clock = app.writer()
         clock.now = ANSWER_WAIT_S + 0.1
         assert not writer.busy() and not writer.answers
         app.written.clear()

@@ -32,7 +32,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -108,6 +108,18 @@ def direct_wanted(app: App[Any], requested: bool | None) -> bool:
     return True if requested is None else requested
 
 
+_T = TypeVar("_T")
+
+
+def _one_per_app(app: App[Any], attribute: str, make: Callable[[App[Any]], _T]) -> _T:
+    """The object kept on ``app`` under ``attribute``, made on first use."""
+    found: _T | None = getattr(app, attribute, None)
+    if found is None:
+        found = make(app)
+        setattr(app, attribute, found)
+    return found
+
+
 class DisplayWatch:
     """Tells listeners which rows each of Textual's screen updates repainted, after it is queued.
 
@@ -134,11 +146,7 @@ class DisplayWatch:
 
     @classmethod
     def of(cls, app: App[Any]) -> DisplayWatch:
-        watch: DisplayWatch | None = getattr(app, cls._ATTRIBUTE, None)
-        if watch is None:
-            watch = cls(app)
-            setattr(app, cls._ATTRIBUTE, watch)
-        return watch
+        return _one_per_app(app, cls._ATTRIBUTE, cls)
 
     def add(self, listener: Listener) -> None:
         if listener not in self.listeners:
@@ -230,11 +238,7 @@ class TerminalWriter:
 
     @classmethod
     def of(cls, app: App[Any]) -> TerminalWriter:
-        writer: TerminalWriter | None = getattr(app, cls._ATTRIBUTE, None)
-        if writer is None:
-            writer = cls(app)
-            setattr(app, cls._ATTRIBUTE, writer)
-        return writer
+        return _one_per_app(app, cls._ATTRIBUTE, cls)
 
     @classmethod
     def answered(cls, app: App[Any], x: int, y: int) -> None:
