@@ -235,6 +235,49 @@ async def test_after_focus_everyone_in_the_grid_is_sent_at_the_grid_size_again(u
         await dave_session.disconnect()
 
 
+async def test_while_the_server_is_away_the_screen_says_what_it_shows_is_old() -> None:
+    """The people list is who was there (dimmed, titled so), tiles say reconnecting, and nothing is
+    said to be PLAYING; all of it comes back when the server does (a restart on the same port)."""
+    from tests.conftest import free_port
+    from tuichat.server import RoomServer
+    from tuichat.tui.widgets import ParticipantList
+
+    port = free_port()
+    url = f"ws://127.0.0.1:{port}/ws"
+    server: RoomServer | None = RoomServer("127.0.0.1", port)
+    await server.start()
+    carol = Session(url, "carol")
+    await carol.connect()
+    drain = AudioDrain()
+    drain.start()
+    call = Call(await carol.join("lobby"), video=TestPatternTrack(640, 480, 15, label="carol"), audio_sink=drain)
+    await call.start()
+    app = ChatApp(url, "alice", "lobby", media=RECEIVE_ONLY)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: any(video_playing(app, k) for k in app.query_one(VideoGrid).tiles), timeout=15)
+            status, people = app.query_one(StatusLine), app.query_one(ParticipantList)
+            assert "PLAYING" in status.playing.full and not people.has_class("-stale")
+            await server.stop()
+            server = None
+            await until(pilot, lambda: people.has_class("-stale"), timeout=10)
+            assert "before the drop" in str(people.border_title)
+            assert status.playing.full == "" and "PLAYING" not in screen_text(app)
+            assert all(tile.source is None and tile.status == "reconnecting…"
+                       for tile in app.query_one(VideoGrid).tiles.values())
+            server = RoomServer("127.0.0.1", port)
+            await server.start()
+            await until(pilot, lambda: not people.has_class("-stale") and "PLAYING" in status.playing.full,
+                        timeout=20)
+            await until(pilot, lambda: any(video_playing(app, k) for k in app.query_one(VideoGrid).tiles), timeout=15)
+    finally:
+        await call.close()
+        await drain.stop()
+        await carol.disconnect()
+        if server is not None:
+            await server.stop()
+
+
 async def test_colour_modes_draw_palette_colours(url: str, publisher: Publisher) -> None:
     app = ChatApp(url, "alice", "lobby", media=RECEIVE_ONLY, color_mode=ColorMode.COLOR256)
     async with app.run_test(size=SIZE) as pilot:

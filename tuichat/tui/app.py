@@ -172,7 +172,7 @@ class ChatApp(App[None]):
         if event.status is SessionStatus.DISCONNECTED and event.reason != "disconnected":
             reason = event.reason.removeprefix("connection lost: ")  # the session's reasons start so
             messages.add_notice(f"Connection lost: {reason}. Reconnecting…", style="red")
-            status.joined = False
+            self._left_room()
         elif event.status is SessionStatus.FAILED:
             retry = f" (retrying in {event.retry_in:g} s)" if event.retry_in is not None else ""
             messages.add_notice(event.reason + retry, style="bold red")
@@ -180,6 +180,14 @@ class ChatApp(App[None]):
                 self.exit_message = f"tuichat: never joined {self.room_name}: {event.reason}"
         elif event.status is SessionStatus.ESTABLISHED and event.reason == "reconnected":
             messages.add_notice("Reconnected.", style="green")
+
+    def _left_room(self) -> None:
+        """Out of the room for now: what the screen shows of it is as it was, and says so."""
+        self.query_one(StatusLine).joined = False
+        self.query_one(ParticipantList).set_stale(True)
+        if self.media is not None:
+            self._refresh_tiles()
+            self._update_media_status()
 
     # --- media ---------------------------------------------------------------------------------------
 
@@ -209,10 +217,13 @@ class ChatApp(App[None]):
         for key in [k for k in grid.tiles if k != "self" and k not in self.streams]:
             grid.remove_tile(key)
         people = {p.id: p for p in self.query_one(ParticipantList).participants}
+        joined = self.query_one(StatusLine).joined
         for stream in self.streams.values():
             person = people.get(stream.participant_id)
             camera_off = person is not None and (person.video_muted or not person.video)
-            if stream.status is PlayStatus.PLAYING and not camera_off:
+            if not joined:
+                grid.set_tile(stream.participant_id, stream.name, None, "reconnecting…")
+            elif stream.status is PlayStatus.PLAYING and not camera_off:
                 grid.set_tile(stream.participant_id, stream.name, stream.frames, _stream_label(stream))
             else:
                 note = "camera off" if camera_off else stream.reason or stream.status.name.lower()
@@ -222,6 +233,9 @@ class ChatApp(App[None]):
         status = self.query_one(StatusLine)
         status.publish = _publish_summary(self.published, self.preview, self.bridge.has_mic, self.bridge.has_camera)
         grid = self.query_one(VideoGrid)
+        if not status.joined:  # nothing plays while we are out of the room
+            status.playing = StatusPart()
+            return
         status.playing = _playing_summary(self.streams, grid.terminal_fps(), self.preview, grid.focused_key)
 
     @on(VideoGrid.ViewChanged)
@@ -255,19 +269,21 @@ class ChatApp(App[None]):
         people = self.query_one(ParticipantList)
         status = self.query_one(StatusLine)
         if event.event is RoomEvent.FAILED:
-            status.joined = False
+            self._left_room()
             status.status = SessionStatus.FAILED
             status.reason = event.reason
             verb = "Dropped from" if self._has_joined else "Could not join"
             messages.add_notice(f"{verb} {self.room_name}: {event.reason}", style="bold red")
             self.exit_message = f"tuichat: {event.reason}"
             return
+        if event.event is RoomEvent.STATE:  # (re)joined: the room as it is now
+            status.joined = True
+            people.set_stale(False)
         people.show(event.participants)
         status.count = len(event.participants)
         if self.media is not None:
             self._refresh_tiles()
         if event.event is RoomEvent.STATE:
-            status.joined = True
             self.exit_message = ""  # joined after all: nothing failed
             if event.public_url:
                 self.query_one(InviteLine).set_public_url(event.public_url)

@@ -39,6 +39,7 @@ class ParticipantList(OptionList):
         background: $surface;
     }
     ParticipantList:focus { border: round $accent; }
+    ParticipantList.-stale { text-opacity: 55%; }
     """
 
     class PrivateMessageRequested(Message):
@@ -56,9 +57,18 @@ class ParticipantList(OptionList):
         self.participants = participants
         self.clear_options()
         self.add_options([Option(participant_label(p), id=p.id) for p in participants])
-        self.border_title = f"people ({len(participants)})"
+        self._title()
         if highlighted is not None and participants:
             self.highlighted = min(highlighted, len(participants) - 1)
+
+    def set_stale(self, stale: bool) -> None:
+        """Not in the room just now (reconnecting): the list is who was there, dimmed and said so."""
+        self.set_class(stale, "-stale")
+        self._title()
+
+    def _title(self) -> None:
+        count = len(self.participants)
+        self.border_title = f"people ({count}, before the drop)" if self.has_class("-stale") else f"people ({count})"
 
     @on(OptionList.OptionSelected)
     def _request_private_message(self, event: OptionList.OptionSelected) -> None:
