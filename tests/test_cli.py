@@ -84,6 +84,13 @@ async def test_bot_prints_events_says_reads_stdin_and_exits_on_eof(url: str) -> 
         await bot.stdin.drain()
         typed = await messages.wait_for(lambda u: u.message.text == "typed on stdin", timeout=10)
         assert typed.message.sender.name == "robo"
+        # A line reads as in the terminal client: /msg NAME TEXT is private.
+        bot.stdin.write(b"/msg alice just you\n/msg nobody hello\n")
+        await bot.stdin.drain()
+        private = await messages.wait_for(lambda u: u.message.text == "just you", timeout=10)
+        assert private.message.private and private.message.sender.name == "robo"
+        error = await read_event(bot, "ERROR")
+        assert error["reason"] == "nobody called 'nobody' is in the room"
 
         left = Recorder()
         room.on(RoomEvent.LEFT, left)

@@ -21,6 +21,7 @@ from aiortc import MediaStreamTrack
 
 from tuichat.client import Message, Participant, Room, RoomEvent, RoomUpdate, Session, SessionOptions, SessionStatus
 from tuichat.client.call import Call, CallEvent, CallUpdate
+from tuichat.client.chatline import PRIVATE_PREFIX, split_name
 from tuichat.client.stream import PlayStatus
 from tuichat.errors import CommandFailed, ConnectionFailed, DeviceUnavailable, TuichatError
 from tuichat.protocol.messages import ErrorCode
@@ -123,7 +124,7 @@ class Bot:
             if self.options.media:
                 await self._start_call(self.room)
             for text in self.options.say:
-                await self._send(text)
+                await self._say(text)
             if self.options.read_stdin:
                 await self._pump_stdin()
             else:
@@ -226,6 +227,19 @@ class Bot:
             task = asyncio.ensure_future(self._send(f"{message.sender.name} said: {message.text}", to=to))
             task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
+    async def _say(self, line: str) -> None:
+        """A line as the terminal client reads it: ``/msg NAME TEXT`` goes to NAME alone."""
+        if not line.startswith(PRIVATE_PREFIX + " "):
+            await self._send(line, patient=True)
+            return
+        name, body = split_name(line[len(PRIVATE_PREFIX):])
+        to = self.room.participant_named(name) if self.room is not None and name else None
+        if not body or to is None:
+            reason = f"nobody called {name!r} is in the room" if body else "usage: /msg NAME TEXT"
+            self.emit({"event": "ERROR", "text": line[:80], "reason": reason})
+            return
+        await self._send(body, to=to, patient=True)
+
     async def _send(self, text: str, to: Participant | None = None, *, patient: bool = False) -> None:
         """Send one chat message; ``patient``: when the server says slow down, wait and send it again
         (stdin is read no faster than it is sent, so a flood piped in loses nothing)."""
@@ -269,7 +283,7 @@ class Bot:
                 if line is None:
                     return
                 if line.strip():
-                    await self._send(line, patient=True)
+                    await self._say(line)
         finally:
             stop.cancel()
 

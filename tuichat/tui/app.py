@@ -17,6 +17,7 @@ from textual.widgets import Footer, Input
 
 from tuichat.client import RoomEvent, SessionOptions, SessionStatus, display_address
 from tuichat.client.call import CallStatus
+from tuichat.client.chatline import private_line, split_name
 from tuichat.client.stream import PlayStatus, PublishStatus
 from tuichat.errors import CommandFailed, ConnectionFailed
 from tuichat.protocol.limits import TEXT_MAX_LENGTH
@@ -340,7 +341,7 @@ class ChatApp(App[None]):
             composer.value = ""
             self.action_help()
         elif command == "/msg":
-            name, body = _split_name(rest)
+            name, body = split_name(rest)
             if not name or not body:
                 messages.add_notice("Usage: /msg NAME TEXT (quote a name with spaces: /msg \"Ann Lee\" hi)",
                                     style="yellow")
@@ -359,13 +360,13 @@ class ChatApp(App[None]):
             self.query_one(MessageLog).add_notice(f"Not sent: {reason}", style="bold red")
             composer = self.query_one("#composer", Input)
             if not composer.value:  # give the text back so nothing typed is lost, the cursor at its end
-                composer.value = text if to_name is None else f"/msg {_quote(to_name)} {text}"
+                composer.value = text if to_name is None else private_line(to_name, text)
                 composer.cursor_position = len(composer.value)
 
     @on(ParticipantList.PrivateMessageRequested)
     def _private_message(self, event: ParticipantList.PrivateMessageRequested) -> None:
         composer = self.query_one("#composer", Input)
-        composer.value = f"/msg {_quote(event.name)} "
+        composer.value = private_line(event.name, "")
         composer.focus()
         composer.cursor_position = len(composer.value)
 
@@ -528,17 +529,3 @@ def _playing_summary(streams: dict[str, StreamView], terminal_fps: float | None 
         text = f"{first.name} {first.status.name}"
         return StatusPart(text, text)
     return StatusPart()
-
-
-def _quote(name: str) -> str:
-    return f'"{name}"' if " " in name else name
-
-
-def _split_name(rest: str) -> tuple[str, str]:
-    """``"Ann Lee" hi there`` → (Ann Lee, hi there); ``bob hi`` → (bob, hi)."""
-    rest = rest.strip()
-    if rest.startswith('"'):
-        name, _, body = rest[1:].partition('"')
-        return name, body.strip()
-    name, _, body = rest.partition(" ")
-    return name, body.strip()
