@@ -232,6 +232,8 @@ def test_invite_links_from_what_people_type() -> None:
 async def test_a_browser_joins_a_call_with_a_terminal_participant(server: RoomServer, peers: Peers) -> None:  # noqa: F811
     bot = await peers.join("bot", publish=True, view=(320, 240, 15))
     evil = await peers.join(EVIL_NAME)  # chat only: a hostile name and hostile text
+    for n in range(20):  # history enough to scroll: the page must open at the newest
+        await evil.room.send_message(f"earlier line {n}")
     await evil.room.send_message("<script>alert(2)</script><b>bold?</b>")
     async with chromium() as browser:
         page = WebPage(await browser.new_page(viewport={"width": 1280, "height": 720}))
@@ -253,6 +255,9 @@ async def test_a_browser_joins_a_call_with_a_terminal_participant(server: RoomSe
         assert sorted(people) == sorted(["bot", "carol", EVIL_NAME])
         messages = await page.js("document.querySelector('#messages').textContent")
         assert "<script>alert(2)</script><b>bold?</b>" in messages  # history on join
+        log = "document.querySelector('#messages')"
+        assert await page.js(f"{log}.scrollHeight > {log}.clientHeight + 100")  # it does scroll
+        await page.until(f"{log}.scrollHeight - {log}.scrollTop - {log}.clientHeight < 40", 5)
         assert await page.js("document.querySelectorAll('#people img, #messages img, #messages b, "
                              "#grid img, #messages script').length") == 0
         assert page.dialogs == []

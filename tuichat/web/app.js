@@ -425,6 +425,7 @@
     history.replaceState(null, "", url.href);
     $("join-view").hidden = true;
     $("call-view").hidden = false;
+    followLog();
     $("statusbar").hidden = false;
     if (deviceNote) addNotice(`Camera and microphone: ${deviceNote}.`);
     renderControls();
@@ -648,12 +649,32 @@
     return new Date(ts * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
   }
 
+  // The log follows its newest entry unless the person scrolled up to read (a hidden log, or
+  // history arriving before the page is laid out, must not stop it following).
+  let logFollows = true;
+  let logTop = 0;
+  $("messages").addEventListener("scroll", () => {
+    // Only a move up (the person reading back) stops following; reaching the end starts it again.
+    // Our own scrolls go down, and entries appended meanwhile must not read as the person leaving.
+    const log = $("messages");
+    const atEnd = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
+    if (atEnd) logFollows = true;
+    else if (log.scrollTop < logTop) logFollows = false;
+    logTop = log.scrollTop;
+  });
+
+  function followLog() {
+    const log = $("messages");
+    if (logFollows) log.scrollTop = log.scrollHeight;
+  }
+  // The panel settles its height after the call view is laid out (and on every window resize).
+  new ResizeObserver(followLog).observe($("messages"));
+
   function appendEntry(entry) {
     const log = $("messages");
-    const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
     log.append(entry);
     while (log.childElementCount > LIMITS.messagesKept) log.firstElementChild.remove();
-    if (atBottom) log.scrollTop = log.scrollHeight;
+    followLog();
   }
 
   function addMessage(chat) {
