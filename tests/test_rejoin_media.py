@@ -184,3 +184,23 @@ async def test_an_ended_camera_is_not_published_as_video(peers: Peers) -> None: 
     assert not any(u.event is CallEvent.PLAY_STATUS and u.stream.status is PlayStatus.FAILED
                    for u in dave.calls.items)
 
+
+
+async def test_a_publisher_whose_peer_connection_the_server_closed_is_seen_again(
+        peers: Peers, server: RoomServer) -> None:  # noqa: F811
+    """The server gives up on someone's media (on an overloaded machine their tracks seemed to end)
+    and closes their peer connection; they are still in the room, so their call is set up again."""
+    dave = await peers.join("dave", publish=True)
+    frank = await peers.join("frank", publish=True)
+    frank_id = frank.room.me.id  # type: ignore[union-attr]
+    await sees(dave.call, frank_id, name="frank")
+    first_pc = frank.call.pc
+    await server.media.sessions[frank_id].pc.close()
+    # Dave stops seeing frank (the server unpublished him) ...
+    await wait_until(lambda: (stream := dave.call.streams.get(frank_id)) is None
+                     or stream.status is not PlayStatus.PLAYING, timeout=10)
+    # ... until frank's call has a new peer connection and publishes again.
+    await wait_until(lambda: frank.call.pc is not None and frank.call.pc is not first_pc
+                     and frank.call.published.status is PublishStatus.PUBLISHING, timeout=15)
+    await sees(dave.call, frank_id, name="frank", timeout=15)
+    await sees(frank.call, dave.room.me.id, name="dave", timeout=15)  # type: ignore[union-attr]

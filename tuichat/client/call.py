@@ -39,7 +39,7 @@ from aiortc import (
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rtcconfiguration import RTCBundlePolicy
 
-from tuichat.client.events import Callback, Emitter, RoomEvent, RoomUpdate
+from tuichat.client.events import Callback, Emitter, RoomEvent, RoomUpdate, SessionStatus
 from tuichat.client.room import Room
 from tuichat.client.stream import PlayedStream, PlayStatus, PublishedStream, PublishStatus, StreamEvent
 from tuichat.errors import CommandFailed, ConnectionFailed, TuichatError
@@ -501,12 +501,18 @@ class Call:
         log.info("call: peer connection %s", state)
         if state in ("connected", "failed", "closed"):
             self._connected.set()
-        if state == "failed" and self.status is CallStatus.CONNECTED and not self._closed:
-            self._spawn(self._restart_after_failure(), "call restart")
+        # "closed" here is the server's doing (ours go through _drop_pc, which forgets the pc first):
+        # it gave up on our media (an overloaded machine missed its keepalive), but we are still in
+        # the room, so the call is set up again, as after a failure.
+        if state in ("failed", "closed") and self.status is CallStatus.CONNECTED and not self._closed:
+            self._spawn(self._restart_after_failure(pc), "call restart")
 
-    async def _restart_after_failure(self) -> None:
+    async def _restart_after_failure(self, pc: RTCPeerConnection) -> None:
         await asyncio.sleep(RESTART_DELAY_S)
-        await self._restart("the media connection failed")
+        # Not if it was set up again meanwhile, nor while out of the room: the rejoin will (its
+        # STATE restarts the call; a dropped WebSocket closes the peer connection too).
+        if pc is self.pc and self.room.joined and self.room.session.status is SessionStatus.ESTABLISHED:
+            await self._restart("the media connection failed")
 
     def _on_state(self, update: RoomUpdate) -> None:
         # The first STATE came before the call existed: a later one means the session rejoined.
