@@ -17,6 +17,7 @@ from tests.thin_terminal import compare_over_thin_link
 from tuichat.tui.direct import (
     ANSWER_WAIT_S,
     LOST_REPLY_S,
+    MAX_FRAMES_IN_FLIGHT,
     QUEUE_BUDGET_S,
     TerminalWriter,
 )
@@ -69,6 +70,16 @@ async def test_frames_wait_for_the_terminal_and_go_on_when_it_answers() -> None:
         # The reply to the second frame says the first was read too.
         writer.acknowledge(second, 0)
         assert writer.in_flight == 0 and not writer.busy()
+
+        # However quick the replies have been, no more than a few frames go unanswered (a round trip
+        # learnt while the buffers were full would otherwise let them stay full).
+        for _ in range(MAX_FRAMES_IN_FLIGHT):
+            assert not writer.busy()
+            writer.write("frame", frame=True)
+        assert writer.busy()
+        last = int(QUERY.findall("".join(app.written))[-1]) - 1
+        writer.acknowledge(last, 0)
+        assert not writer.busy()
 
         # A reply that never comes (swallowed by a paste) holds the video back for LOST_REPLY_S only.
         writer.write("frame three", frame=True)

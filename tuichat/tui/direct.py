@@ -51,6 +51,7 @@ __all__ = [
     "DIRECT_ENV",
     "FRAME_MARK",
     "LOST_REPLY_S",
+    "MAX_FRAMES_IN_FLIGHT",
     "MAX_QUEUED_WRITES",
     "QUEUE_BUDGET_S",
     "DisplayWatch",
@@ -72,12 +73,17 @@ MAX_QUEUED_WRITES = 4
 #: Terminal pacing (`TerminalWriter`): how far the oldest unanswered frame may lag the best recent
 #: round trip before new frames wait. Enough for a wobbly link, small against a frame interval's few.
 QUEUE_BUDGET_S = 0.15
+#: And never more than this many frames unanswered: the best round trip is learnt from replies,
+#: so a link whose buffers were full from the start (the first screens over 5 KB/s) would teach a
+#: bloated one; with a few frames at most in flight the buffers drain and the truth shows. (A
+#: 300 ms link then carries 10 frames a second.)
+MAX_FRAMES_IN_FLIGHT = 3
 #: The best round trip is taken over this window (so a route that got slower is learnt).
 ROUND_TRIP_WINDOW_S = 10.0
 #: A query unanswered this long is given up on (a lost reply must not stop the video for good).
 LOST_REPLY_S = 3.0
 #: A terminal that has not answered its first query by then is taken never to answer: not paced.
-ANSWER_WAIT_S = 5.0
+ANSWER_WAIT_S = 10.0
 #: How often a terminal that has not answered is asked again (it may be slow, not silent).
 SILENT_QUERY_S = 1.0
 #: Frames are tagged by the column of the cursor in row 1: 1 to this many (at most the width).
@@ -218,7 +224,8 @@ class TerminalWriter:
     (CPR) comes back through the input once the terminal has read the frame: the cursor is first
     put in row 1 at a column that tags the frame, so a reply says which frame it answers. A new
     frame waits while the oldest unanswered one is older than the best round trip seen lately plus
-    ``QUEUE_BUDGET_S``: the picture drops frames instead of falling behind. A terminal that does
+    ``QUEUE_BUDGET_S``, or ``MAX_FRAMES_IN_FLIGHT`` are unanswered: the picture drops frames
+    instead of falling behind. A terminal that does
     not answer (a test harness reading the pty) is not paced: no reply, no waiting.
     """
 
@@ -266,7 +273,7 @@ class TerminalWriter:
         if not self._in_flight or not self._paced(now):
             return False
         base = self.base_round_trip or 0.0
-        if now - self._in_flight[0][1] <= base + QUEUE_BUDGET_S:
+        if len(self._in_flight) < MAX_FRAMES_IN_FLIGHT and now - self._in_flight[0][1] <= base + QUEUE_BUDGET_S:
             return False
         self._held_at = now
         return True
