@@ -114,6 +114,8 @@ def test_printable_replaces_every_control_character() -> None:
     shown = printable(everything)
     assert not any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in shown)
     assert printable("[b]ok[/b] ünïcödé 李 🙂") == "[b]ok[/b] ünïcödé 李 🙂"
+    assert printable("dev 👩\u200d💻 ok") == "dev 👩💻 ok"  # a joiner is left out, not shown as '�'
+    assert printable("a\u202eb\u200bc") == "a\ufffdb\ufffdc"  # a bidi override, a zero-width space
     assert printable("a\nb", keep_newlines=True) == "a\nb" and printable("a\nb") == "a␊b"
 
 

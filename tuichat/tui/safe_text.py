@@ -2,7 +2,8 @@
 
 Rich leaves ESC and C1 codes in ``Text`` objects, so escape sequences in a name or message would
 reach the terminal. Here every control character becomes a visible symbol (ESC shows as '␛'), and
-invisible format characters (bidi overrides, zero-width spaces) become '�'. Markup is never parsed:
+invisible format characters (bidi overrides, zero-width spaces) become '�' (zero-width joiners are
+left out). Markup is never parsed:
 callers build ``rich.text.Text`` from the result, so ``[bold]x[/]`` shows as typed.
 """
 
@@ -11,6 +12,9 @@ from __future__ import annotations
 import unicodedata
 
 _CONTROL_PICTURES = {code: chr(0x2400 + code) for code in range(0x20)} | {0x7F: "\u2421"}
+#: Zero-width (non-)joiners are left out rather than shown as '�': 👩‍💻 shows as 👩💻, not 👩�💻, and
+#: every terminal agrees on the width of what remains, so borders stay straight.
+_JOINERS = frozenset("\u200c\u200d")
 
 
 def printable(text: str, *, keep_newlines: bool = False) -> str:
@@ -24,6 +28,8 @@ def printable(text: str, *, keep_newlines: bool = False) -> str:
             out.append("    " if keep_newlines else " ")
         elif code in _CONTROL_PICTURES:
             out.append(_CONTROL_PICTURES[code])
+        elif char in _JOINERS:
+            continue  # emoji and script joiners: harmless, but a joined emoji's width is the terminal's guess
         elif 0x80 <= code <= 0x9F or unicodedata.category(char) in ("Cf", "Cs", "Zl", "Zp"):
             out.append("\ufffd")
         else:
