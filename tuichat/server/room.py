@@ -173,7 +173,8 @@ class Registry:
                 room = self.rooms.get(room_name)
         if room is not None and len(room) >= room.max_participants:
             raise CommandFailed(
-                ErrorCode.ROOM_FULL, f"room {room_name!r} is full ({room.max_participants} participants)"
+                ErrorCode.ROOM_FULL, f"room {room_name!r} is full ({room.max_participants} "
+                f"{'participant' if room.max_participants == 1 else 'participants'})"
             )
         if room is None:
             room = self.rooms[room_name] = Room(
