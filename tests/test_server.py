@@ -10,6 +10,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import WSCloseCode
 
 from tests.conftest import wait_until
 from tuichat.protocol.limits import FRAME_MAX_BYTES, MESSAGE_MAX_BYTES, RATE_BURST
@@ -142,6 +143,25 @@ async def test_a_silent_client_is_dropped_and_left_is_sent_within_ten_seconds(co
     left = await watcher.receive_until("left", timeout=10)
     assert left["participant"]["name"] == "frozen"
     assert time.monotonic() - started < 10
+
+
+async def test_a_clean_close_is_leaving_and_a_dropped_connection_is_not(connect: Any) -> None:
+    """A browser tab closing sends close code 1001 (a client quitting, 1000): that is leaving, not
+    a lost connection; a TCP connection that just goes away is."""
+    watcher = await connect()
+    await watcher.join("lobby", "watcher")
+    for name, code in (("tab", WSCloseCode.GOING_AWAY), ("quitter", WSCloseCode.OK)):
+        client = await connect()
+        await client.join("lobby", name)
+        await client.ws.close(code=code)
+        left = await watcher.receive_until("left")
+        assert (left["participant"]["name"], left["reason"]) == (name, "left")
+    dropped = await connect()
+    await dropped.join("lobby", "dropped")
+    transport = dropped.ws._response.connection.transport  # the TCP connection under the WebSocket
+    transport.abort()
+    left = await watcher.receive_until("left")
+    assert (left["participant"]["name"], left["reason"]) == ("dropped", "connection lost")
 
 
 async def test_a_client_that_does_not_read_is_cut_off_not_buffered(server: RoomServer, connect: Any) -> None:

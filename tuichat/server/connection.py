@@ -99,7 +99,13 @@ class Connection:
                     log.info("%s: connection error: %s", self.peer, self.ws.exception())
                     break
         finally:
-            self._leave("connection lost" if not self._closing else "disconnected")
+            if self._closing:
+                reason = "disconnected"
+            elif self.ws.close_code in (WSCloseCode.OK, WSCloseCode.GOING_AWAY):
+                reason = "left"  # closed on purpose (a browser tab closed, a client quitting)
+            else:
+                reason = "connection lost"
+            self._leave(reason)
             self._closing = True
             with contextlib.suppress(asyncio.QueueFull):
                 self._outbox.put_nowait(None)
