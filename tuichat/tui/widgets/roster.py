@@ -61,6 +61,11 @@ class ParticipantList(OptionList):
         if highlighted is not None and participants:
             self.highlighted = min(highlighted, len(participants) - 1)
 
+    def on_focus(self) -> None:
+        # Enter should do something at once: start on the first person who is not you.
+        if self.highlighted is None and self.participants:
+            self.highlighted = next((i for i, p in enumerate(self.participants) if not p.is_self), 0)
+
     def set_stale(self, stale: bool) -> None:
         """Not in the room just now (reconnecting): the list is who was there, dimmed and said so."""
         self.set_class(stale, "-stale")
