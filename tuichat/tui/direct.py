@@ -225,8 +225,8 @@ class TerminalWriter:
     put in row 1 at a column that tags the frame, so a reply says which frame it answers. A new
     frame waits while the oldest unanswered one is older than the best round trip seen lately plus
     ``QUEUE_BUDGET_S``, or ``MAX_FRAMES_IN_FLIGHT`` are unanswered: the picture drops frames
-    instead of falling behind. A terminal that does
-    not answer (a test harness reading the pty) is not paced: no reply, no waiting.
+    instead of falling behind. A terminal that does not answer (a test harness reading the pty) is
+    not paced: no reply, no waiting.
     """
 
     _ATTRIBUTE = "_tuichat_terminal_writer"
