@@ -250,13 +250,10 @@ class Bot:
             try:
                 await self.room.send_message(text, to=to)
                 return
-            except CommandFailed as exc:
-                if not (patient and exc.code == ErrorCode.RATE_LIMITED.value):
+            except (CommandFailed, ConnectionFailed) as exc:
+                if not (patient and isinstance(exc, CommandFailed) and exc.code == ErrorCode.RATE_LIMITED.value):
                     self.emit({"event": "ERROR", "text": text[:80], "reason": str(exc)})
                     return
-            except ConnectionFailed as exc:
-                self.emit({"event": "ERROR", "text": text[:80], "reason": str(exc)})
-                return
             await asyncio.sleep(delay)
             delay = min(2 * delay, RATE_LIMITED_MAX_WAIT_S)
 

@@ -295,6 +295,11 @@ class Call:
             await self.room.session.command(View(id=0, width=width, height=height, fps=fps, participant=participant,
                                                  preview=_preview_field(on)))
 
+    @property
+    def participant_views(self) -> frozenset[str]:
+        """The participants given a view of their own (``set_view(participant=...)``) still in force."""
+        return frozenset(self._participant_views)
+
     async def set_preview(self, on: bool, participant: str | None = None) -> None:
         """Switch low-bandwidth preview on or off, keeping the view's box (for one participant or all).
 

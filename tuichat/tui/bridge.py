@@ -187,8 +187,6 @@ class CallBridge:
         #: The latest view the UI asked for; kept so a call that starts later uses it.
         self._view_request: tuple[int, int, bool, str | None, tuple[str, ...]] | None = None
         self._first_connect = False
-        #: Participants this call has given a view of their own (focus): see `set_view`.
-        self._own_views: set[str] = set()
         self._stats: asyncio.Task[None] | None = None
         self.url = url
         self.user = user
@@ -308,7 +306,6 @@ class CallBridge:
         width, height, fps = self.default_view(request[0], request[1], request[2])
         self.call = Call(room, video=self.self_view, audio=audio, audio_sink=sink, view=(width, height, fps),
                          ice_servers=media.ice_servers, preview=request[2])
-        self._own_views = set()
         for event in CallEvent:
             self.call.on(event, self._on_call_update)
         self._stats = asyncio.create_task(self._stats_loop())
@@ -361,14 +358,13 @@ class CallBridge:
         # A participant's own view outlives the focus that asked for it (the protocol cannot drop
         # one): those back in the grid are given the grid's view, now and at every later change.
         present = self.room.participants if self.room is not None else {}
-        self._own_views &= set(present)
-        for participant in sorted(self._own_views - set(hidden) - {focused}):
-            await self.call.set_view(*view, participant=participant, preview=preview)
+        for participant in sorted(self.call.participant_views - set(hidden) - {focused}):
+            if participant in present:
+                await self.call.set_view(*view, participant=participant, preview=preview)
         for participant in hidden:
             await self.call.set_view(*HIDDEN_VIEW, participant=participant, preview=preview)
         if focused is not None:
             await self.call.set_view(*view, participant=focused, preview=preview)
-        self._own_views |= set(hidden) | ({focused} if focused is not None else set())
 
     async def toggle_mic(self) -> bool | None:
         """Mute or unmute; returns the new muted state, or None when there is no microphone."""
