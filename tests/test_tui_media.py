@@ -9,12 +9,14 @@ from dataclasses import dataclass
 
 import pytest
 from rich.segment import Segment
+from textual import events
 
 from tests.test_tui import SIZE, log_text, names, screen_text, until
 from tuichat.client import Session
 from tuichat.client.call import Call
 from tuichat.media import BAR_BAND, BARS, AudioDrain, TestPatternTrack, ToneTrack
 from tuichat.render import ColorMode
+from tuichat.server import RoomServer
 from tuichat.tui.app import ChatApp
 from tuichat.tui.bridge import MediaOptions
 from tuichat.tui.widgets import StatusLine, VideoGrid
@@ -189,50 +191,87 @@ async def test_focus_cycles_and_self_view_shows_our_own_camera(url: str, publish
             assert alice is not None and alice.video_muted
 
 
-async def test_after_focus_everyone_in_the_grid_is_sent_at_the_grid_size_again(url: str, publisher: Publisher) -> None:
-    """Focus sends the others small and slow; back in the grid they must be full again, and follow
-    later resizes (they stayed at 64×48, 2 fps for the rest of the call)."""
-    dave_session = Session(url, "dave")
-    await dave_session.connect()
+@pytest.fixture
+async def dave(url: str, publisher: Publisher) -> AsyncIterator[Publisher]:
+    """A second publisher in the lobby, after carol."""
+    session = Session(url, "dave")
+    await session.connect()
     drain = AudioDrain()
     drain.start()
-    dave_call = Call(await dave_session.join("lobby"), video=TestPatternTrack(640, 480, 15, label="dave"),
-                     audio_sink=drain)
-    await dave_call.start()
+    call = Call(await session.join("lobby"), video=TestPatternTrack(640, 480, 15, label="dave"), audio_sink=drain)
+    await call.start()
+    yield Publisher(session, call, drain)
+    await call.close()
+    await drain.stop()
+    await session.disconnect()
+
+
+async def test_after_focus_everyone_in_the_grid_is_sent_at_the_grid_size_again(
+        url: str, publisher: Publisher, dave: Publisher) -> None:
+    """Focus sends the others small and slow; back in the grid they must be full again, and follow
+    later resizes (they stayed at 64×48, 2 fps for the rest of the call)."""
     app = ChatApp(url, "alice", "lobby", media=RECEIVE_ONLY)
-    try:
-        async with app.run_test(size=(200, 56)) as pilot:
-            carol = publisher.session.room.me.id  # type: ignore[union-attr]
-            dave = dave_session.room.me.id  # type: ignore[union-attr]
-            await until(pilot, lambda: video_playing(app, carol) and video_playing(app, dave), timeout=15)
-            call = app.bridge.call
-            assert call is not None
-            grid = app.query_one(VideoGrid)
+    async with app.run_test(size=(200, 56)) as pilot:
+        carol = publisher.session.room.me.id  # type: ignore[union-attr]
+        dave_id = dave.session.room.me.id  # type: ignore[union-attr]
+        await until(pilot, lambda: video_playing(app, carol) and video_playing(app, dave_id), timeout=15)
+        call = app.bridge.call
+        assert call is not None
+        grid = app.query_one(VideoGrid)
 
-            def in_the_grid(key: str) -> bool:  # sent at the size of a grid tile, at the full rate
-                stream, box = call.streams[key], grid.view_box()
-                return (stream.size is not None and stream.fps > 10
-                        and (abs(stream.size[0] - box[0]) <= 2 or abs(stream.size[1] - box[1]) <= 2))
+        def in_the_grid(key: str) -> bool:  # sent at the size of a grid tile, at the full rate
+            stream, box = call.streams[key], grid.view_box()
+            return (stream.size is not None and stream.fps > 10
+                    and (abs(stream.size[0] - box[0]) <= 2 or abs(stream.size[1] - box[1]) <= 2))
 
-            await until(pilot, lambda: in_the_grid(carol) and in_the_grid(dave), timeout=8)
-            assert grid.view_box()[0] > 64
-            await pilot.press("f5")  # carol: dave is hidden
-            await until(pilot, lambda: call.streams[dave].size == (64, 48), timeout=6)
-            await pilot.press("f5")  # dave: carol is hidden
-            await until(pilot, lambda: call.streams[carol].size == (64, 48), timeout=6)
-            await until(pilot, lambda: app.query_one(StatusLine).playing.short.startswith("dave +1 PLAYING"))
-            await pilot.press("f5")  # back to the grid
-            assert grid.focused_key is None
-            await until(pilot, lambda: in_the_grid(carol) and in_the_grid(dave), timeout=8)
-            # A bigger terminal: both grow with the grid.
-            before = grid.view_box()
-            await pilot.resize_terminal(250, 70)
-            await until(pilot, lambda: grid.view_box() != before and in_the_grid(carol) and in_the_grid(dave),
-                        timeout=8)
-    finally:
-        await dave_call.close()
-        await drain.stop()
-        await dave_session.disconnect()
+        await until(pilot, lambda: in_the_grid(carol) and in_the_grid(dave_id), timeout=8)
+        assert grid.view_box()[0] > 64
+        await pilot.press("f5")  # carol: dave is hidden
+        await until(pilot, lambda: call.streams[dave_id].size == (64, 48), timeout=6)
+        await pilot.press("f5")  # dave: carol is hidden
+        await until(pilot, lambda: call.streams[carol].size == (64, 48), timeout=6)
+        await until(pilot, lambda: app.query_one(StatusLine).playing.short.startswith("dave +1 PLAYING"))
+        await pilot.press("f5")  # back to the grid
+        assert grid.focused_key is None
+        await until(pilot, lambda: in_the_grid(carol) and in_the_grid(dave_id), timeout=8)
+        # A bigger terminal: both grow with the grid.
+        before = grid.view_box()
+        await pilot.resize_terminal(250, 70)
+        await until(pilot, lambda: grid.view_box() != before and in_the_grid(carol) and in_the_grid(dave_id),
+                    timeout=8)
+
+
+async def test_preview_pressed_in_a_burst_ends_in_the_last_state_pressed(
+        server: RoomServer, url: str, publisher: Publisher, dave: Publisher) -> None:
+    """Each press asks the server for every participant's view; a burst of presses once outran the
+    server's command rate limit, and the views asked for last were refused: the status said PREVIEW
+    while the pictures stayed full (or the other way round)."""
+    app = ChatApp(url, "alice", "lobby", media=RECEIVE_ONLY)
+    async with app.run_test(size=SIZE) as pilot:
+        carol = publisher.session.room.me.id  # type: ignore[union-attr]
+        dave_id = dave.session.room.me.id  # type: ignore[union-attr]
+        await until(pilot, lambda: video_playing(app, carol) and video_playing(app, dave_id), timeout=15)
+        await pilot.press("f5")  # carol focused, dave hidden: three views per press
+        alice = next(c for c in server.connections if c.member is not None and c.member.name == "alice")
+
+        def server_has(preview: bool) -> bool:
+            views = alice.views
+            return (views.default.preview is preview and dave_id in views.per_participant
+                    and all(v.preview is preview for v in views.per_participant.values()))
+
+        for presses, preview in ((15, True), (15, False), (15, True)):
+            for _ in range(presses):  # as fast as a held key repeats: Pilot.press waits for an idle process
+                app.post_message(events.Key("f4", None))
+            await until(pilot, lambda: app.preview is preview, timeout=5)  # noqa: B023
+            started = time.monotonic()
+            await until(pilot, lambda: server_has(preview), timeout=5)  # noqa: B023
+            assert time.monotonic() - started < 2.0, "the last press took effect late"
+            assert app.preview is preview
+            assert ("PREVIEW" in app.query_one(StatusLine).media) is preview
+        stream = app.bridge.call.streams[carol]  # type: ignore[union-attr]
+        await until(pilot, lambda: stream.size is not None and stream.size[0] <= 160 and stream.size[1] <= 90,
+                    timeout=4)
+        assert server_has(True) and app.preview, "a request sent after the last one overrode it"
 
 
 async def test_while_the_server_is_away_the_screen_says_what_it_shows_is_old() -> None:

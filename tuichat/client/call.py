@@ -225,6 +225,8 @@ class Call:
         self.pc: RTCPeerConnection | None = None
         self._participant_views: dict[str, tuple[int, int, int]] = {}
         self._participant_preview: dict[str, bool] = {}
+        #: What the server has of our views on this connection (None: the default), to send only changes.
+        self._views_sent: dict[str | None, tuple[int, int, int, bool]] = {}
         #: Whose id each per-participant view was set for (their name), to tell them apart after a rejoin.
         self._view_names: dict[str, str] = {}
         self._slots: list[_Slot] = []
@@ -292,8 +294,15 @@ class Call:
             on = self._participant_preview.get(participant, self.preview)
             self._participant_preview[participant] = on
         if self.status is CallStatus.CONNECTED:
-            await self.room.session.command(View(id=0, width=width, height=height, fps=fps, participant=participant,
-                                                 preview=_preview_field(on)))
+            await self._send_view(participant, (width, height, fps), on)
+
+    async def _send_view(self, participant: str | None, view: tuple[int, int, int], preview: bool) -> None:
+        """Send a view unless the server has it already (on this connection): views are rate limited."""
+        if self._views_sent.get(participant) == (*view, preview):
+            return
+        await self.room.session.command(View(id=0, width=view[0], height=view[1], fps=view[2],
+                                             participant=participant, preview=_preview_field(preview)))
+        self._views_sent[participant] = (*view, preview)
 
     @property
     def participant_views(self) -> frozenset[str]:
@@ -390,12 +399,11 @@ class Call:
         await pc.setLocalDescription(await pc.createOffer())
         session = self.room.session
         # The server keeps our view per connection: (re)send it before the offer so slots start right.
-        await session.command(View(id=0, width=self.view[0], height=self.view[1], fps=self.view[2],
-                                   preview=_preview_field(self.preview)))
-        for pid, (w, h, fps) in self._participant_views.items():
+        self._views_sent.clear()
+        await self._send_view(None, self.view, self.preview)
+        for pid, view in self._participant_views.items():
             if self.room.participants.get(pid) is not None:
-                await session.command(View(id=0, width=w, height=h, fps=fps, participant=pid,
-                                           preview=_preview_field(self._participant_preview.get(pid, self.preview))))
+                await self._send_view(pid, view, self._participant_preview.get(pid, self.preview))
         await session.command(Offer(id=0, sdp=pc.localDescription.sdp))  # ANSWER arrives before the ack
         if not self._answer.done():
             raise CommandFailed(ErrorCode.MEDIA_FAILED, "the server acknowledged the offer without an answer")

@@ -11,6 +11,7 @@ from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.notifications import Notification, Notify
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Input
@@ -44,6 +45,8 @@ log = logging.getLogger(__name__)
 
 #: Message keys remembered to skip repeats after a reconnect; more than the server's history.
 SHOWN_MESSAGES_KEPT = 500
+#: How long a toast saying what a key switched to stays up (s).
+STATE_TOAST_S = 2.0
 
 
 class ChatApp(App[None]):
@@ -108,6 +111,8 @@ class ChatApp(App[None]):
         self.streams: dict[str, StreamView] = {}
         self.published: PublishView | None = None
         self._view_timer: Timer | None = None
+        #: The toast each toggling key showed last (see ``_state_toast``).
+        self._state_toasts: dict[str, Notification] = {}
         self.url = url
         self.user = user
         self.room_name = room
@@ -406,7 +411,7 @@ class ChatApp(App[None]):
         if muted is None:
             self.notify("There is no microphone to unmute (see the message log).", severity="warning")
         else:
-            self.notify("Microphone muted" if muted else "Microphone on", timeout=2)
+            self._state_toast("mic", "Microphone muted" if muted else "Microphone on")
         self._update_media_status()
 
     @work(group="media", exclusive=False)
@@ -415,7 +420,7 @@ class ChatApp(App[None]):
         if muted is None:
             self.notify("There is no camera to turn on (see the message log).", severity="warning")
         else:
-            self.notify("Camera off" if muted else "Camera on", timeout=2)
+            self._state_toast("camera", "Camera off" if muted else "Camera on")
             if self.self_view:
                 self._show_self_view(camera_off=muted)
         self._update_media_status()
@@ -425,14 +430,14 @@ class ChatApp(App[None]):
         grid = self.query_one(VideoGrid)
         grid.set_fps(5 if self.preview else 15)
         grid.set_threshold(PREVIEW_THRESHOLD if self.preview else THRESHOLD)
-        self.notify("Low-bandwidth preview on" if self.preview else "Preview off: full quality", timeout=2)
+        self._state_toast("preview", "Low-bandwidth preview on" if self.preview else "Preview off: full quality")
         self._announce_view()
         self._update_media_status()
 
     def action_focus_next_participant(self) -> None:
         focused = self.query_one(VideoGrid).focus_next()
         tile = self.query_one(VideoGrid).tiles.get(focused) if focused else None
-        self.notify(f"Focused on {tile.name}" if tile else "Showing everyone", timeout=2)
+        self._state_toast("focus", f"Focused on {tile.name}" if tile else "Showing everyone")
 
     def action_toggle_self_view(self) -> None:
         self.self_view = not self.self_view
@@ -454,8 +459,18 @@ class ChatApp(App[None]):
         self.set_class(self.video_only, "-video-only")
         if self.video_only and self.focused is not None and self.focused.id != "composer":
             self.query_one("#composer", Input).focus()
-        self.notify("Video only: messages pop up here (F8 brings the panels back)" if self.video_only
-                    else "Messages and people are back", timeout=2)
+        self._state_toast("video-only", "Video only: messages pop up here (F8 brings the panels back)"
+                          if self.video_only else "Messages and people are back")
+
+    def _state_toast(self, key: str, text: str) -> None:
+        """A short toast saying what a key switched to; it replaces the one the same key showed before,
+        so a burst of presses leaves one toast with the final state, not a stack of them."""
+        previous = self._state_toasts.get(key)
+        if previous is not None:
+            self._unnotify(previous)  # Textual has no public way to take one toast back (8.x)
+        notification = Notification(text, timeout=STATE_TOAST_S)
+        self._state_toasts[key] = notification
+        self.post_message(Notify(notification))
 
     def _pop_up(self, text: str, *, title: str = "", timeout: float = 6) -> None:
         """A toast with others' text in it: made printable, and never read as markup."""

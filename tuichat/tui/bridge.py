@@ -24,6 +24,7 @@ from tuichat.client.events import Message
 from tuichat.client.loop_thread import LoopThread
 from tuichat.client.stream import PlayedStream, PlayStatus, PublishStatus
 from tuichat.errors import CommandFailed, ConnectionFailed, DeviceUnavailable, TuichatError
+from tuichat.protocol import ErrorCode
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -85,6 +86,8 @@ PREVIEW_FPS = 5
 PREVIEW_BOX = (64, 36)
 #: A participant who is not shown (another one is focused) is fetched this small and slow.
 HIDDEN_VIEW = (64, 48, 2)
+#: After the server refused views for the command rate: about what refills room for a request.
+RATE_LIMITED_WAIT_S = 0.5
 
 
 class StreamFrames:
@@ -186,6 +189,8 @@ class CallBridge:
         self._audio_sink: Any = None
         #: The latest view the UI asked for; kept so a call that starts later uses it.
         self._view_request: tuple[int, int, bool, str | None, tuple[str, ...]] | None = None
+        #: A ``set_view`` is sending views; later requests only replace ``_view_request``.
+        self._sending_views = False
         self._first_connect = False
         self._stats: asyncio.Task[None] | None = None
         self.url = url
@@ -348,23 +353,51 @@ class CallBridge:
 
     async def set_view(self, width: int, height: int, preview: bool, focused: str | None,
                        hidden: tuple[str, ...]) -> None:
-        """Subscribe every shown participant at the tile's pixel size; hidden ones small and slow."""
+        """Subscribe every shown participant at the tile's pixel size; hidden ones small and slow.
+
+        A request is a few commands (one per target); requests made while they are being sent
+        (a burst of F4 presses, a terminal being dragged) are merged, and only the latest is sent
+        next. A burst once outran the server's command rate limit, which refused the requests that
+        mattered: the last ones. A refusal for the rate is waited out and the latest request sent.
+        """
         self._view_request = (width, height, preview, focused, hidden)
-        if self.call is None:
+        if self.call is None or self._sending_views:
+            return  # the call sends it when it starts; a running set_view sends it next
+        self._sending_views = True
+        try:
+            sent = None
+            while (request := self._view_request) != sent:
+                try:
+                    await self._send_views(*request)
+                except CommandFailed as exc:
+                    if exc.code != ErrorCode.RATE_LIMITED:
+                        raise
+                    log.info("views refused for the command rate; sending the latest again in %.1f s",
+                             RATE_LIMITED_WAIT_S)
+                    await asyncio.sleep(RATE_LIMITED_WAIT_S)
+                    continue
+                sent = request
+        finally:
+            self._sending_views = False
+
+    async def _send_views(self, width: int, height: int, preview: bool, focused: str | None,
+                          hidden: tuple[str, ...]) -> None:
+        call = self.call
+        if call is None:
             return
         # Preview: the server also caps size, rate and bit rate (video and Opus) for this subscriber.
         view = self.default_view(width, height, preview)
-        await self.call.set_view(*view, preview=preview)
+        await call.set_view(*view, preview=preview)
         # A participant's own view outlives the focus that asked for it (the protocol cannot drop
         # one): those back in the grid are given the grid's view, now and at every later change.
         present = self.room.participants if self.room is not None else {}
-        for participant in sorted(self.call.participant_views - set(hidden) - {focused}):
+        for participant in sorted(call.participant_views - set(hidden) - {focused}):
             if participant in present:
-                await self.call.set_view(*view, participant=participant, preview=preview)
+                await call.set_view(*view, participant=participant, preview=preview)
         for participant in hidden:
-            await self.call.set_view(*HIDDEN_VIEW, participant=participant, preview=preview)
+            await call.set_view(*HIDDEN_VIEW, participant=participant, preview=preview)
         if focused is not None:
-            await self.call.set_view(*view, participant=focused, preview=preview)
+            await call.set_view(*view, participant=focused, preview=preview)
 
     async def toggle_mic(self) -> bool | None:
         """Mute or unmute; returns the new muted state, or None when there is no microphone."""
