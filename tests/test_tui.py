@@ -145,6 +145,21 @@ async def test_keys_work_while_typing_without_typing_letters(url: str) -> None:
         assert app.focused is composer and composer.value == "draft?"
 
 
+async def test_a_bare_q_asks_before_leaving(url: str) -> None:
+    """Out of the input, letters are keys: typing on after a Tab must not drop the call at a 'q'."""
+    app = ChatApp(url, "alice", "lobby")
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await until(pilot, lambda: names(app) == ["alice"])
+        await pilot.press("escape", "q", "u")
+        await until(pilot, lambda: "Press q again" in screen_text(app))
+        assert app.is_running
+        await pilot.press("q")
+        assert app.is_running, "q, another key, q is not a double q"
+        await pilot.press("q")
+        await until(pilot, lambda: not app.is_running)
+    assert app.return_code == 0
+
+
 async def test_tab_cycles_focus(url: str) -> None:
     app = ChatApp(url, "alice", "lobby")
     async with app.run_test(size=SIZE) as pilot:

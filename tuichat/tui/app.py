@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Coroutine, Iterable
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,8 @@ log = logging.getLogger(__name__)
 SHOWN_MESSAGES_KEPT = 500
 #: How long a toast saying what a key switched to stays up (s).
 STATE_TOAST_S = 2.0
+#: A second bare ``q`` within this many seconds leaves the call.
+QUIT_AGAIN_S = 2.0
 
 
 class ChatApp(App[None]):
@@ -74,7 +77,7 @@ class ChatApp(App[None]):
         Binding("v", "toggle_self_view", "Self-view", show=False),
         Binding("y", "copy_invite", "Copy invite", show=False),
         Binding("t", "toggle_video_only", "Video only", show=False),
-        Binding("q", "quit", "Quit", show=False),
+        Binding("q", "quit_twice", "Quit", show=False),
     ]
     # Small terminals (80×24 over SSH is common) give the video what the side panels would take:
     # a narrower people list below 100 columns and none below 64 (the status line keeps the head
@@ -96,7 +99,7 @@ class ChatApp(App[None]):
         ("F8  t", "video only: hide the messages and people (new messages pop up), and back"),
         ("PgUp  PgDn", "scroll the messages (when focused)"),
         ("Ctrl+P", "the command palette: every action by name"),
-        ("Ctrl+Q  q", "leave the room and quit"),
+        ("Ctrl+Q  q q", "leave the room and quit (q: pressed twice)"),
     ]
 
     def __init__(self, url: str, user: str, room: str, *, session_options: SessionOptions | None = None,
@@ -113,6 +116,8 @@ class ChatApp(App[None]):
         self._view_timer: Timer | None = None
         #: The toast each toggling key showed last (see ``_state_toast``).
         self._state_toasts: dict[str, Notification] = {}
+        #: When a bare ``q`` last asked to leave (``action_quit_twice``).
+        self._quit_asked_at = -QUIT_AGAIN_S
         self.url = url
         self.user = user
         self.room_name = room
@@ -481,6 +486,21 @@ class ChatApp(App[None]):
         text = f"{invite.command}\nor in a browser: {invite.link}"
         self.copy_to_clipboard(text)
         self.notify(text, title="Invite copied", timeout=4)
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key) and not event.is_forwarded and event.key != "q":
+            self._quit_asked_at = -QUIT_AGAIN_S  # only q, q in a row leaves
+        await super().on_event(event)
+
+    async def action_quit_twice(self) -> None:
+        """Bare ``q`` leaves only when pressed twice in a row: someone who tabbed out of the input and
+        goes on typing must not drop out of a call at the first word with a q in it."""
+        now = time.monotonic()
+        if now - self._quit_asked_at <= QUIT_AGAIN_S:
+            await self.action_quit()
+            return
+        self._quit_asked_at = now
+        self._state_toast("quit", "Press q again to leave the call (Ctrl+Q leaves at once)")
 
     async def action_quit(self) -> None:
         self.query_one(MessageLog).add_notice("Leaving…")
