@@ -7,11 +7,13 @@ import time
 from collections.abc import Callable
 
 import pytest
+from textual import events
 from textual.pilot import Pilot
 from textual.widgets import Input
 
 from tests.conftest import Recorder
 from tuichat.client import RoomEvent, Session, SessionStatus
+from tuichat.protocol.limits import TEXT_MAX_LENGTH
 from tuichat.tui.app import ChatApp
 from tuichat.tui.bridge import MessageView, ParticipantView, RoomChanged
 from tuichat.tui.safe_text import printable
@@ -374,6 +376,34 @@ async def test_refused_message_gives_the_text_back(url: str) -> None:
         # Typing goes on where the text ends (it went in front of it).
         await pilot.press(*" there")
         assert app.query_one("#composer", Input).value == "/msg nobody hello there"
+
+
+async def test_a_paste_keeps_its_lines_and_a_full_input_says_so(url: str) -> None:
+    """Textual's Input kept the first line of a paste and dropped a paste past the limit without a
+    word; a zero-width space copied from a web page made the server refuse the whole message."""
+    app = ChatApp(url, "alice", "lobby")
+    async with app.run_test(size=SIZE, notifications=True) as pilot, Session(url, "carol") as carol:
+        room = await carol.join("lobby")
+        received = Recorder()
+        room.on(RoomEvent.MESSAGE, received)
+        await until(pilot, lambda: sorted(names(app)) == ["alice", "carol"])
+        composer = app.query_one("#composer", Input)
+        await pilot.press(*"see: ")
+        app.post_message(events.Paste("def f():\r\n\treturn 1\u200b\n\x1b[31m"))
+        await until(pilot, lambda: composer.value == "see: def f():⏎    return 1⏎[31m")
+        await pilot.press("enter")
+        update = await received.wait_for(lambda u: u.message.sender.name == "alice")
+        assert update.message.text == "see: def f():\n    return 1\n[31m"
+        await until(pilot, lambda: "return 1" in log_text(app))
+        # Too long for one message: what fits goes in, and a warning says what was left out.
+        app.post_message(events.Paste("x" * (TEXT_MAX_LENGTH + 5)))
+        await until(pilot, lambda: len(composer.value) == TEXT_MAX_LENGTH)
+        await until(pilot, lambda: "last 5 characters left out" in screen_text(app))
+        await pilot.press("y")
+        await until(pilot, lambda: f"at most {TEXT_MAX_LENGTH} characters" in screen_text(app))
+        assert composer.value == "x" * TEXT_MAX_LENGTH
+        await pilot.press("enter")
+        await received.wait_for(lambda u: u.message.text == "x" * TEXT_MAX_LENGTH)
 
 
 async def test_a_private_message_started_from_the_people_list_stays_private(url: str) -> None:

@@ -38,7 +38,7 @@ from tuichat.tui.bridge import (
 from tuichat.tui.direct import TerminalWriter
 from tuichat.tui.safe_text import printable
 from tuichat.tui.screens.help import HelpScreen
-from tuichat.tui.widgets import InviteLine, MessageLog, ParticipantList, StatusLine, VideoGrid
+from tuichat.tui.widgets import Composer, InviteLine, MessageLog, ParticipantList, StatusLine, VideoGrid
 from tuichat.tui.widgets.status import StatusPart
 from tuichat.tui.widgets.video import PREVIEW_THRESHOLD, THRESHOLD
 
@@ -138,8 +138,8 @@ class ChatApp(App[None]):
                 yield ParticipantList(id="people")
         # Focus must not select the draft: the next key would replace it (and a "/msg bob " prefilled
         # from the people list would be typed over, sending the private message to everyone).
-        yield Input(placeholder=f"Message {self.room_name} as {self.user}  (F1 for help)", id="composer",
-                    max_length=TEXT_MAX_LENGTH, select_on_focus=False)
+        yield Composer(placeholder=f"Message {self.room_name} as {self.user}  (F1 for help)", id="composer",
+                       max_length=TEXT_MAX_LENGTH, select_on_focus=False)
         yield StatusLine(id="status")
         yield InviteLine(self.invite_address, self.room_name, id="invite")
         yield Footer()
@@ -333,13 +333,14 @@ class ChatApp(App[None]):
 
     @on(Input.Submitted, "#composer")
     def _submitted(self, event: Input.Submitted) -> None:
-        text = event.value.strip()
+        composer = self.query_one("#composer", Composer)
+        text = composer.message.strip()
         if not text:
             return
         if text.startswith("/"):
-            self._run_command(text, event.input)
+            self._run_command(text, composer)
             return
-        event.input.value = ""
+        composer.value = ""
         self._send(text, None)
 
     def _run_command(self, text: str, composer: Input) -> None:
@@ -368,10 +369,9 @@ class ChatApp(App[None]):
         except (CommandFailed, ConnectionFailed) as exc:
             reason = exc.reason if isinstance(exc, CommandFailed) else str(exc)
             self.query_one(MessageLog).add_notice(f"Not sent: {reason}", style="bold red")
-            composer = self.query_one("#composer", Input)
+            composer = self.query_one("#composer", Composer)
             if not composer.value:  # give the text back so nothing typed is lost, the cursor at its end
-                composer.value = text if to_name is None else private_line(to_name, text)
-                composer.cursor_position = len(composer.value)
+                composer.message = text if to_name is None else private_line(to_name, text)
 
     @on(ParticipantList.PrivateMessageRequested)
     def _private_message(self, event: ParticipantList.PrivateMessageRequested) -> None:

@@ -1,9 +1,10 @@
 """The app's widgets, one per module, each owning its CSS, keys and messages."""
 
 from tuichat.tui.widgets.chat import MessageLog
+from tuichat.tui.widgets.composer import Composer
 from tuichat.tui.widgets.invite import InviteLine
 from tuichat.tui.widgets.roster import ParticipantList
 from tuichat.tui.widgets.status import StatusLine
 from tuichat.tui.widgets.video import FrameSource, VideoGrid
 
-__all__ = ["FrameSource", "InviteLine", "MessageLog", "ParticipantList", "StatusLine", "VideoGrid"]
+__all__ = ["Composer", "FrameSource", "InviteLine", "MessageLog", "ParticipantList", "StatusLine", "VideoGrid"]

@@ -1,0 +1,76 @@
+"""The message input: one line that can still carry a pasted block of text, and says when it is full.
+
+Textual's ``Input`` keeps only the first line of a paste and silently refuses one (or a key) that
+would pass ``max_length``. A chat input must lose neither: a pasted line break shows as '⏎' and is
+sent as a line break (messages may hold them), a paste too long for one message is cut to fit with
+a warning that says how much was left out, and a key pressed at the limit says so. Invisible
+characters the server refuses (zero-width spaces, byte order marks, bidi controls, which come along
+with text copied from web pages) are dropped from a paste instead of refusing the whole message.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+from textual import events
+from textual.widgets import Input
+
+__all__ = ["LINE_BREAK", "Composer", "clean_paste"]
+
+#: How a line break shows in the one-line input; sent as "\n".
+LINE_BREAK = "\u23ce"
+_KEPT_FORMAT = "\u200d"  # ZERO WIDTH JOINER: part of emoji sequences, which the server allows
+
+
+def clean_paste(text: str) -> str:
+    """``text`` ready for the input: line breaks as '⏎', tabs as spaces, and no control or invisible
+    format characters (the server refuses a message holding one)."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n").strip("\n")
+    out: list[str] = []
+    for char in text:
+        if char == "\n":
+            out.append(LINE_BREAK)
+        elif char == "\t":
+            out.append("    ")
+        elif unicodedata.category(char) in ("Cc", "Cs") or (
+                unicodedata.category(char) == "Cf" and char not in _KEPT_FORMAT):
+            continue
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+class Composer(Input):
+    """A one-line message input; ``message`` is what to send, ``message = text`` gives text back."""
+
+    @property
+    def message(self) -> str:
+        """The value with its '⏎' as line breaks."""
+        return self.value.replace(LINE_BREAK, "\n")
+
+    @message.setter
+    def message(self, text: str) -> None:
+        self.value = text.replace("\n", LINE_BREAK)
+        self.cursor_position = len(self.value)
+
+    def _on_paste(self, event: events.Paste) -> None:
+        event.stop()
+        event.prevent_default()  # Input's own handler would insert the first line again
+        text = clean_paste(event.text)
+        if text:
+            self.replace(text, *self.selection)
+
+    def replace(self, text: str, start: int, end: int) -> None:
+        """As ``Input.replace``, but text past ``max_length`` is cut off with a warning, not refused whole."""
+        start, end = sorted((max(0, start), min(len(self.value), end)))
+        room = self.max_length - (len(self.value) - (end - start)) if self.max_length else len(text)
+        if len(text) > room:
+            if room <= 0:
+                self.notify(f"A message holds at most {self.max_length} characters.", severity="warning",
+                            timeout=3)
+                return
+            left_out = len(text) - room
+            self.notify(f"Cut to the {self.max_length}-character limit of a message: the last {left_out} "
+                        f"character{'s' if left_out != 1 else ''} left out.", severity="warning", timeout=6)
+            text = text[:room]
+        super().replace(text, start, end)
