@@ -162,6 +162,20 @@ async def test_a_bare_q_asks_before_leaving(url: str) -> None:
     assert app.return_code == 0
 
 
+async def test_every_key_stays_in_the_footer_down_to_80_columns(url: str) -> None:
+    """Textual's footer cut off F7 and F8 at 80 columns; the key bar goes compact and short instead."""
+    app = ChatApp(url, "alice", "lobby")
+    async with app.run_test(size=SIZE) as pilot:
+        for width in (80, 86, 92, 100, 108, 114, 120, 140):
+            await pilot.resize_terminal(width, 24)
+            await pilot.pause()
+            footer = screen_text(app).splitlines()[-1]
+            for key in ("^q Quit", "f1 Help", "f2 Mic", "f4 Preview", "f8 Video"):
+                assert key in footer, f"{key!r} is not in the footer at {width} columns: {footer!r}"
+            if width >= 120:
+                assert "f8 Video only" in footer and "^p palette" in footer, footer
+
+
 async def test_tab_cycles_focus(url: str) -> None:
     app = ChatApp(url, "alice", "lobby")
     async with app.run_test(size=SIZE) as pilot:

@@ -15,7 +15,7 @@ from textual.containers import Horizontal, Vertical
 from textual.notifications import Notification, Notify
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Input
+from textual.widgets import Input
 
 from tuichat.client import RoomEvent, SessionOptions, SessionStatus, display_address
 from tuichat.client.call import CallStatus
@@ -38,7 +38,7 @@ from tuichat.tui.bridge import (
 from tuichat.tui.direct import TerminalWriter
 from tuichat.tui.safe_text import printable
 from tuichat.tui.screens.help import HelpScreen
-from tuichat.tui.widgets import Composer, InviteLine, MessageLog, ParticipantList, StatusLine, VideoGrid
+from tuichat.tui.widgets import Composer, InviteLine, KeyBar, MessageLog, ParticipantList, StatusLine, VideoGrid
 from tuichat.tui.widgets.status import StatusPart
 from tuichat.tui.widgets.video import PREVIEW_THRESHOLD, THRESHOLD
 
@@ -46,6 +46,9 @@ log = logging.getLogger(__name__)
 
 #: Message keys remembered to skip repeats after a reconnect; more than the server's history.
 SHOWN_MESSAGES_KEPT = 500
+#: Footer labels for narrow terminals (see ``KeyBar``): with them every key fits in 80 columns.
+SHORT_KEY_LABELS = {"toggle_camera": "Cam", "toggle_self_view": "Self", "copy_invite": "Invite",
+                    "toggle_video_only": "Video"}
 #: How long a toast saying what a key switched to stays up (s).
 STATE_TOAST_S = 2.0
 #: A second bare ``q`` within this many seconds leaves the call.
@@ -142,7 +145,7 @@ class ChatApp(App[None]):
                        max_length=TEXT_MAX_LENGTH, select_on_focus=False)
         yield StatusLine(id="status")
         yield InviteLine(self.invite_address, self.room_name, id="invite")
-        yield Footer()
+        yield KeyBar(SHORT_KEY_LABELS)
 
     def on_mount(self) -> None:
         self.title = f"tuichat · {self.room_name}"

@@ -3,8 +3,18 @@
 from tuichat.tui.widgets.chat import MessageLog
 from tuichat.tui.widgets.composer import Composer
 from tuichat.tui.widgets.invite import InviteLine
+from tuichat.tui.widgets.keys import KeyBar
 from tuichat.tui.widgets.roster import ParticipantList
 from tuichat.tui.widgets.status import StatusLine
 from tuichat.tui.widgets.video import FrameSource, VideoGrid
 
-__all__ = ["Composer", "FrameSource", "InviteLine", "MessageLog", "ParticipantList", "StatusLine", "VideoGrid"]
+__all__ = [
+    "Composer",
+    "FrameSource",
+    "InviteLine",
+    "KeyBar",
+    "MessageLog",
+    "ParticipantList",
+    "StatusLine",
+    "VideoGrid",
+]
