@@ -3,6 +3,7 @@ mute, camera-off, leaving, preview, focus, self-view and missing devices all rea
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from tuichat.client import Session
 from tuichat.client.call import Call
 from tuichat.media import BAR_BAND, BARS, AudioDrain, TestPatternTrack, ToneTrack
 from tuichat.render import ColorMode
-from tuichat.server import RoomServer
+from tuichat.server import RoomServer, ServerLimits
 from tuichat.tui.app import ChatApp
 from tuichat.tui.bridge import MediaOptions
 from tuichat.tui.widgets import StatusLine, VideoGrid
@@ -241,6 +242,14 @@ async def test_after_focus_everyone_in_the_grid_is_sent_at_the_grid_size_again(
                     timeout=8)
 
 
+def has_preview(server: RoomServer, name: str, preview: bool, *participants: str) -> bool:
+    """The server's views for ``name``'s connection: the default and every participant's in ``preview``."""
+    connection = next(c for c in server.connections if c.member is not None and c.member.name == name)
+    views = connection.views
+    return (views.default.preview is preview and all(p in views.per_participant for p in participants)
+            and all(v.preview is preview for v in views.per_participant.values()))
+
+
 async def test_preview_pressed_in_a_burst_ends_in_the_last_state_pressed(
         server: RoomServer, url: str, publisher: Publisher, dave: Publisher) -> None:
     """Each press asks the server for every participant's view; a burst of presses once outran the
@@ -252,33 +261,50 @@ async def test_preview_pressed_in_a_burst_ends_in_the_last_state_pressed(
         dave_id = dave.session.room.me.id  # type: ignore[union-attr]
         await until(pilot, lambda: video_playing(app, carol) and video_playing(app, dave_id), timeout=15)
         await pilot.press("f5")  # carol focused, dave hidden: three views per press
-        alice = next(c for c in server.connections if c.member is not None and c.member.name == "alice")
-
-        def server_has(preview: bool) -> bool:
-            views = alice.views
-            return (views.default.preview is preview and dave_id in views.per_participant
-                    and all(v.preview is preview for v in views.per_participant.values()))
-
         for presses, preview in ((15, True), (15, False), (15, True)):
             for _ in range(presses):  # as fast as a held key repeats: Pilot.press waits for an idle process
                 app.post_message(events.Key("f4", None))
             await until(pilot, lambda: app.preview is preview, timeout=5)  # noqa: B023
             started = time.monotonic()
-            await until(pilot, lambda: server_has(preview), timeout=5)  # noqa: B023
+            await until(pilot, lambda: has_preview(server, "alice", preview, dave_id), timeout=5)  # noqa: B023
             assert time.monotonic() - started < 2.0, "the last press took effect late"
             assert app.preview is preview
             assert ("PREVIEW" in app.query_one(StatusLine).media) is preview
         stream = app.bridge.call.streams[carol]  # type: ignore[union-attr]
         await until(pilot, lambda: stream.size is not None and stream.size[0] <= 160 and stream.size[1] <= 90,
                     timeout=4)
-        assert server_has(True) and app.preview, "a request sent after the last one overrode it"
+        assert has_preview(server, "alice", True, dave_id) and app.preview, "a later request overrode the last"
+
+
+class TestATightCommandRate:
+    """A server that allows few commands: views it refuses for the rate are sent again, the latest."""
+
+    @pytest.fixture
+    async def server(self) -> AsyncIterator[RoomServer]:
+        limits = ServerLimits(heartbeat=2.0, rate_per_second=1.0, rate_burst=4)
+        async with RoomServer("127.0.0.1", 0, limits=limits) as room_server:
+            yield room_server
+
+    async def test_views_refused_for_the_rate_are_sent_again(
+            self, server: RoomServer, url: str, publisher: Publisher, dave: Publisher,
+            caplog: pytest.LogCaptureFixture) -> None:
+        caplog.set_level(logging.INFO, logger="tuichat.tui.bridge")
+        app = ChatApp(url, "alice", "lobby", media=RECEIVE_ONLY)
+        async with app.run_test(size=SIZE) as pilot:
+            carol = publisher.session.room.me.id  # type: ignore[union-attr]
+            dave_id = dave.session.room.me.id  # type: ignore[union-attr]
+            await until(pilot, lambda: video_playing(app, carol) and video_playing(app, dave_id), timeout=15)
+            await pilot.press("f5", "f4")  # six views, and the join and offer before them: over the burst
+            await until(pilot, lambda: has_preview(server, "alice", True, dave_id), timeout=12)
+            assert "views refused for the command rate" in caplog.text
+            assert "PREVIEW" in app.query_one(StatusLine).media
 
 
 async def test_while_the_server_is_away_the_screen_says_what_it_shows_is_old() -> None:
     """The people list is who was there (dimmed, titled so), tiles say reconnecting, and nothing is
     said to be PLAYING; all of it comes back when the server does (a restart on the same port)."""
     from tests.conftest import free_port
-    from tuichat.server import RoomServer
+    from tuichat.server import RoomServer, ServerLimits
     from tuichat.tui.widgets import ParticipantList
 
     port = free_port()

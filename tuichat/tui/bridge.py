@@ -367,16 +367,17 @@ class CallBridge:
         try:
             sent = None
             while (request := self._view_request) != sent:
+                sent = request
                 try:
                     await self._send_views(*request)
                 except CommandFailed as exc:
                     if exc.code != ErrorCode.RATE_LIMITED:
-                        raise
+                        log.info("a view was refused: %s", exc)  # a newer request is still sent
+                        continue
                     log.info("views refused for the command rate; sending the latest again in %.1f s",
                              RATE_LIMITED_WAIT_S)
                     await asyncio.sleep(RATE_LIMITED_WAIT_S)
-                    continue
-                sent = request
+                    sent = None
         finally:
             self._sending_views = False
 
