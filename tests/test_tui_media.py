@@ -304,7 +304,6 @@ async def test_while_the_server_is_away_the_screen_says_what_it_shows_is_old() -
     """The people list is who was there (dimmed, titled so), tiles say reconnecting, and nothing is
     said to be PLAYING; all of it comes back when the server does (a restart on the same port)."""
     from tests.conftest import free_port
-    from tuichat.server import RoomServer, ServerLimits
     from tuichat.tui.widgets import ParticipantList
 
     port = free_port()
