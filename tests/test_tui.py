@@ -15,7 +15,7 @@ from tests.conftest import Recorder
 from tuichat.client import RoomEvent, Session, SessionStatus
 from tuichat.protocol.limits import TEXT_MAX_LENGTH
 from tuichat.tui.app import ChatApp
-from tuichat.tui.bridge import MessageView, ParticipantView, RoomChanged
+from tuichat.tui.bridge import MediaOptions, MessageView, ParticipantView, RoomChanged
 from tuichat.tui.safe_text import printable
 from tuichat.tui.screens.help import HelpScreen
 from tuichat.tui.widgets import InviteLine, MessageLog, ParticipantList, StatusLine
@@ -418,6 +418,40 @@ async def test_a_paste_keeps_its_lines_and_a_full_input_says_so(url: str) -> Non
         assert composer.value == "x" * TEXT_MAX_LENGTH
         await pilot.press("enter")
         await received.wait_for(lambda u: u.message.text == "x" * TEXT_MAX_LENGTH)
+
+
+async def test_keys_after_enter_belong_to_the_next_message(url: str) -> None:
+    """A paste without bracketed paste is typed text and Enters; the app used to empty the input only
+    when it handled a line, after the next keys were in: lines were glued together, or lost."""
+    app = ChatApp(url, "alice", "lobby")
+    async with app.run_test(size=SIZE) as pilot, Session(url, "carol") as carol:
+        room = await carol.join("lobby")
+        received = Recorder()
+        room.on(RoomEvent.MESSAGE, received)
+        await until(pilot, lambda: sorted(names(app)) == ["alice", "carol"])
+        lines = [f"line {n}" for n in range(1, 7)]
+        for line in lines:  # all queued before the app handles any
+            for char in line:
+                app.post_message(events.Key("space" if char == " " else char, char))
+            app.post_message(events.Key("enter", "\r"))
+        await received.wait_for(lambda u: u.message.text == "line 6")
+        assert [u.message.text for u in received.items] == lines
+        assert app.query_one("#composer", Input).value == ""
+
+
+async def test_switching_the_mic_before_joining_is_how_the_call_starts() -> None:
+    """Before the room is joined nothing is known of the devices: F2 said there was no microphone."""
+    from tests.conftest import free_port
+
+    media = MediaOptions(camera="test", mic="none", speaker="none")
+    app = ChatApp(f"ws://127.0.0.1:{free_port()}/ws", "alice", "lobby", media=media)  # nobody listens there
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        status = app.query_one(StatusLine)
+        await until(pilot, lambda: "not in the call yet" in status.publish.full)
+        await pilot.press("f2")
+        await until(pilot, lambda: "Microphone muted when the call starts" in screen_text(app))
+        assert status.publish.full.startswith("mic muted · cam on"), status.publish.full
+        assert "no microphone" not in screen_text(app)
 
 
 async def test_a_private_message_started_from_the_people_list_stays_private(url: str) -> None:

@@ -302,7 +302,9 @@ class TestATightCommandRate:
 
 async def test_while_the_server_is_away_the_screen_says_what_it_shows_is_old() -> None:
     """The people list is who was there (dimmed, titled so), tiles say reconnecting, and nothing is
-    said to be PLAYING; all of it comes back when the server does (a restart on the same port)."""
+    said to be PLAYING or PUBLISHING; all of it comes back when the server does (a restart on the
+    same port). Turning the camera off meanwhile is kept and told to the room after the rejoin
+    (it crashed the app: the call still thought it was connected)."""
     from tests.conftest import free_port
     from tuichat.tui.widgets import ParticipantList
 
@@ -316,12 +318,13 @@ async def test_while_the_server_is_away_the_screen_says_what_it_shows_is_old() -
     drain.start()
     call = Call(await carol.join("lobby"), video=TestPatternTrack(640, 480, 15, label="carol"), audio_sink=drain)
     await call.start()
-    app = ChatApp(url, "alice", "lobby", media=RECEIVE_ONLY)
+    app = ChatApp(url, "alice", "lobby", media=MediaOptions(camera="test", mic="none", speaker="none"))
     try:
         async with app.run_test(size=SIZE) as pilot:
             await until(pilot, lambda: any(video_playing(app, k) for k in app.query_one(VideoGrid).tiles), timeout=15)
             status, people = app.query_one(StatusLine), app.query_one(ParticipantList)
             assert "PLAYING" in status.playing.full and not people.has_class("-stale")
+            await until(pilot, lambda: "PUBLISHING" in status.publish.full, timeout=10)
             await server.stop()
             server = None
             await until(pilot, lambda: people.has_class("-stale"), timeout=10)
@@ -329,10 +332,17 @@ async def test_while_the_server_is_away_the_screen_says_what_it_shows_is_old() -
             assert status.playing.full == "" and "PLAYING" not in screen_text(app)
             assert all(tile.source is None and tile.status == "reconnecting…"
                        for tile in app.query_one(VideoGrid).tiles.values())
+            await until(pilot, lambda: "PUBLISHING" not in status.publish.full)
+            await pilot.press("f3")  # camera off while away
+            await until(pilot, lambda: "cam off" in status.publish.full)
+            assert app.is_running
             server = RoomServer("127.0.0.1", port)
             await server.start()
             await until(pilot, lambda: not people.has_class("-stale") and "PLAYING" in status.playing.full,
                         timeout=20)
+            async with Session(url, "watcher") as watcher:  # the room was told after the rejoin
+                alice = (await watcher.join("lobby")).participant_named("alice")
+                assert alice is not None and alice.video_muted
             await until(pilot, lambda: any(video_playing(app, k) for k in app.query_one(VideoGrid).tiles), timeout=15)
     finally:
         await call.close()

@@ -263,6 +263,8 @@ class Call:
             self.room.on_signal(self._on_signal),
             self.room.on(RoomEvent.STATE, self._on_state),
             self.room.on(RoomEvent.FAILED, self._on_room_failed),
+            self.room.session.on(SessionStatus.PENDING, self._on_session_away),
+            self.room.session.on(SessionStatus.DISCONNECTED, self._on_session_away),
         ]
         self._stats_task = asyncio.get_running_loop().create_task(self._stats_loop(), name="call stats")
         async with self._lock:
@@ -455,8 +457,14 @@ class Call:
         self.published._set(PublishStatus.PUBLISHING, "")
 
     async def _send_mute(self, *, audio: bool | None = None, video: bool | None = None) -> None:
-        if self.status is CallStatus.CONNECTED and self.published.status is PublishStatus.PUBLISHING:
-            await self.room.mute(audio=audio, video=video)
+        """Tell the room; while the server is away the state is kept (``published``) and sent with the
+        next publish, after the rejoin: muting must work (and never fail) whether or not it can be told."""
+        if (self.status is CallStatus.CONNECTED and self.published.status is PublishStatus.PUBLISHING
+                and self.room.session.status is SessionStatus.ESTABLISHED):
+            try:
+                await self.room.mute(audio=audio, video=video)
+            except ConnectionFailed as exc:
+                log.info("call: mute not sent now (%s); it goes with the next publish", exc)
 
     async def _drop_pc(self) -> None:
         pc, self.pc = self.pc, None
@@ -526,6 +534,16 @@ class Call:
         # STATE restarts the call; a dropped WebSocket closes the peer connection too).
         if pc is self.pc and self.room.joined and self.room.session.status is SessionStatus.ESTABLISHED:
             await self._restart("the media connection failed")
+
+    def _on_session_away(self, session: object) -> None:
+        """The server is out of reach: nothing plays or is published until the rejoin restarts the call
+        (the server drops our media with the connection). Saying PLAYING or PUBLISHING would be untrue."""
+        if self.status is not CallStatus.CONNECTED or self._closed:
+            return
+        for stream in self.streams.values():
+            stream._set(PlayStatus.STOPPED, "reconnecting")
+        if self.published.status is PublishStatus.PUBLISHING:
+            self.published._set(PublishStatus.PENDING, "reconnecting")
 
     def _on_state(self, update: RoomUpdate) -> None:
         # The first STATE came before the call existed: a later one means the session rejoined.

@@ -151,6 +151,8 @@ class ChatApp(App[None]):
         self.title = f"tuichat · {self.room_name}"
         status = self.query_one(StatusLine)
         status.room = self.room_name
+        if self.media is not None:
+            self._update_media_status()  # "not in the call yet", until the call starts
         composer = self.query_one("#composer", Input)
         # A blinking cursor repaints the composer's three rows twice a second (~3.6 KB/s written to
         # a 190-column terminal, 1.5% of the video's budget): a steady one costs nothing.
@@ -245,7 +247,13 @@ class ChatApp(App[None]):
 
     def _update_media_status(self) -> None:
         status = self.query_one(StatusLine)
-        status.publish = _publish_summary(self.published, self.preview, self.bridge.has_mic, self.bridge.has_camera)
+        bridge = self.bridge
+        if bridge.devices_known:
+            status.publish = _publish_summary(self.published, self.preview, bridge.has_mic, bridge.has_camera)
+        else:  # not in the call yet: say what it will start with
+            mic = "mic muted" if bridge.start_muted["audio"] else "mic on"
+            cam = "cam off" if bridge.start_muted["video"] else "cam on"
+            status.publish = StatusPart(f"{mic} · {cam} · not in the call yet", "not in the call yet")
         grid = self.query_one(VideoGrid)
         if not status.joined:  # nothing plays while we are out of the room
             status.playing = StatusPart()
@@ -266,7 +274,9 @@ class ChatApp(App[None]):
         width, height = grid.view_box()
         focused = grid.focused_key
         hidden = tuple(k for k in grid.tiles if focused is not None and k not in (focused, "self"))
-        self._call_bridge(self.bridge.set_view(width, height, self.preview, focused, hidden))
+        # Our own picture (self-view) is not fetched from the server: focused, it only hides the others.
+        participant = None if focused == "self" else focused
+        self._call_bridge(self.bridge.set_view(width, height, self.preview, participant, hidden))
 
     @work(group="media")
     async def _call_bridge(self, coroutine: Coroutine[Any, Any, object]) -> None:
@@ -336,34 +346,39 @@ class ChatApp(App[None]):
 
     @on(Input.Submitted, "#composer")
     def _submitted(self, event: Input.Submitted) -> None:
-        composer = self.query_one("#composer", Composer)
-        text = composer.message.strip()
+        # The composer is already empty (see Composer): what was sent is in the event.
+        text = Composer.text_of(event.value).strip()
         if not text:
             return
         if text.startswith("/"):
-            self._run_command(text, composer)
+            self._run_command(text)
             return
-        composer.value = ""
         self._send(text, None)
 
-    def _run_command(self, text: str, composer: Input) -> None:
+    def _run_command(self, text: str) -> None:
         command, _, rest = text.partition(" ")
         messages = self.query_one(MessageLog)
         if command in ("/quit", "/exit"):
             self.run_worker(self.action_quit())
         elif command == "/help":
-            composer.value = ""
             self.action_help()
         elif command == "/msg":
             name, body = split_name(rest)
             if not name or not body:
                 messages.add_notice("Usage: /msg NAME TEXT (quote a name with spaces: /msg \"Ann Lee\" hi)",
                                     style="yellow")
+                self._give_back(text)
                 return
-            composer.value = ""
             self._send(body, name)
         else:
             messages.add_notice(f"Unknown command {command}; /help lists them.", style="yellow")
+            self._give_back(text)
+
+    def _give_back(self, text: str) -> None:
+        """Put text that was not sent back in the input (unless something new is being typed there)."""
+        composer = self.query_one("#composer", Composer)
+        if not composer.value:
+            composer.message = text
 
     @work(group="send")
     async def _send(self, text: str, to_name: str | None) -> None:
@@ -372,9 +387,7 @@ class ChatApp(App[None]):
         except (CommandFailed, ConnectionFailed) as exc:
             reason = exc.reason if isinstance(exc, CommandFailed) else str(exc)
             self.query_one(MessageLog).add_notice(f"Not sent: {reason}", style="bold red")
-            composer = self.query_one("#composer", Composer)
-            if not composer.value:  # give the text back so nothing typed is lost, the cursor at its end
-                composer.message = text if to_name is None else private_line(to_name, text)
+            self._give_back(text if to_name is None else private_line(to_name, text))
 
     @on(ParticipantList.PrivateMessageRequested)
     def _private_message(self, event: ParticipantList.PrivateMessageRequested) -> None:
@@ -415,23 +428,34 @@ class ChatApp(App[None]):
 
     @work(group="media", exclusive=False)
     async def action_toggle_mic(self) -> None:
-        muted = await self.bridge.run(self.bridge.toggle_mic())
+        try:
+            muted = await self.bridge.run(self.bridge.toggle_mic())
+        except (CommandFailed, ConnectionFailed) as exc:  # muted or not, telling the room failed
+            self.notify(f"The room was not told: {exc}", severity="warning")
+            muted = self.published.audio_muted if self.published else None
         if muted is None:
             self.notify("There is no microphone to unmute (see the message log).", severity="warning")
         else:
-            self._state_toast("mic", "Microphone muted" if muted else "Microphone on")
+            self._state_toast("mic", ("Microphone muted" if muted else "Microphone on") + self._before_call())
         self._update_media_status()
 
     @work(group="media", exclusive=False)
     async def action_toggle_camera(self) -> None:
-        muted = await self.bridge.run(self.bridge.toggle_camera())
+        try:
+            muted = await self.bridge.run(self.bridge.toggle_camera())
+        except (CommandFailed, ConnectionFailed) as exc:
+            self.notify(f"The room was not told: {exc}", severity="warning")
+            muted = self.published.video_muted if self.published else None
         if muted is None:
             self.notify("There is no camera to turn on (see the message log).", severity="warning")
         else:
-            self._state_toast("camera", "Camera off" if muted else "Camera on")
+            self._state_toast("camera", ("Camera off" if muted else "Camera on") + self._before_call())
             if self.self_view:
                 self._show_self_view(camera_off=muted)
         self._update_media_status()
+
+    def _before_call(self) -> str:
+        return "" if self.bridge.devices_known else " when the call starts"
 
     def action_toggle_preview(self) -> None:
         self.preview = not self.preview

@@ -186,6 +186,11 @@ class CallBridge:
         self.self_view: Any = None
         self.has_camera = False
         self.has_mic = False
+        #: The camera and microphone were looked for (the call starts once the room is joined):
+        #: until then ``has_camera``/``has_mic`` say nothing.
+        self.devices_known = False
+        #: Mic / camera switched off before the call started: it starts so.
+        self.start_muted = {"audio": False, "video": False}
         self._audio_sink: Any = None
         #: The latest view the UI asked for; kept so a call that starts later uses it.
         self._view_request: tuple[int, int, bool, str | None, tuple[str, ...]] | None = None
@@ -306,6 +311,7 @@ class CallBridge:
             sink.start()
         self._audio_sink = sink
         self.has_camera, self.has_mic = video is not None, audio is not None
+        self.devices_known = True
         self.self_view = FrameTap(video) if video is not None else None
         request = self._view_request or (320, 180, media.preview, None, ())
         width, height, fps = self.default_view(request[0], request[1], request[2])
@@ -313,6 +319,10 @@ class CallBridge:
                          ice_servers=media.ice_servers, preview=request[2])
         for event in CallEvent:
             self.call.on(event, self._on_call_update)
+        if self.start_muted["audio"] and audio is not None:
+            await self.call.mute_audio(True)
+        if self.start_muted["video"] and video is not None:
+            await self.call.mute_video(True)
         self._stats = asyncio.create_task(self._stats_loop())
         try:
             await self.call.start()
@@ -401,18 +411,27 @@ class CallBridge:
             await call.set_view(*view, participant=focused, preview=preview)
 
     async def toggle_mic(self) -> bool | None:
-        """Mute or unmute; returns the new muted state, or None when there is no microphone."""
-        if self.call is None or not self.has_mic:
-            return None
-        muted = not self.call.published.audio_muted
-        await self.call.mute_audio(muted)
-        return muted
+        """Mute or unmute; returns the new muted state, or None when there is no microphone.
+
+        Before the call starts (the room not joined yet) it sets how the call will start."""
+        return await self._toggle("audio")
 
     async def toggle_camera(self) -> bool | None:
-        if self.call is None or not self.has_camera:
+        """Camera off or on, as ``toggle_mic``."""
+        return await self._toggle("video")
+
+    async def _toggle(self, kind: str) -> bool | None:
+        if self.call is None:
+            self.start_muted[kind] = not self.start_muted[kind]
+            return self.start_muted[kind]
+        if not (self.has_mic if kind == "audio" else self.has_camera):
             return None
-        muted = not self.call.published.video_muted
-        await self.call.mute_video(muted)
+        if kind == "audio":
+            muted = not self.call.published.audio_muted
+            await self.call.mute_audio(muted)
+        else:
+            muted = not self.call.published.video_muted
+            await self.call.mute_video(muted)
         return muted
 
     def _snapshot(self) -> tuple[ParticipantView, ...]:

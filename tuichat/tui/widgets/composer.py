@@ -41,12 +41,36 @@ def clean_paste(text: str) -> str:
 
 
 class Composer(Input):
-    """A one-line message input; ``message`` is what to send, ``message = text`` gives text back."""
+    """A one-line message input; ``message`` is what to send, ``message = text`` gives text back.
+
+    Enter empties the input at once and sends the text in ``Submitted`` (``value``, with '⏎' as
+    typed): keys that arrive before the app has handled it (a paste without bracketed paste is
+    typed text and Enters; fast typing on a busy machine) belong to the next message. The app
+    emptied it when it handled the message, so those keys were glued to the sent line, or lost.
+    """
+
+    async def _on_key(self, event: events.Key) -> None:
+        # Enter is handled here, in turn with the typed keys: as a binding its action would run
+        # after every key already queued (a whole pasted block) had gone into this message.
+        if event.key == "enter":
+            event.stop()
+            event.prevent_default()
+            await self.action_submit()
+
+    async def action_submit(self) -> None:
+        value = self.value
+        self.value = ""
+        self.post_message(self.Submitted(self, value, None))
+
+    @staticmethod
+    def text_of(value: str) -> str:
+        """What to send for an input ``value``: its '⏎' as line breaks."""
+        return value.replace(LINE_BREAK, "\n")
 
     @property
     def message(self) -> str:
-        """The value with its '⏎' as line breaks."""
-        return self.value.replace(LINE_BREAK, "\n")
+        """The value as text to send."""
+        return self.text_of(self.value)
 
     @message.setter
     def message(self, text: str) -> None:
