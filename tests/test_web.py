@@ -337,3 +337,50 @@ async def test_a_browser_without_camera_permission_watches_over_mdns_candidates(
         erin = await bot.room_updates.wait_for(lambda u: u.event is RoomEvent.JOINED, timeout=5)
         assert erin.participant.name == "erin" and erin.participant.stream is None
         assert page.errors == []
+
+
+LAYOUT_JS = """() => {
+    const box = (e) => { const b = e.getBoundingClientRect(); return {left: b.left, top: b.top, right: b.right,
+                                                                     bottom: b.bottom, height: b.height}; };
+    const one = (selector) => box(document.querySelector(selector));
+    return {people: one('#people'), messages: one('#messages'), to: one('#to'), stage: one('.stage'),
+            side: one('.side'), tiles: [...document.querySelectorAll('.tile')].map(box)};
+}"""
+
+
+def _overlap(a: dict[str, float], b: dict[str, float]) -> bool:
+    return a["left"] < b["right"] - 0.5 and b["left"] < a["right"] - 0.5 and \
+        a["top"] < b["bottom"] - 0.5 and b["top"] < a["bottom"] - 0.5
+
+
+async def test_a_short_window_keeps_people_and_messages_readable(server: RoomServer, peers: Peers) -> None:  # noqa: F811
+    """Phone landscape (740×420): the video stacks above the side column, which must not be squeezed to
+    nothing (the lists drawn over each other and the recipient selector); the view scrolls instead."""
+    ann = await peers.join("ann", start=False)
+    await peers.join("bob", start=False)
+    await peers.join("cat", start=False)
+    for n in range(6):
+        await ann.room.send_message(f"line {n}")
+    async with chromium() as browser:
+        page = WebPage(await browser.new_page(viewport={"width": 740, "height": 420}))
+        await page.join(f"http://127.0.0.1:{server.port}/r/call?name=dan")
+        await page.until("document.querySelectorAll('#people .person').length === 4 && "
+                         "document.querySelectorAll('#messages .message').length >= 6 && "
+                         "document.querySelectorAll('.tile').length === 4")
+        await asyncio.sleep(0.3)  # the tile layout follows the grid's ResizeObserver
+        layout = await page.js(LAYOUT_JS)
+        people, messages, to = layout["people"], layout["messages"], layout["to"]
+        assert people["height"] >= 60 and messages["height"] >= 60, layout
+        assert not _overlap(people, messages) and not _overlap(people, to) and not _overlap(messages, to), layout
+        assert messages["bottom"] <= to["top"], layout  # the history above the selector
+        stage = layout["stage"]
+        for tile in layout["tiles"]:  # the four tiles fit the stage, none drawn over the people list
+            assert stage["top"] - 0.5 <= tile["top"] and tile["bottom"] <= stage["bottom"] + 0.5, layout
+            assert not _overlap(tile, layout["side"]), layout
+        # Scrolled to its end, the view shows the whole message list and the composer.
+        await page.js("document.querySelector('#call-view').scrollTop = 1e6")
+        view = await page.js("(() => { const b = document.querySelector('#call-view').getBoundingClientRect();"
+                             " return {top: b.top, bottom: b.bottom}; })()")
+        layout = await page.js(LAYOUT_JS)
+        assert view["top"] <= layout["messages"]["top"] and layout["to"]["bottom"] <= view["bottom"], (view, layout)
+        assert page.errors == []

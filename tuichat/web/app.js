@@ -609,8 +609,10 @@
     const grid = $("grid");
     const count = Math.max(1, state.tiles.size);
     const gap = 10;
-    const width = grid.clientWidth;
-    const height = grid.clientHeight;
+    // Whole pixels rounded down: clientWidth rounds 717.5 up to 718, and tiles sized for 718 wrap.
+    const box = grid.getBoundingClientRect();
+    const width = Math.floor(box.width);
+    const height = Math.floor(box.height);
     if (!width || !height) return;
     let best = 0;
     for (let cols = 1; cols <= count; cols++) {
