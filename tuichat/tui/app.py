@@ -119,6 +119,8 @@ class ChatApp(App[None]):
         self._view_timer: Timer | None = None
         #: The toast each toggling key showed last (see ``_state_toast``).
         self._state_toasts: dict[str, Notification] = {}
+        #: The connection failure the message log has said last (each retry fails the same way).
+        self._failure_logged: str | None = None
         #: When a bare ``q`` last asked to leave (``action_quit_twice``).
         self._quit_asked_at = -QUIT_AGAIN_S
         self.url = url
@@ -190,12 +192,18 @@ class ChatApp(App[None]):
             messages.add_notice(f"Connection lost: {reason}. Reconnecting…", style="red")
             self._left_room()
         elif event.status is SessionStatus.FAILED:
-            retry = f" (retrying in {event.retry_in:g} s)" if event.retry_in is not None else ""
-            messages.add_notice(event.reason + retry, style="bold red")
+            # Each attempt fails again every few seconds: the log says a reason once (the status
+            # line counts down to the next attempt); 46 copies of it filled the log in 6 minutes.
+            if event.reason != self._failure_logged:
+                retry = " (retrying; the status line counts down)" if event.retry_in is not None else ""
+                messages.add_notice(event.reason + retry, style="bold red")
+                self._failure_logged = event.reason
             if not self._has_joined:  # said when quitting, as the reason for exit status 1
                 self.exit_message = f"tuichat: never joined {self.room_name}: {event.reason}"
         elif event.status is SessionStatus.ESTABLISHED and event.reason == "reconnected":
             messages.add_notice("Reconnected.", style="green")
+        if event.status is SessionStatus.ESTABLISHED:
+            self._failure_logged = None
 
     def _left_room(self) -> None:
         """Out of the room for now: what the screen shows of it is as it was, and says so."""
