@@ -352,6 +352,28 @@ async def test_while_the_server_is_away_the_screen_says_what_it_shows_is_old() -
             await server.stop()
 
 
+async def test_camera_turned_off_before_the_join_starts_the_call_with_it_off() -> None:
+    """F3 pressed while the server cannot be reached yet: the call starts with the camera off, and
+    the room is told so."""
+    from tests.conftest import free_port
+
+    port = free_port()
+    url = f"ws://127.0.0.1:{port}/ws"
+    app = ChatApp(url, "alice", "lobby", media=MediaOptions(camera="test", mic="none", speaker="none"))
+    async with app.run_test(size=SIZE) as pilot:
+        status = app.query_one(StatusLine)
+        await until(pilot, lambda: "not in the call yet" in status.publish.full)
+        await pilot.press("f3")
+        await until(pilot, lambda: status.publish.full.startswith("mic on · cam off"))
+        async with RoomServer("127.0.0.1", port):
+            await until(pilot, lambda: "PUBLISHING" in status.publish.full, timeout=20)
+            assert "cam off" in status.publish.full
+            async with Session(url, "watcher") as watcher:
+                alice = (await watcher.join("lobby")).participant_named("alice")
+                assert alice is not None and alice.publishing and alice.video_muted
+            await pilot.press("ctrl+q")
+
+
 async def test_colour_modes_draw_palette_colours(url: str, publisher: Publisher) -> None:
     app = ChatApp(url, "alice", "lobby", media=RECEIVE_ONLY, color_mode=ColorMode.COLOR256)
     async with app.run_test(size=SIZE) as pilot:
