@@ -32,19 +32,29 @@ class Publisher:
     drain: AudioDrain
 
 
-@pytest.fixture
-async def publisher(url: str) -> AsyncIterator[Publisher]:
-    session = Session(url, "carol")
+async def join_and_publish(url: str, name: str, *, tone: bool = False) -> Publisher:
+    """``name`` in the lobby, sending the test pattern (and a tone)."""
+    session = Session(url, name)
     await session.connect()
-    room = await session.join("lobby")
     drain = AudioDrain()
     drain.start()
-    call = Call(room, video=TestPatternTrack(640, 480, 15, label="carol"), audio=ToneTrack(), audio_sink=drain)
+    call = Call(await session.join("lobby"), video=TestPatternTrack(640, 480, 15, label=name),
+                audio=ToneTrack() if tone else None, audio_sink=drain)
     await call.start()
-    yield Publisher(session, call, drain)
-    await call.close()
-    await drain.stop()
-    await session.disconnect()
+    return Publisher(session, call, drain)
+
+
+async def leave(publisher: Publisher) -> None:
+    await publisher.call.close()
+    await publisher.drain.stop()
+    await publisher.session.disconnect()
+
+
+@pytest.fixture
+async def publisher(url: str) -> AsyncIterator[Publisher]:
+    carol = await join_and_publish(url, "carol", tone=True)
+    yield carol
+    await leave(carol)
 
 
 def cell_colour(grid: VideoGrid, x: int, y: int) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
@@ -195,16 +205,9 @@ async def test_focus_cycles_and_self_view_shows_our_own_camera(url: str, publish
 @pytest.fixture
 async def dave(url: str, publisher: Publisher) -> AsyncIterator[Publisher]:
     """A second publisher in the lobby, after carol."""
-    session = Session(url, "dave")
-    await session.connect()
-    drain = AudioDrain()
-    drain.start()
-    call = Call(await session.join("lobby"), video=TestPatternTrack(640, 480, 15, label="dave"), audio_sink=drain)
-    await call.start()
-    yield Publisher(session, call, drain)
-    await call.close()
-    await drain.stop()
-    await session.disconnect()
+    second = await join_and_publish(url, "dave")
+    yield second
+    await leave(second)
 
 
 async def test_after_focus_everyone_in_the_grid_is_sent_at_the_grid_size_again(
@@ -312,12 +315,7 @@ async def test_while_the_server_is_away_the_screen_says_what_it_shows_is_old() -
     url = f"ws://127.0.0.1:{port}/ws"
     server: RoomServer | None = RoomServer("127.0.0.1", port)
     await server.start()
-    carol = Session(url, "carol")
-    await carol.connect()
-    drain = AudioDrain()
-    drain.start()
-    call = Call(await carol.join("lobby"), video=TestPatternTrack(640, 480, 15, label="carol"), audio_sink=drain)
-    await call.start()
+    carol = await join_and_publish(url, "carol")
     app = ChatApp(url, "alice", "lobby", media=MediaOptions(camera="test", mic="none", speaker="none"))
     try:
         async with app.run_test(size=SIZE) as pilot:
@@ -345,9 +343,7 @@ async def test_while_the_server_is_away_the_screen_says_what_it_shows_is_old() -
                 assert alice is not None and alice.video_muted
             await until(pilot, lambda: any(video_playing(app, k) for k in app.query_one(VideoGrid).tiles), timeout=15)
     finally:
-        await call.close()
-        await drain.stop()
-        await carol.disconnect()
+        await leave(carol)
         if server is not None:
             await server.stop()
 
