@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 from textual import events
 from textual.app import ComposeResult
+from textual.screen import Screen
 from textual.widgets import Footer
 
 __all__ = ["KeyBar"]
@@ -36,8 +37,8 @@ class KeyBar(Footer):
     """A footer that keeps every key in view: ``short_labels`` maps actions to labels for narrow
     terminals."""
 
-    def __init__(self, short_labels: dict[str, str], **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+    def __init__(self, short_labels: dict[str, str], *, id: str | None = None) -> None:
+        super().__init__(id=id)
         self.short_labels = short_labels
         self.form = _FORMS[0]
 
@@ -51,8 +52,8 @@ class KeyBar(Footer):
     def on_resize(self, event: events.Resize) -> None:
         self.fit(event.size.width)
 
-    def bindings_changed(self, screen: object) -> None:  # type: ignore[override]
-        super().bindings_changed(screen)  # type: ignore[arg-type]
+    def bindings_changed(self, screen: Screen[object]) -> None:
+        super().bindings_changed(screen)
         self.fit(self.size.width)
 
     def fit(self, width: int) -> None:
