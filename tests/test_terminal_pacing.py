@@ -91,6 +91,35 @@ async def test_frames_wait_for_the_terminal_and_go_on_when_it_answers() -> None:
         assert not writer.holding()
 
 
+async def test_frames_held_behind_our_own_work_are_not_called_a_slow_link() -> None:
+    """On a busy machine the reply is in, but waits behind the app's own work: frames are held all
+    the same (the app is behind), yet the status line must not blame the link (it did, on loopback)."""
+    app = Recorded()
+    async with app.run_test(size=(80, 24)):
+        writer, clock = app.writer()
+        probe = int(QUERY.findall("".join(app.written))[-1]) - 1
+        clock.now = 0.02
+        writer.acknowledge(probe, 0)
+        writer.write("frame", frame=True)
+        sent = clock.now
+        tag = int(QUERY.findall("".join(app.written))[-1]) - 1
+        clock.now += 0.5
+        assert writer.busy() and writer.holding()  # the reply has not been handled yet
+        writer.acknowledge(tag, 0, arrived=sent + 0.03)  # ... but it came back at once
+        assert writer.holding() and not writer.link_slow()
+        assert writer.base_round_trip == pytest.approx(0.02)  # to the reply's arrival, not its handling
+
+        writer.write("frame", frame=True)
+        sent = clock.now
+        tag = int(QUERY.findall("".join(app.written))[-1]) - 1
+        clock.now += 0.5
+        assert writer.busy()
+        writer.acknowledge(tag, 0, arrived=clock.now)  # the terminal answered only now: the link
+        assert writer.link_slow()
+        clock.now += 3.0
+        assert not writer.link_slow(within=2.0) and not writer.holding(within=2.0)
+
+
 async def test_a_terminal_that_never_answers_is_not_paced_and_is_asked_less() -> None:
     app = Recorded()
     async with app.run_test(size=(80, 24)):

@@ -165,7 +165,7 @@ class ChatApp(App[None]):
 
     def on_cursor_position(self, event: events.CursorPosition) -> None:
         """The terminal answered a video frame's query: it has caught up that far (see `TerminalWriter`)."""
-        TerminalWriter.answered(self, event.x, event.y)
+        TerminalWriter.answered(self, event.x, event.y, arrived=event.time)
 
     async def on_unmount(self) -> None:
         if self._view_timer is not None:

@@ -241,6 +241,8 @@ class TerminalWriter:
         self._in_flight: deque[tuple[int, float]] = deque()  # (tag column, sent at), oldest first
         self._first_query: float | None = None
         self._held_at: float | None = None
+        #: The last hold the terminal's reply explains: it had not answered yet (see ``link_slow``).
+        self._link_held_at: float | None = None
         self._round_trips: deque[tuple[float, float]] = deque()  # (answered at, round trip)
 
     @classmethod
@@ -248,11 +250,12 @@ class TerminalWriter:
         return _one_per_app(app, cls._ATTRIBUTE, cls)
 
     @classmethod
-    def answered(cls, app: App[Any], x: int, y: int) -> None:
-        """Hand the app's cursor position reports (``events.CursorPosition``) to its writer, if any."""
+    def answered(cls, app: App[Any], x: int, y: int, arrived: float | None = None) -> None:
+        """Hand the app's cursor position reports (``events.CursorPosition``) to its writer, if any;
+        ``arrived``: when the input thread read it (the event's time)."""
         writer: TerminalWriter | None = getattr(app, cls._ATTRIBUTE, None)
         if writer is not None:
-            writer.acknowledge(x, y)
+            writer.acknowledge(x, y, arrived)
 
     @property
     def base_round_trip(self) -> float | None:
@@ -279,8 +282,16 @@ class TerminalWriter:
         return True
 
     def holding(self, within: float = 2.0) -> bool:
-        """Whether frames waited for the terminal in the last ``within`` seconds (a slow terminal link)."""
+        """Whether frames waited for the terminal's replies in the last ``within`` seconds."""
         return self._held_at is not None and self._clock() - self._held_at < within
+
+    def link_slow(self, within: float = 2.0) -> bool:
+        """Whether frames waited in the last ``within`` seconds because the terminal had not answered.
+
+        A busy process holds frames too: the reply has arrived but waits behind our own work (on a
+        loaded machine, even over loopback). That is not a slow link, and must not be called one.
+        """
+        return self._link_held_at is not None and self._clock() - self._link_held_at < within
 
     def _paced(self, now: float) -> bool:
         """Pace by replies once the terminal has answered, and while it still may (``ANSWER_WAIT_S``)."""
@@ -300,17 +311,24 @@ class TerminalWriter:
         except Exception:
             return 0
 
-    def acknowledge(self, x: int, y: int) -> None:
-        """The terminal reported its cursor at (x, y): it has read every frame up to the one tagged x."""
+    def acknowledge(self, x: int, y: int, arrived: float | None = None) -> None:
+        """The terminal reported its cursor at (x, y): it has read every frame up to the one tagged x.
+
+        ``arrived``: when the report was read from the terminal (else now). Round trips count to
+        then, not to when the app got round to it, and a hold before it was the link's doing.
+        """
         if y != 0 or not any(tag == x for tag, _ in self._in_flight):
             return  # not ours (a key some terminals encode like a report: Ctrl+F3 is CSI 1;5R)
         now = self._clock()
+        at = min(now, arrived) if arrived is not None else now
         self.answers = True
         while self._in_flight:
             tag, sent = self._in_flight.popleft()
             if tag == x:
                 break
-        self._round_trips.append((now, now - sent))
+        if self._held_at is not None and self._held_at <= at:
+            self._link_held_at = self._held_at  # frames waited while the terminal had not answered
+        self._round_trips.append((at, max(0.0, at - sent)))
         while self._round_trips and now - self._round_trips[0][0] > ROUND_TRIP_WINDOW_S:
             self._round_trips.popleft()
 

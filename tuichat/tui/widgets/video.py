@@ -297,7 +297,7 @@ class VideoGrid(Widget, can_focus=False):
     def terminal_fps(self) -> float | None:
         """The frames a second the terminal shows while it cannot take them all (a slow link), else None."""
         writer = self._writer
-        if not self.direct_active or writer is None or not writer.holding(within=DRAWN_WINDOW_S):
+        if not self.direct_active or writer is None or not writer.link_slow(within=DRAWN_WINDOW_S):
             return None
         now = time.monotonic()
         counts = [sum(now - t < DRAWN_WINDOW_S for t in tile.drawn_times) for tile in self.shown_tiles]
