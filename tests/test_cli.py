@@ -33,6 +33,9 @@ def test_every_command_has_help(command: list[str]) -> None:
         (["serve", "--port", "99999"], "99999 is not between 0 and 65535"),
         (["bot", "ftp://host", "alice", "room"], "unsupported scheme 'ftp'"),
         (["bot", "host:notaport", "alice", "room"], "invalid port"),
+        (["connect", "localhost", "-dash", "room"],
+         "'-dash' was read as an option: a name or room starting with '-' goes after --, options before it,"
+         " as in: tuichat connect HOST -- -dash ROOM"),
     ],
 )
 def test_bad_arguments_exit_2_with_a_clear_message(args: list[str], message: str) -> None:

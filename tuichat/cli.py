@@ -9,6 +9,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from tuichat import __version__
 from tuichat.config import default_log_file, setup_logging
@@ -120,8 +121,28 @@ def _add_client(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("room", metavar="ROOM", type=_room, help="the room to join; made on first join")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a hint when a name or room that starts with '-' was read as an option."""
+
+    _seen: list[str] = []
+
+    def parse_known_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
+                         namespace: argparse.Namespace | None = None) -> tuple[argparse.Namespace, list[str]]:
+        self._seen = list(sys.argv[1:] if args is None else args)
+        return super().parse_known_args(args, namespace)
+
+    def error(self, message: str) -> NoReturn:
+        known = set(self._option_string_actions)
+        before = self._seen[:self._seen.index("--")] if "--" in self._seen else self._seen
+        dashed = [arg for arg in before if arg.startswith("-") and arg.split("=")[0] not in known]
+        if dashed and ("required" in message or "unrecognized" in message):
+            message += (f" ({dashed[0]!r} was read as an option: a name or room starting with '-' goes "
+                        f"after --, options before it, as in: {self.prog} HOST -- {dashed[0]} ROOM)")
+        super().error(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tuichat", description="Video chat in the terminal.")
+    parser = _Parser(prog="tuichat", description="Video chat in the terminal.")
     parser.add_argument("--version", action="version", version=f"tuichat {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
