@@ -436,31 +436,33 @@ class ChatApp(App[None]):
 
     @work(group="media", exclusive=False)
     async def action_toggle_mic(self) -> None:
-        try:
-            muted = await self.bridge.run(self.bridge.toggle_mic())
-        except (CommandFailed, ConnectionFailed) as exc:  # muted or not, telling the room failed
-            self.notify(f"The room was not told: {exc}", severity="warning")
-            muted = self.published.audio_muted if self.published else None
-        if muted is None:
-            self.notify("There is no microphone to unmute (see the message log).", severity="warning")
-        else:
-            self._state_toast("mic", ("Microphone muted" if muted else "Microphone on") + self._before_call())
-        self._update_media_status()
+        await self._switch_device("microphone")
 
     @work(group="media", exclusive=False)
     async def action_toggle_camera(self) -> None:
+        muted = await self._switch_device("camera")
+        if muted is not None and self.self_view:
+            self._show_self_view(camera_off=muted)
+
+    async def _switch_device(self, device: str) -> bool | None:
+        """Mute / unmute the microphone or turn the camera off / on, and say so; the new muted state,
+        or None when there is no such device."""
+        mic = device == "microphone"
+        bridge = self.bridge
         try:
-            muted = await self.bridge.run(self.bridge.toggle_camera())
-        except (CommandFailed, ConnectionFailed) as exc:
+            muted = await bridge.run(bridge.toggle_mic() if mic else bridge.toggle_camera())
+        except (CommandFailed, ConnectionFailed) as exc:  # muted or not, telling the room failed
             self.notify(f"The room was not told: {exc}", severity="warning")
-            muted = self.published.video_muted if self.published else None
+            published = self.published
+            muted = None if published is None else published.audio_muted if mic else published.video_muted
         if muted is None:
-            self.notify("There is no camera to turn on (see the message log).", severity="warning")
+            what = "unmute" if mic else "turn on"
+            self.notify(f"There is no {device} to {what} (see the message log).", severity="warning")
         else:
-            self._state_toast("camera", ("Camera off" if muted else "Camera on") + self._before_call())
-            if self.self_view:
-                self._show_self_view(camera_off=muted)
+            on, off = ("Microphone on", "Microphone muted") if mic else ("Camera on", "Camera off")
+            self._state_toast(device, (off if muted else on) + self._before_call())
         self._update_media_status()
+        return muted
 
     def _before_call(self) -> str:
         return "" if self.bridge.devices_known else " when the call starts"
