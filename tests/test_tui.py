@@ -162,6 +162,34 @@ async def test_a_bare_q_asks_before_leaving(url: str) -> None:
     assert app.return_code == 0
 
 
+async def test_esc_and_a_key_read_together_are_esc_then_the_key(url: str) -> None:
+    """A fast typist or a laggy link delivers ESC and the next key in one read: Textual parses it as
+    Alt+key, which the input took as the key typed ("hello" became "helloq")."""
+    from textual._xterm_parser import XTermParser
+
+    def as_read(data: str) -> events.Key:
+        parser = XTermParser()
+        read = [*parser.feed(data), *parser.feed("")]  # one read, then the parser's flush
+        (key,) = [event for event in read if isinstance(event, events.Key)]
+        return key
+
+    app = ChatApp(url, "alice", "lobby")
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await until(pilot, lambda: names(app) == ["alice"])
+        composer = app.query_one("#composer", Input)
+        await pilot.press(*"hello")
+        key = as_read("\x1bp")
+        assert key.key == "alt+p"  # what the terminal's bytes arrive as
+        app.post_message(key)
+        await until(pilot, lambda: app.preview)
+        assert composer.value == "hello" and app.focused is not composer
+        # Out of the input Esc does nothing, so Esc+q is q.
+        app.post_message(as_read("\x1bq"))
+        await until(pilot, lambda: "Press q again" in screen_text(app))
+        await pilot.press("q")
+        await until(pilot, lambda: not app.is_running)
+
+
 async def test_every_key_stays_in_the_footer_down_to_80_columns(url: str) -> None:
     """Textual's footer cut off F7 and F8 at 80 columns; the key bar goes compact and short instead."""
     app = ChatApp(url, "alice", "lobby")

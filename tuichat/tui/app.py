@@ -39,6 +39,7 @@ from tuichat.tui.direct import TerminalWriter
 from tuichat.tui.safe_text import printable
 from tuichat.tui.screens.help import HelpScreen
 from tuichat.tui.widgets import Composer, InviteLine, KeyBar, MessageLog, ParticipantList, StatusLine, VideoGrid
+from tuichat.tui.widgets.composer import key_after_escape
 from tuichat.tui.widgets.status import StatusPart
 from tuichat.tui.widgets.video import PREVIEW_THRESHOLD, THRESHOLD
 
@@ -430,6 +431,18 @@ class ChatApp(App[None]):
     def action_leave_input(self) -> None:
         if self.focused is self.query_one("#composer"):
             self.query_one(ParticipantList).focus()
+
+    @on(Composer.EscapeThen)
+    def _escape_then(self, event: Composer.EscapeThen) -> None:
+        # Leaving the input moves focus in a callback: the key goes after it, to the new focus.
+        self.action_leave_input()
+        self.call_later(self.post_message, event.key)
+
+    def on_key(self, event: events.Key) -> None:
+        # Out of the input, Esc does nothing: an Esc read together with a key (as Alt+key) is the key.
+        if (key := key_after_escape(event)) is not None:
+            event.stop()
+            self.post_message(key)
 
     def action_focus_input(self) -> None:
         self.query_one("#composer", Input).focus()

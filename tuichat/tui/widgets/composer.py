@@ -13,9 +13,10 @@ from __future__ import annotations
 import unicodedata
 
 from textual import events
+from textual.message import Message
 from textual.widgets import Input
 
-__all__ = ["LINE_BREAK", "Composer", "clean_paste"]
+__all__ = ["LINE_BREAK", "Composer", "clean_paste", "key_after_escape"]
 
 #: How a line break shows in the one-line input; sent as "\n".
 LINE_BREAK = "\u23ce"
@@ -40,6 +41,14 @@ def clean_paste(text: str) -> str:
     return "".join(out)
 
 
+def key_after_escape(event: events.Key) -> events.Key | None:
+    """For Alt with one printable key (what ESC followed at once by that key is read as), the key."""
+    key = event.key.removeprefix("alt+")
+    if key == event.key or "+" in key or not event.is_printable or not event.character:
+        return None
+    return events.Key(key, event.character) if len(event.character) == 1 else None
+
+
 class Composer(Input):
     """A one-line message input; ``message`` is what to send, ``message = text`` gives text back.
 
@@ -47,7 +56,18 @@ class Composer(Input):
     typed): keys that arrive before the app has handled it (a paste without bracketed paste is
     typed text and Enters; fast typing on a busy machine) belong to the next message. The app
     emptied it when it handled the message, so those keys were glued to the sent line, or lost.
+
+    Esc and a key read together (typed fast, or coalesced by a laggy SSH link) reach the app as
+    Alt+key, which the input would take as the key typed; it posts ``EscapeThen`` instead, so the
+    app can do what was pressed: leave the input, then the key.
     """
+
+    class EscapeThen(Message):
+        """Esc, then ``key``, arrived as one Alt+key."""
+
+        def __init__(self, key: events.Key) -> None:
+            super().__init__()
+            self.key = key
 
     async def _on_key(self, event: events.Key) -> None:
         # Enter is handled here, in turn with the typed keys: as a binding its action would run
@@ -56,6 +76,10 @@ class Composer(Input):
             event.stop()
             event.prevent_default()
             await self.action_submit()
+        elif (key := key_after_escape(event)) is not None:
+            event.stop()
+            event.prevent_default()
+            self.post_message(self.EscapeThen(key))
 
     async def action_submit(self) -> None:
         value = self.value
