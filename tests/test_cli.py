@@ -36,6 +36,13 @@ def test_every_command_has_help(command: list[str]) -> None:
         (["connect", "localhost", "-dash", "room"],
          "'-dash' was read as an option: a name or room starting with '-' goes after --, options before it,"
          " as in: tuichat connect HOST -- -dash ROOM"),
+        # A misspelt option is named with the one meant, in the command's own usage.
+        (["connect", "localhost", "alice", "room", "--colour", "256"],
+         "tuichat connect: error: unknown option --colour (did you mean --colors?)"),
+        (["serve", "--prot", "9000"], "tuichat serve: error: unknown option --prot (did you mean --port?)"),
+        (["bot", "--bogus"], "unknown option --bogus (see tuichat bot --help); the following arguments are required"),
+        (["bot", "localhost", "alice", "room", "--say", "one", "two"],
+         "tuichat bot: error: unrecognized arguments: two (a value with spaces needs quotes)"),
     ],
 )
 def test_bad_arguments_exit_2_with_a_clear_message(args: list[str], message: str) -> None:
@@ -191,3 +198,36 @@ def test_serve_on_a_busy_port_fails_clearly() -> None:
     assert result.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("typed", "url"),
+    [
+        ("localhost", "ws://localhost:8765/ws"),
+        ("[::1]:9000", "ws://[::1]:9000/ws"),
+        ("ws://h:1/ws", "ws://h:1/ws"),
+        ("wss://h", "wss://h/ws"),
+        ("https://h/prefix", "wss://h/prefix"),
+        # A room's browser link, as the invite line and the web page show it: its server.
+        ("http://127.0.0.1:9000/r/standup?name=bob", "ws://127.0.0.1:9000/ws"),
+        ("https://chat.example.org/tuichat/r/caf%C3%A9/", "wss://chat.example.org/tuichat/ws"),
+        ("http://h/r/a", "ws://h:80/ws"),
+    ],
+)
+def test_server_addresses_as_people_type_them(typed: str, url: str) -> None:
+    from tuichat.client.address import websocket_url
+
+    assert websocket_url(typed) == url
+
+
+async def test_the_rooms_browser_link_works_as_the_server_address(url: str) -> None:
+    port = int(url.split(":")[2].split("/")[0])
+    bot = await asyncio.create_subprocess_exec(
+        *TUICHAT, "bot", f"http://127.0.0.1:{port}/r/lobby", "robo", "lobby", "--chat-only",
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    state = await read_event(bot, "STATE")
+    assert [p["name"] for p in state["participants"]] == ["robo"]
+    assert bot.stdin is not None
+    bot.stdin.close()
+    assert await asyncio.wait_for(bot.wait(), 10) == 0

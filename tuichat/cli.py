@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import difflib
 import logging
 import sys
 from collections.abc import Sequence
@@ -122,22 +123,39 @@ def _add_client(parser: argparse.ArgumentParser) -> None:
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, with a hint when a name or room that starts with '-' was read as an option."""
+    """argparse, saying which option it does not know (and the one that was likely meant), and
+    hinting at ``--`` when a name or room that starts with '-' was read as an option."""
 
     _seen: list[str] = []
 
     def parse_known_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
                          namespace: argparse.Namespace | None = None) -> tuple[argparse.Namespace, list[str]]:
         self._seen = list(sys.argv[1:] if args is None else args)
-        return super().parse_known_args(args, namespace)
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras and " " in self.prog:
+            # A command's parser: report here, with its own usage and options, not the top level's.
+            hint = " (a value with spaces needs quotes)" if not extras[0].startswith("-") else ""
+            self.error(f"unrecognized arguments: {' '.join(extras)}{hint}")
+        return parsed, extras
 
     def error(self, message: str) -> NoReturn:
-        known = set(self._option_string_actions)
+        known = self._option_string_actions
         before = self._seen[:self._seen.index("--")] if "--" in self._seen else self._seen
-        dashed = [arg for arg in before if arg.startswith("-") and arg.split("=")[0] not in known]
-        if dashed and ("required" in message or "unrecognized" in message):
-            message += (f" ({dashed[0]!r} was read as an option: a name or room starting with '-' goes "
-                        f"after --, options before it, as in: {self.prog} HOST -- {dashed[0]} ROOM)")
+        unknown = [arg.split("=")[0] for arg in before
+                   if arg.startswith("-") and arg != "-" and arg.split("=")[0] not in known]
+        if unknown:
+            first = unknown[0]
+            meant = difflib.get_close_matches(first, [o for o in known if o.startswith("--")], n=1, cutoff=0.7)
+            if meant:
+                message = f"unknown option {first} (did you mean {meant[0]}?)"
+            elif first.startswith("--"):
+                message = f"unknown option {first} (see {self.prog} --help)" + (
+                    f"; {message}" if "required" in message else "")
+            elif "required" in message:
+                message += (f" ({first!r} was read as an option: a name or room starting with '-' goes "
+                            f"after --, options before it, as in: {self.prog} HOST -- {first} ROOM)")
+            else:
+                message = f"unknown option {first} (see {self.prog} --help)"
         super().error(message)
 
 
