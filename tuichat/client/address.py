@@ -10,7 +10,11 @@ WS_PATH = "/ws"
 
 
 def websocket_url(address: str, *, default_port: int = DEFAULT_PORT) -> str:
-    """``localhost:9000`` → ``ws://localhost:9000/ws``; ``https://h`` → ``wss://h/ws``. Raises ValueError."""
+    """``localhost:9000`` → ``ws://localhost:9000/ws``; ``https://h`` → ``wss://h/ws``. Raises ValueError.
+
+    A room's browser link (``http://host:port/r/ROOM``, what invites show) is taken as its server.
+    The port defaults to ``default_port``, but for ``http://`` and ``https://``/``wss://`` (80, 443).
+    """
     address = address.strip()
     if not address:
         raise ValueError("the server address is empty")
@@ -27,12 +31,17 @@ def websocket_url(address: str, *, default_port: int = DEFAULT_PORT) -> str:
     host = parts.hostname
     if not host:
         raise ValueError(f"no host in {address!r}")
-    if port is None and "://" in address and parts.scheme in ("https", "wss"):
+    if port is None and scheme == "wss":
         netloc = _host(host)
+    elif port is None and parts.scheme == "http":
+        netloc = f"{_host(host)}:80"  # a link from a browser's address bar: its port is the scheme's
     else:
         netloc = f"{_host(host)}:{port or default_port}"
-    path = parts.path if parts.path not in ("", "/") else WS_PATH
-    return urlunsplit((scheme, netloc, path, parts.query, ""))
+    path = parts.path
+    prefix, sep, room = path.rstrip("/").rpartition("/r/")
+    if sep and room and "/" not in room:
+        return urlunsplit((scheme, netloc, prefix + WS_PATH, "", ""))  # the WebSocket beside a room's page
+    return urlunsplit((scheme, netloc, path if path not in ("", "/") else WS_PATH, parts.query, ""))
 
 
 def _host(host: str) -> str:
