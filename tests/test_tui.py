@@ -269,6 +269,23 @@ async def test_a_server_that_is_not_tuichat_is_not_retried() -> None:
         await runner.cleanup()
 
 
+@pytest.mark.parametrize("room", ["a&b", "it's;x", "$HOME", "*", "-x", "café", "[x]"])
+def test_the_invite_command_survives_a_shell(room: str) -> None:
+    """Pasted into bash, the invite runs tuichat with the room as it is, and the CLI reads it so."""
+    import shlex
+    import subprocess
+
+    from tuichat.cli import build_parser
+    from tuichat.tui.widgets.invite import invite_command
+
+    command = invite_command("[::1]:9000", room)
+    argv = subprocess.run(["bash", "-c", command.replace("tuichat ", "printf '%s\\n' ", 1)],
+                          capture_output=True, text=True, check=True).stdout.splitlines()
+    assert [arg for arg in argv if arg != "--"] == ["connect", "[::1]:9000", "THEIR_NAME", room]
+    args = build_parser().parse_args(shlex.split(command)[1:])
+    assert (args.address, args.user, args.room) == ("[::1]:9000", "THEIR_NAME", room)
+
+
 async def test_invite_line_and_resize_reflow(url: str) -> None:
     app = ChatApp(url, "alice", "lobby")
     async with app.run_test(size=SIZE) as pilot:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from urllib.parse import quote
 
 from rich.text import Text
@@ -12,7 +13,9 @@ from tuichat.tui.safe_text import printable
 
 
 def invite_command(address: str, room: str) -> str:
-    return f"tuichat connect {address} THEIR_NAME {room}"
+    """The command to paste into a shell: quoted where a shell would read a character (``a;b``,
+    ``it's``, ``$HOME``, zsh's globs in ``[::1]``), and a room that starts with '-' after ``--``."""
+    return f"tuichat connect {shlex.quote(address)} THEIR_NAME {'-- ' if room.startswith('-') else ''}{shlex.quote(room)}"
 
 
 def invite_link(address: str, room: str) -> str:
