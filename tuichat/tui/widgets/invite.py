@@ -15,7 +15,8 @@ from tuichat.tui.safe_text import printable
 def invite_command(address: str, room: str) -> str:
     """The command to paste into a shell: quoted where a shell would read a character (``a;b``,
     ``it's``, ``$HOME``, zsh's globs in ``[::1]``), and a room that starts with '-' after ``--``."""
-    return f"tuichat connect {shlex.quote(address)} THEIR_NAME {'-- ' if room.startswith('-') else ''}{shlex.quote(room)}"
+    end_of_options = "-- " if room.startswith("-") else ""
+    return f"tuichat connect {shlex.quote(address)} THEIR_NAME {end_of_options}{shlex.quote(room)}"
 
 
 def invite_link(address: str, room: str) -> str:
