@@ -81,8 +81,11 @@ async def tls_server(tls_files: TlsFiles) -> AsyncIterator[RoomServer]:
 
 async def test_a_terminal_client_needs_the_ca_and_says_so(tls_server: RoomServer, tls_files: TlsFiles) -> None:
     url = f"wss://127.0.0.1:{tls_server.port}/ws"
-    with pytest.raises(ConnectionFailed, match=r"not trusted .*--ca-file.*--insecure"):
+    with pytest.raises(ConnectionFailed, match=r"not trusted .*--ca-file.*--insecure") as refused:
         await Session(url, "nobody", reconnect=False).connect()
+    # What is wrong, without OpenSSL's wrapping ("[SSL: CERTIFICATE_VERIFY_FAILED] … (_ssl.c:1006)").
+    assert "not trusted (unable to get local issuer certificate); pass" in str(refused.value)
+    assert refused.value.permanent
     for option in (client_ssl(tls_files.ca), client_ssl(insecure=True)):
         async with Session(url, "alice", ssl=option) as session:
             room = await session.join("lobby")
@@ -123,6 +126,14 @@ async def test_a_browser_and_a_terminal_client_call_over_https(tls_server: RoomS
         for track in tracks:
             track.stop()
         await session.disconnect()
+
+
+async def test_wss_to_a_plain_server_says_it_does_not_speak_tls(url: str) -> None:
+    """OpenSSL's errno 1 read as the OS's: "operation not permitted", retried for ever."""
+    plain = url.replace("ws://", "wss://")
+    with pytest.raises(ConnectionFailed, match=r"the server does not speak TLS \(use ws:// or HOST:PORT\)") as failed:
+        await Session(plain, "nobody", reconnect=False).connect()
+    assert failed.value.permanent
 
 
 async def _run_cli(*args: str) -> tuple[int, str]:

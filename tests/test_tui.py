@@ -233,18 +233,41 @@ async def test_unreachable_server_is_reported_and_retried() -> None:
 
     app = ChatApp(f"ws://127.0.0.1:{free_port()}/ws", "alice", "lobby")
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: app.query_one(StatusLine).status is SessionStatus.FAILED)
-        assert "retrying" in app.query_one(StatusLine).reason
-        first = app.query_one(StatusLine).reason
-        # The next attempt fails too (its back-off is longer): the status line says so, and the log
-        # keeps the one line it has (it added a copy every attempt, for as long as it was left).
-        await until(pilot, lambda: app.query_one(StatusLine).reason not in ("", first), timeout=6)
-        assert "retrying in" in app.query_one(StatusLine).reason
+        status = app.query_one(StatusLine)
+        await until(pilot, lambda: status.status is SessionStatus.FAILED and status.retry_at is not None)
+        first = status.retry_at
+        assert "cannot reach" in status.render().plain and "retrying" in status.render().plain
+        # The next attempt fails too (its back-off is longer): the status line counts down to the
+        # one after, and the log keeps the one line it has (it added a copy every attempt).
+        await until(pilot, lambda: status.retry_at not in (None, first), timeout=6)
+        assert "retrying in" in status.render().plain
         text = log_text(app)
         assert text.count("cannot reach") == 1 and "(retrying; the status line counts down)" in text, text
         await pilot.press("ctrl+q")
     assert app.return_code == 1 and app.exit_message.startswith("tuichat: never joined lobby: cannot reach")
     assert app.exit_message.endswith(": connection refused")  # the OS's reason, not aiohttp's repr
+
+
+async def test_a_server_gone_for_good_is_explained_while_retrying() -> None:
+    """QA: after the server died the client said only "reconnecting (attempt 11)", never why."""
+    from tuichat.server import RoomServer
+
+    server = RoomServer("127.0.0.1", 0)
+    await server.start()
+    app = ChatApp(f"ws://127.0.0.1:{server.port}/ws", "alice", "lobby")
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: names(app) == ["alice"])
+        await server.stop()
+        await until(pilot, lambda: "Connection lost: the server closed the connection" in log_text(app))
+        session = app.bridge.session
+        await until(pilot, lambda: session.reconnect_attempt >= 3, timeout=10)
+        status = app.query_one(StatusLine)
+        await until(pilot, lambda: status.status is SessionStatus.DISCONNECTED and status.retry_at is not None)
+        line = status.render().plain
+        assert "cannot reach" in line and "connection refused" in line and "retrying" in line, line
+        assert log_text(app).count("Still reconnecting: cannot reach") == 1, log_text(app)
+        await pilot.press("ctrl+q")
+        await until(pilot, lambda: not app.is_running)
 
 
 async def test_a_server_that_is_not_tuichat_is_not_retried() -> None:

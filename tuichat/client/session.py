@@ -53,6 +53,8 @@ class Session:
         self.status = SessionStatus.NEW
         self.reason = ""
         self.reconnect_attempt = 0
+        #: While DISCONNECTED and about to reconnect: seconds from then to the next attempt.
+        self.retry_in: float | None = None
         self.room: Room | None = None
         self._emitter: Emitter[SessionStatus] = Emitter()
         self._http: aiohttp.ClientSession | None = None
@@ -156,8 +158,8 @@ class Session:
 
     # --- internals ------------------------------------------------------------------------------
 
-    def _set_status(self, status: SessionStatus, reason: str) -> None:
-        self.reason = reason
+    def _set_status(self, status: SessionStatus, reason: str, retry_in: float | None = None) -> None:
+        self.reason, self.retry_in = reason, retry_in
         if status is self.status and status is not SessionStatus.PENDING:
             return
         self.status = status
@@ -180,11 +182,23 @@ class Session:
         except TimeoutError:
             raise ConnectionFailed(f"no answer from {self.url} within {self.options.connect_timeout:g} s") from None
         except aiohttp.ClientConnectorCertificateError as exc:
+            # OpenSSL's text ("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: …
+            # (_ssl.c:1006)") says what is wrong only at the end: keep that part.
+            error = exc.certificate_error
+            why = getattr(error, "verify_message", None) or getattr(error, "reason", None) or str(error)
             raise ConnectionFailed(
-                f"the certificate of {self.url} is not trusted ({exc.certificate_error}); "
+                f"the certificate of {self.url} is not trusted ({why}); "
                 "pass --ca-file with the server's CA, or --insecure for a self-signed test server",
                 permanent=True,
             ) from None
+        except aiohttp.ClientConnectorSSLError as exc:
+            # errno 1 is OpenSSL's, not the OS's "operation not permitted".
+            reason = getattr(exc.os_error, "reason", None)
+            if reason == "WRONG_VERSION_NUMBER":  # the answer to our TLS hello was not TLS
+                why = "the server does not speak TLS (use ws:// or HOST:PORT)"
+            else:
+                why = f"TLS failed ({(reason or str(exc.os_error)).replace('_', ' ').lower()})"
+            raise ConnectionFailed(f"cannot reach {self.url}: {why}", permanent=True) from None
         except aiohttp.WSServerHandshakeError as exc:
             raise ConnectionFailed(f"{self.url} is not a tuichat server (HTTP {exc.status})", permanent=True) from None
         except aiohttp.ClientConnectorDNSError as exc:
@@ -217,7 +231,8 @@ class Session:
                 if self.room is not None:
                     self.room._fail(ErrorCode.SERVER_ERROR, f"connection lost: {reason}")
                 return
-            self._set_status(SessionStatus.DISCONNECTED, f"connection lost: {reason}")
+            self._set_status(SessionStatus.DISCONNECTED, f"connection lost: {reason}",
+                             retry_in=self.options.backoff_initial)
             if not await self._reconnect():
                 return
             if self.room is not None:
@@ -242,6 +257,7 @@ class Session:
             except ConnectionFailed as exc:
                 log.info("reconnect attempt %d failed: %s", self.reconnect_attempt, exc)
                 delay = min(delay * 2, self.options.backoff_max)
+                self._set_status(SessionStatus.DISCONNECTED, str(exc), retry_in=delay)  # why, and when next
                 continue
             self._set_status(SessionStatus.ESTABLISHED, "reconnected")
             return True
@@ -268,9 +284,16 @@ class Session:
                 except ProtocolError as exc:
                     log.warning("%s", exc)
             elif frame.type == aiohttp.WSMsgType.ERROR:
-                return f"{ws.exception()}"
+                break
+        error = ws.exception()
+        if isinstance(error, aiohttp.ServerTimeoutError):  # aiohttp's "No PONG received after …"
+            return f"the server stopped answering (no reply to a ping within {self.options.heartbeat / 2:g} s)"
+        if error is not None:
+            return f"{error}"
         if ws.close_code in (1000, 1001) and ws.close_code is not None:
             return "the server closed the connection" + (f" ({_close_reason(ws)})" if _close_reason(ws) else "")
+        if ws.close_code == 1006:  # no closing handshake: the server process or the network went away
+            return "the connection dropped"
         return f"connection closed (code {ws.close_code})" + (f": {_close_reason(ws)}" if _close_reason(ws) else "")
 
     def _dispatch(self, message: object) -> None:

@@ -186,12 +186,18 @@ class ChatApp(App[None]):
             return
         status = self.query_one(StatusLine)
         status.status = event.status
-        status.reason = event.reason + (f" (retrying in {event.retry_in:g} s)" if event.retry_in is not None else "")
+        status.reason = event.reason
+        status.retry_at = time.monotonic() + event.retry_in if event.retry_in is not None else None
         messages = self.query_one(MessageLog)
-        if event.status is SessionStatus.DISCONNECTED and event.reason != "disconnected":
-            reason = event.reason.removeprefix("connection lost: ")  # the session's reasons start so
+        if event.status is SessionStatus.DISCONNECTED and event.reason.startswith("connection lost: "):
+            reason = event.reason.removeprefix("connection lost: ")
             messages.add_notice(f"Connection lost: {reason}. Reconnecting…", style="red")
             self._left_room()
+        elif event.status is SessionStatus.DISCONNECTED and event.retry_in is not None:
+            # A reconnection attempt failed: why, once per reason (the status line counts down to the next).
+            if event.reason != self._failure_logged:
+                messages.add_notice(f"Still reconnecting: {event.reason}.", style="red")
+                self._failure_logged = event.reason
         elif event.status is SessionStatus.FAILED:
             # Each attempt fails again every few seconds: the log says a reason once (the status
             # line counts down to the next attempt); 46 copies of it filled the log in 6 minutes.

@@ -150,7 +150,7 @@ class CallChanged(TextualMessage):
 
 
 class SessionChanged(TextualMessage):
-    """The session's status; ``retry_in``: the first connection failed and is tried again then (s)."""
+    """The session's status; ``retry_in``: the connection is tried again in so many seconds."""
 
     def __init__(self, status: SessionStatus, reason: str, retry_in: float | None = None) -> None:
         super().__init__()
@@ -250,7 +250,7 @@ class CallBridge:
     def _on_session_status(self, session: Session) -> None:
         if session.status is SessionStatus.FAILED and self._first_connect:
             return  # `_connect_and_join` says it once, with when it tries again
-        self._post(SessionChanged(session.status, session.reason))
+        self._post(SessionChanged(session.status, session.reason, retry_in=session.retry_in))
 
     async def _connect_and_join(self) -> None:
         delay = 0.5

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import time
 from dataclasses import dataclass
 
 from rich.text import Text
@@ -44,6 +46,8 @@ class StatusLine(Widget):
 
     status: reactive[SessionStatus] = reactive(SessionStatus.NEW)
     reason: reactive[str] = reactive("")
+    #: When the connection is tried again (``time.monotonic()``): the line counts down to it.
+    retry_at: reactive[float | None] = reactive(None)
     room: reactive[str] = reactive("")
     joined: reactive[bool] = reactive(False)
     count: reactive[int] = reactive(0)
@@ -56,6 +60,13 @@ class StatusLine(Widget):
     def media(self) -> str:
         """The media parts in full, as the widest terminal shows them."""
         return " │ ".join(part for part in (self.publish.full, self.playing.full) if part)
+
+    def on_mount(self) -> None:
+        self.set_interval(1.0, self._count_down)
+
+    def _count_down(self) -> None:
+        if self.retry_at is not None:
+            self.refresh()
 
     def render(self) -> Text:
         width = self.content_size.width
@@ -78,6 +89,13 @@ class StatusLine(Widget):
                 line.append(printable(self.room), style="bold" if self.joined else "dim")
             if self.joined and "count" not in given_up:
                 line.append(f"  {self.count} {'person' if self.count == 1 else 'people'}", style="")
+        if self.reason and self.status is not SessionStatus.ESTABLISHED:
+            # Why the session is not up comes before the media, which a narrow line gives up first.
+            line.append("  │ ", style="dim")
+            line.append(printable(self.reason), style="dim")
+            if self.retry_at is not None:
+                wait = math.ceil(self.retry_at - time.monotonic())
+                line.append(f" (retrying in {wait} s)" if wait > 0 else " (retrying now)", style="dim")
         parts = []
         if "publish-gone" not in given_up:
             parts.append(self.publish.short if "publish" in given_up else self.publish.full)
@@ -87,7 +105,4 @@ class StatusLine(Widget):
             if part:
                 line.append("  │ ", style="dim")
                 line.append(printable(part))
-        if self.reason and self.status is not SessionStatus.ESTABLISHED:
-            line.append("  │ ", style="dim")
-            line.append(printable(self.reason), style="dim")
         return line
