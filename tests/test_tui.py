@@ -217,11 +217,22 @@ async def test_tab_cycles_focus(url: str) -> None:
 async def test_refused_join_is_explained(url: str) -> None:
     async with Session(url, "alice") as session:
         await session.join("lobby")
-        app = ChatApp(url, "alice", "lobby")
-        async with app.run_test(size=SIZE) as pilot:
-            await until(pilot, lambda: app.query_one(StatusLine).status is SessionStatus.FAILED)
+        app = ChatApp(url, "alice", "lobby", media=MediaOptions(camera="none", mic="none", speaker="none"))
+        async with app.run_test(size=SIZE, notifications=True) as pilot:
+            status = app.query_one(StatusLine)
+            assert "no mic · no cam · not in the call yet" in status.render().plain  # known from the options
+            await until(pilot, lambda: status.status is SessionStatus.FAILED)
             assert "Could not join lobby: someone called 'alice' is already in room 'lobby'" in log_text(app)
             assert "FAILED" in screen_text(app)
+            # Nothing waits for a call that will not come (QA: "people (0, before the drop)", "mic on ·
+            # cam on · not in the call yet", "Not sent: not in the room yet", "muted when the call starts").
+            assert "not in the call yet" not in status.render().plain and "mic" not in status.render().plain
+            assert app.query_one(ParticipantList).border_title == "people (0)"
+            await pilot.press(*"hi", "enter")
+            await until(pilot, lambda: "Not sent: not in lobby (someone called 'alice' is already in room "
+                                       "'lobby'); Ctrl+Q quits" in log_text(app))
+            await pilot.press("f2")
+            await until(pilot, lambda: "Not in a call: someone called" in screen_text(app))
             await pilot.press("ctrl+q")
         # Exit status 1 and the reason, printed by `tuichat connect` once the screen is restored.
         assert app.return_code == 1
@@ -514,15 +525,19 @@ async def test_switching_the_mic_before_joining_is_how_the_call_starts() -> None
     """Before the room is joined nothing is known of the devices: F2 said there was no microphone."""
     from tests.conftest import free_port
 
-    media = MediaOptions(camera="test", mic="none", speaker="none")
+    media = MediaOptions(camera="none", mic="test", speaker="none")
     app = ChatApp(f"ws://127.0.0.1:{free_port()}/ws", "alice", "lobby", media=media)  # nobody listens there
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         status = app.query_one(StatusLine)
         await until(pilot, lambda: "not in the call yet" in status.publish.full)
         await pilot.press("f2")
         await until(pilot, lambda: "Microphone muted when the call starts" in screen_text(app))
-        assert status.publish.full.startswith("mic muted · cam on"), status.publish.full
+        assert status.publish.full.startswith("mic muted · no cam"), status.publish.full
         assert "no microphone" not in screen_text(app)
+        # A device the command line turned off is not there to switch.
+        await pilot.press("f3")
+        await until(pilot, lambda: "There is no camera" in screen_text(app))
+        assert status.publish.full.startswith("mic muted · no cam"), status.publish.full
 
 
 async def test_a_private_message_started_from_the_people_list_stays_private(url: str) -> None:

@@ -360,7 +360,7 @@ async def test_camera_turned_off_before_the_join_starts_the_call_with_it_off() -
         status = app.query_one(StatusLine)
         await until(pilot, lambda: "not in the call yet" in status.publish.full)
         await pilot.press("f3")
-        await until(pilot, lambda: status.publish.full.startswith("mic on · cam off"))
+        await until(pilot, lambda: status.publish.full.startswith("no mic · cam off"))
         async with RoomServer("127.0.0.1", port):
             await until(pilot, lambda: "PUBLISHING" in status.publish.full, timeout=20)
             assert "cam off" in status.publish.full

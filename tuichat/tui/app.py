@@ -132,6 +132,9 @@ class ChatApp(App[None]):
         self.invite_address = display_address(url)
         self._shown_messages: dict[tuple[float, int], None] = {}  # insertion-ordered, bounded below
         self._has_joined = False
+        #: Why we are out of the room with no attempt to come (a refused join, a server that is not
+        #: tuichat): keys and messages say so instead of waiting for a call that will not start.
+        self._out_for_good: str | None = None
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="main"):
@@ -207,15 +210,18 @@ class ChatApp(App[None]):
                 self._failure_logged = event.reason
             if not self._has_joined:  # said when quitting, as the reason for exit status 1
                 self.exit_message = f"tuichat: never joined {self.room_name}: {event.reason}"
+            if event.retry_in is None:
+                self._out_for_good = event.reason
+                self._update_media_status()
         elif event.status is SessionStatus.ESTABLISHED and event.reason == "reconnected":
             messages.add_notice("Reconnected.", style="green")
         if event.status is SessionStatus.ESTABLISHED:
             self._failure_logged = None
 
     def _left_room(self) -> None:
-        """Out of the room for now: what the screen shows of it is as it was, and says so."""
+        """Out of the room: what the screen shows of it is as it was, and says so."""
         self.query_one(StatusLine).joined = False
-        self.query_one(ParticipantList).set_stale(True)
+        self.query_one(ParticipantList).set_stale(self._has_joined)  # never in: nothing is out of date
         if self.media is not None:
             self._refresh_tiles()
             self._update_media_status()
@@ -263,11 +269,16 @@ class ChatApp(App[None]):
     def _update_media_status(self) -> None:
         status = self.query_one(StatusLine)
         bridge = self.bridge
-        if bridge.devices_known:
+        if self._out_for_good is not None:
+            status.publish = StatusPart()  # the status line's reason says why there is no call
+        elif bridge.devices_known:
             status.publish = _publish_summary(self.published, self.preview, bridge.has_mic, bridge.has_camera)
         else:  # not in the call yet: say what it will start with
-            mic = "mic muted" if bridge.start_muted["audio"] else "mic on"
-            cam = "cam off" if bridge.start_muted["video"] else "cam on"
+            media = self.media
+            mic = "no mic" if media and media.mic == "none" else (
+                "mic muted" if bridge.start_muted["audio"] else "mic on")
+            cam = "no cam" if media and media.camera == "none" else (
+                "cam off" if bridge.start_muted["video"] else "cam on")
             status.publish = StatusPart(f"{mic} · {cam} · not in the call yet", "not in the call yet")
         grid = self.query_one(VideoGrid)
         if not status.joined:  # nothing plays while we are out of the room
@@ -308,6 +319,7 @@ class ChatApp(App[None]):
         people = self.query_one(ParticipantList)
         status = self.query_one(StatusLine)
         if event.event is RoomEvent.FAILED:
+            self._out_for_good = event.reason
             self._left_room()
             status.status = SessionStatus.FAILED
             status.reason = event.reason
@@ -316,6 +328,7 @@ class ChatApp(App[None]):
             self.exit_message = f"tuichat: {event.reason}"
             return
         if event.event is RoomEvent.STATE:  # (re)joined: the room as it is now
+            self._out_for_good = None
             status.joined = True
             people.set_stale(False)
         people.show(event.participants)
@@ -398,6 +411,8 @@ class ChatApp(App[None]):
     @work(group="send")
     async def _send(self, text: str, to_name: str | None) -> None:
         try:
+            if self._out_for_good is not None:
+                raise ConnectionFailed(f"not in {self.room_name} ({self._out_for_good}); Ctrl+Q quits")
             await self.bridge.send_message(text, to_name)
         except (CommandFailed, ConnectionFailed) as exc:
             reason = exc.reason if isinstance(exc, CommandFailed) else str(exc)
@@ -468,6 +483,13 @@ class ChatApp(App[None]):
         or None when there is no such device."""
         mic = device == "microphone"
         bridge = self.bridge
+        if self._out_for_good is not None:
+            self.notify(f"Not in a call: {self._out_for_good}", severity="warning")
+            return None
+        option = "--mic" if mic else "--camera"
+        if self.media is not None and getattr(self.media, "mic" if mic else "camera") == "none":
+            self.notify(f"There is no {device}: the call started with {option} none.", severity="warning")
+            return None
         try:
             muted = await bridge.run(bridge.toggle_mic() if mic else bridge.toggle_camera())
         except (CommandFailed, ConnectionFailed) as exc:  # muted or not, telling the room failed
