@@ -144,3 +144,29 @@ async def test_video_reaches_a_real_terminal_as_truecolor_half_blocks(url: str, 
                 await asyncio.sleep(0.2)
             assert any(glyph in tmux.screen() for glyph in "▀▄█")
         await drain.stop()
+
+
+@pytest.mark.parametrize(("colors", "forbidden"), [("16", ("38;5;", "48;5;", "38;2;", "48;2;")),
+                                                   ("256", ("38;2;", "48;2;"))])
+async def test_colors_limits_the_whole_interface(url: str, tmux: Tmux, tmp_path: object, colors: str,
+                                                 forbidden: tuple[str, ...]) -> None:
+    """`--colors 16` changed only the video: borders and the status line still came in 256 colours."""
+    port = url.split(":")[2].split("/")[0]
+    raw = f"{tmp_path}/terminal.out"
+    tmux.start([sys.executable, "-m", "tuichat", "connect", f"127.0.0.1:{port}", "alice", "lobby",
+                "--colors", colors, "--camera", "test", "--mic", "none", "--speaker", "none",
+                "--log-file", f"{tmp_path}/connect.log"])
+    tmux.run("pipe-pane", "-o", f"cat >> {shlex.quote(raw)}")  # every byte the app writes
+    await tmux.wait_for("You joined lobby")
+    tmux.keys("F6")  # the self-view: video in the same colours
+    await tmux.wait_for("PUBLISHING")
+    tmux.keys("C-q")
+    deadline = time.monotonic() + 10
+    while tmux.alive():
+        assert time.monotonic() < deadline, "the client did not quit"
+        await asyncio.sleep(0.1)
+    with open(raw, encoding="utf-8", errors="replace") as output:
+        written = output.read()
+    assert "\x1b[" in written and "▀" in written, "nothing of the interface or the video was captured"
+    for code in forbidden:
+        assert code not in written, f"{code!r} written with --colors {colors}"

@@ -267,6 +267,10 @@ def _url(args: argparse.Namespace, command: str) -> str | None:
         return None
 
 
+#: Textual's (Rich's) colour system for each ``--colors`` mode.
+_TEXTUAL_COLOR_SYSTEMS = {"truecolor": "truecolor", "256": "256", "16": "standard", "mono": "standard"}
+
+
 def _connect(args: argparse.Namespace) -> int:
     url = _url(args, "connect")
     if url is None:
@@ -278,10 +282,15 @@ def _connect(args: argparse.Namespace) -> int:
     import os
 
     from tuichat.render import ColorMode, detect_color_mode
+
+    colors = detect_color_mode(os.environ) if args.colors == "auto" else ColorMode.parse(args.colors)
+    # The whole interface in the colours the video uses, not only the video: Textual reads its colour
+    # system from the environment when it is imported (its own guess can be 256 colours on a 16-colour
+    # terminal, and truecolor under TERM=dumb).
+    os.environ.setdefault("TEXTUAL_COLOR_SYSTEM", _TEXTUAL_COLOR_SYSTEMS[colors.value])
     from tuichat.tui.app import ChatApp
     from tuichat.tui.bridge import MediaOptions
 
-    colors = detect_color_mode(os.environ) if args.colors == "auto" else ColorMode.parse(args.colors)
     if args.mic not in ("none", "test") or args.speaker != "none":
         from tuichat.media import preload_audio
 
