@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import signal
 import sys
 import threading
@@ -21,7 +22,7 @@ from aiortc import MediaStreamTrack
 
 from tuichat.client import Message, Participant, Room, RoomEvent, RoomUpdate, Session, SessionOptions, SessionStatus
 from tuichat.client.call import Call, CallEvent, CallUpdate
-from tuichat.client.chatline import PRIVATE_PREFIX, split_name
+from tuichat.client.chatline import PRIVATE_USAGE, LineKind, parse_line
 from tuichat.client.stream import PlayStatus
 from tuichat.errors import CommandFailed, ConnectionFailed, DeviceUnavailable, TuichatError
 from tuichat.protocol.messages import ErrorCode
@@ -29,6 +30,8 @@ from tuichat.protocol.messages import ErrorCode
 #: A line the server refused as too fast is sent again after this long, doubling up to the max.
 RATE_LIMITED_WAIT_S = 0.2
 RATE_LIMITED_MAX_WAIT_S = 2.0
+#: What a line starting with '/' can be in the bot (the terminal client's /help is a help screen).
+BOT_COMMANDS = "the bot's commands are /msg NAME TEXT and /quit"
 
 
 @dataclass
@@ -99,10 +102,33 @@ class Bot:
         self.failure: str | None = None
         self._tracks: list[MediaStreamTrack] = []
         self._audio_sink: Any = None
+        #: Whoever read our output has gone (``tuichat bot ... | head -2``): print nothing more.
+        self.out_gone = False
 
     def emit(self, data: dict[str, Any]) -> None:
-        self.out.write(json.dumps(data, ensure_ascii=False) + "\n")
-        self.out.flush()
+        if self.out_gone:
+            return
+        try:
+            self.out.write(json.dumps(data, ensure_ascii=False) + "\n")
+            self.out.flush()
+        except BrokenPipeError:
+            self._reader_gone()
+
+    def _reader_gone(self) -> None:
+        """Stop as on EOF, like a Unix filter whose reader went away: quietly, leaving the room.
+
+        What is still buffered for the dead pipe would fail again when the interpreter flushes stdout
+        at exit ("Exception ignored ... BrokenPipeError"), so the descriptor is pointed at devnull, as
+        the Python docs advise for SIGPIPE (only our own stream's, and only if it has one).
+        """
+        self.out_gone = True
+        self.stop()
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            try:
+                os.dup2(devnull, self.out.fileno())
+            finally:
+                os.close(devnull)
 
     def stop(self) -> None:
         self._stop.set()
@@ -124,6 +150,8 @@ class Bot:
             if self.options.media:
                 await self._start_call(self.room)
             for text in self.options.say:
+                if self._stop.is_set():  # /quit in a --say, or nobody reads us any more
+                    break
                 await self._say(text)
             if self.options.read_stdin:
                 await self._pump_stdin()
@@ -228,17 +256,25 @@ class Bot:
             task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
     async def _say(self, line: str) -> None:
-        """A line as the terminal client reads it: ``/msg NAME TEXT`` goes to NAME alone."""
-        if not line.startswith(PRIVATE_PREFIX + " "):
-            await self._send(line, patient=True)
-            return
-        name, body = split_name(line[len(PRIVATE_PREFIX):])
-        to = self.room.participant_named(name) if self.room is not None and name else None
-        if not body or to is None:
-            reason = f"nobody called {name!r} is in the room" if body else "usage: /msg NAME TEXT"
+        """A line as the terminal client reads it: ``/msg NAME TEXT`` goes to NAME alone, ``/quit`` stops
+        the bot; any other line starting with '/' is not sent but reported, so a script sees why."""
+        parsed = parse_line(line)
+        if parsed.kind is LineKind.TEXT:
+            await self._send(parsed.text, patient=True)
+        elif parsed.kind is LineKind.QUIT:
+            self.stop()
+        elif parsed.kind is LineKind.PRIVATE:
+            to = self.room.participant_named(parsed.name) if self.room is not None else None
+            if to is None:
+                self.emit({"event": "ERROR", "text": line[:80],
+                           "reason": f"nobody called {parsed.name!r} is in the room"})
+                return
+            await self._send(parsed.text, to=to, patient=True)
+        elif parsed.kind is LineKind.HELP:  # the terminal client's help screen: here, the commands
+            self.emit({"event": "ERROR", "text": line[:80], "reason": f"not sent: {BOT_COMMANDS}"})
+        else:
+            reason = parsed.problem if parsed.problem == PRIVATE_USAGE else f"{parsed.problem}; {BOT_COMMANDS}"
             self.emit({"event": "ERROR", "text": line[:80], "reason": reason})
-            return
-        await self._send(body, to=to, patient=True)
 
     async def _send(self, text: str, to: Participant | None = None, *, patient: bool = False) -> None:
         """Send one chat message; ``patient``: when the server says slow down, wait and send it again
@@ -277,7 +313,7 @@ class Bot:
                     get.cancel()
                     return
                 line = get.result()
-                if line is None:
+                if line is None or self._stop.is_set():  # EOF, or stopped while this line waited
                     return
                 if line.strip():
                     await self._say(line)

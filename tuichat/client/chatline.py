@@ -6,9 +6,16 @@ are quoted: ``/msg "Ann Lee" hi``.
 
 from __future__ import annotations
 
-__all__ = ["PRIVATE_PREFIX", "private_line", "quote_name", "split_name"]
+from dataclasses import dataclass
+from enum import Enum
+
+__all__ = ["PRIVATE_PREFIX", "PRIVATE_USAGE", "ChatLine", "LineKind", "parse_line", "private_line", "quote_name",
+           "split_name"]
 
 PRIVATE_PREFIX = "/msg"
+PRIVATE_USAGE = 'usage: /msg NAME TEXT (quote a name with spaces: /msg "Ann Lee" hi)'
+QUIT_COMMANDS = ("/quit", "/exit")
+HELP_COMMAND = "/help"
 
 
 def quote_name(name: str) -> str:
@@ -29,3 +36,43 @@ def split_name(rest: str) -> tuple[str, str]:
 def private_line(name: str, text: str) -> str:
     """The line that sends ``text`` to ``name`` alone (the inverse of `split_name` after the prefix)."""
     return f"{PRIVATE_PREFIX} {quote_name(name)} {text}"
+
+
+class LineKind(Enum):
+    TEXT = "text"  # to everyone
+    PRIVATE = "private"  # /msg NAME TEXT
+    QUIT = "quit"  # /quit or /exit
+    HELP = "help"  # /help
+    INVALID = "invalid"  # a /msg without NAME and TEXT, or an unknown /command: not to be sent
+
+
+@dataclass(frozen=True)
+class ChatLine:
+    kind: LineKind
+    #: What to send (TEXT: the line as it was typed; PRIVATE: the message without the command and name).
+    text: str = ""
+    #: PRIVATE: whom to send it to.
+    name: str = ""
+    #: INVALID: why the line is not sent.
+    problem: str = ""
+
+
+def parse_line(line: str) -> ChatLine:
+    """A line as the terminal client and the bot read it: a line starting with '/' (after spaces) is
+    a command, but '//' sends the rest as text (``//shrug`` says "/shrug", as in IRC clients)."""
+    stripped = line.strip()
+    if stripped.startswith("//"):
+        return ChatLine(LineKind.TEXT, stripped[1:])
+    if not stripped.startswith("/"):
+        return ChatLine(LineKind.TEXT, line)
+    command, _, rest = stripped.partition(" ")
+    if command in QUIT_COMMANDS:
+        return ChatLine(LineKind.QUIT)
+    if command == HELP_COMMAND:
+        return ChatLine(LineKind.HELP)
+    if command == PRIVATE_PREFIX:
+        name, body = split_name(rest)
+        if not name or not body:
+            return ChatLine(LineKind.INVALID, problem=PRIVATE_USAGE)
+        return ChatLine(LineKind.PRIVATE, body, name=name)
+    return ChatLine(LineKind.INVALID, problem=f"unknown command {command}")

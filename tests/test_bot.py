@@ -1,0 +1,154 @@
+"""The bot as a script uses it: stdin lines read as the terminal client reads them, and a reader of
+its output that goes away (``tuichat bot ... | head -2``). Real server, real bot processes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from typing import Any
+
+import pytest
+
+from tests.conftest import Recorder
+from tests.test_cli import TUICHAT, read_event, start_bot
+from tuichat.client import RoomEvent, Session
+from tuichat.client.chatline import ChatLine, LineKind, parse_line
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def port_of(url: str) -> int:
+    return int(url.split(":")[2].split("/")[0])
+
+
+def sent_by(messages: Recorder, name: str) -> list[str]:
+    return [u.message.text for u in messages.items if u.message.sender.name == name]
+
+
+@pytest.mark.parametrize(
+    ("line", "parsed"),
+    [
+        ("hello", ChatLine(LineKind.TEXT, "hello")),
+        ("  indented text", ChatLine(LineKind.TEXT, "  indented text")),
+        ("/msg bob hi there", ChatLine(LineKind.PRIVATE, "hi there", name="bob")),
+        ('/msg "Ann Lee" hi', ChatLine(LineKind.PRIVATE, "hi", name="Ann Lee")),
+        ("/quit", ChatLine(LineKind.QUIT)),
+        ("  /exit  ", ChatLine(LineKind.QUIT)),
+        ("/help", ChatLine(LineKind.HELP)),
+        ("//shrug it off", ChatLine(LineKind.TEXT, "/shrug it off")),  # '//': text that starts with '/'
+    ],
+)
+def test_a_line_reads_as_in_the_terminal_client(line: str, parsed: ChatLine) -> None:
+    assert parse_line(line) == parsed
+
+
+@pytest.mark.parametrize("line", ["/msg", "/msg bob", "/msg  ", "/msgbob hi", "/frobnicate now", "/ text"])
+def test_a_line_the_terminal_client_would_not_send_is_invalid(line: str) -> None:
+    parsed = parse_line(line)
+    assert parsed.kind is LineKind.INVALID and parsed.problem
+
+
+async def test_bad_commands_on_stdin_are_reported_not_sent(url: str) -> None:
+    async with Session(url, "alice") as alice:
+        room = await alice.join("lobby")
+        messages = Recorder()
+        room.on(RoomEvent.MESSAGE, messages)
+        bot = await start_bot(port_of(url), "robo", "--chat-only")
+        try:
+            await read_event(bot, "STATE")
+            assert bot.stdin is not None
+            bot.stdin.write(b"/msg\n/msg alice\n/frobnicate now\n/help\n//shrug\nsent\n")
+            await bot.stdin.drain()
+            errors = [await read_event(bot, "ERROR") for _ in range(4)]
+            usage = 'usage: /msg NAME TEXT (quote a name with spaces: /msg "Ann Lee" hi)'
+            assert errors == [
+                {"event": "ERROR", "text": "/msg", "reason": usage},
+                {"event": "ERROR", "text": "/msg alice", "reason": usage},
+                {"event": "ERROR", "text": "/frobnicate now",
+                 "reason": "unknown command /frobnicate; the bot's commands are /msg NAME TEXT and /quit"},
+                {"event": "ERROR", "text": "/help",
+                 "reason": "not sent: the bot's commands are /msg NAME TEXT and /quit"},
+            ]
+            # Lines are sent in order: once "sent" is in, nothing before it is still on its way.
+            await messages.wait_for(lambda u: u.message.text == "sent", timeout=10)
+            assert sent_by(messages, "robo") == ["/shrug", "sent"]
+            bot.stdin.close()
+            assert await asyncio.wait_for(bot.wait(), 10) == 0
+        finally:
+            if bot.returncode is None:
+                bot.kill()
+                await bot.wait()
+
+
+@pytest.mark.parametrize("command", ["/quit", "/exit"])
+async def test_quit_on_stdin_leaves_and_exits_0_like_eof(url: str, command: str) -> None:
+    async with Session(url, "alice") as alice:
+        room = await alice.join("lobby")
+        messages, left = Recorder(), Recorder()
+        room.on(RoomEvent.MESSAGE, messages)
+        room.on(RoomEvent.LEFT, left)
+        bot = await start_bot(port_of(url), "robo", "--chat-only")
+        try:
+            await read_event(bot, "STATE")
+            assert bot.stdin is not None
+            # stdin stays open: only the command can end the bot.
+            bot.stdin.write(f"before\n{command}\nafter\n".encode())
+            await bot.stdin.drain()
+            assert await asyncio.wait_for(bot.wait(), 10) == 0
+            gone = await left.wait_for(lambda u: u.participant.name == "robo", timeout=10)
+            assert gone.reason == "left"
+            # The bot's messages reach alice before its leaving does.
+            assert sent_by(messages, "robo") == ["before"]
+            assert bot.stderr is not None and await bot.stderr.read() == b""
+        finally:
+            if bot.returncode is None:
+                bot.kill()
+                await bot.wait()
+
+
+async def _readline(reader: Any) -> dict[str, Any]:
+    line = await asyncio.wait_for(asyncio.to_thread(reader.readline), 10)
+    if not line:
+        raise AssertionError("the bot closed its output")
+    return json.loads(line)  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("reader_leaves", ["before the first line", "after STATE"])
+async def test_a_reader_that_goes_away_stops_the_bot_quietly(url: str, reader_leaves: str) -> None:
+    """``tuichat bot ... | head -2``: the bot leaves the room cleanly and exits 0, no traceback."""
+    async with Session(url, "alice") as alice:
+        room = await alice.join("lobby")
+        joined, left = Recorder(), Recorder()
+        room.on(RoomEvent.JOINED, joined)
+        room.on(RoomEvent.LEFT, left)
+        read_fd, write_fd = os.pipe()
+        reader = os.fdopen(read_fd, "rb")
+        if reader_leaves == "before the first line":
+            reader.close()
+        try:
+            bot = await asyncio.create_subprocess_exec(
+                *TUICHAT, "bot", f"127.0.0.1:{port_of(url)}", "piper", "lobby", "--chat-only",
+                stdin=asyncio.subprocess.PIPE, stdout=write_fd, stderr=asyncio.subprocess.PIPE,
+            )
+        finally:
+            os.close(write_fd)
+        try:
+            if not reader.closed:
+                while (await _readline(reader))["event"] != "STATE":
+                    pass
+                reader.close()
+            await joined.wait_for(lambda u: u.participant.name == "piper", timeout=10)
+            # stdin stays open (the `(sleep 8; echo hi)` of the report); the bot only learns that its
+            # reader is gone when it next writes: alice gives it something to write.
+            await room.send_message("anyone there?")
+            assert await asyncio.wait_for(bot.wait(), 10) == 0
+            assert bot.stderr is not None
+            assert (await bot.stderr.read()).decode() == ""
+            gone = await left.wait_for(lambda u: u.participant.name == "piper", timeout=10)
+            assert gone.reason == "left"
+        finally:
+            reader.close()
+            if bot.returncode is None:
+                bot.kill()
+                await bot.wait()
