@@ -452,6 +452,18 @@ async def test_reconnect_is_shown(url: str, server: object) -> None:
         await until(pilot, lambda: app.query_one(StatusLine).joined and names(app) == ["alice"])
 
 
+async def test_a_double_slash_sends_text_that_starts_with_a_slash(url: str) -> None:
+    app = ChatApp(url, "alice", "lobby")
+    async with app.run_test(size=SIZE) as pilot, Session(url, "bob") as bob:
+        room = await bob.join("lobby")
+        heard = Recorder()
+        room.on(RoomEvent.MESSAGE, heard)
+        await until(pilot, lambda: sorted(names(app)) == ["alice", "bob"])
+        await pilot.press(*"//shrug", "enter")
+        said = await heard.wait_for(lambda u: u.message.sender.name == "alice", timeout=10)
+        assert said.message.text == "/shrug"
+
+
 @pytest.mark.parametrize("command", ["/nope", "/msg", "/msg bob"])
 async def test_bad_commands_are_explained_and_keep_the_text(url: str, command: str) -> None:
     app = ChatApp(url, "alice", "lobby")

@@ -19,7 +19,7 @@ from textual.widgets import Input
 
 from tuichat.client import RoomEvent, SessionOptions, SessionStatus, display_address
 from tuichat.client.call import CallStatus
-from tuichat.client.chatline import private_line, split_name
+from tuichat.client.chatline import PRIVATE_USAGE, LineKind, parse_line, private_line
 from tuichat.client.stream import PlayStatus, PublishStatus
 from tuichat.errors import CommandFailed, ConnectionFailed
 from tuichat.protocol.limits import TEXT_MAX_LENGTH
@@ -378,28 +378,19 @@ class ChatApp(App[None]):
         text = Composer.text_of(event.value).strip()
         if not text:
             return
-        if text.startswith("/"):
-            self._run_command(text)
-            return
-        self._send(text, None)
-
-    def _run_command(self, text: str) -> None:
-        command, _, rest = text.partition(" ")
-        messages = self.query_one(MessageLog)
-        if command in ("/quit", "/exit"):
+        line = parse_line(text)
+        if line.kind is LineKind.TEXT:
+            self._send(line.text, None)
+        elif line.kind is LineKind.PRIVATE:
+            self._send(line.text, line.name)
+        elif line.kind is LineKind.QUIT:
             self.run_worker(self.action_quit())
-        elif command == "/help":
+        elif line.kind is LineKind.HELP:
             self.action_help()
-        elif command == "/msg":
-            name, body = split_name(rest)
-            if not name or not body:
-                messages.add_notice("Usage: /msg NAME TEXT (quote a name with spaces: /msg \"Ann Lee\" hi)",
-                                    style="yellow")
-                self._give_back(text)
-                return
-            self._send(body, name)
         else:
-            messages.add_notice(f"Unknown command {command}; /help lists them.", style="yellow")
+            problem = line.problem[:1].upper() + line.problem[1:]
+            hint = "" if line.problem == PRIVATE_USAGE else "; /help lists them"
+            self.query_one(MessageLog).add_notice(f"{problem}{hint}.", style="yellow")
             self._give_back(text)
 
     def _give_back(self, text: str) -> None:

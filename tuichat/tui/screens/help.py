@@ -14,6 +14,7 @@ CHAT_COMMANDS = [
     ("/msg NAME TEXT", "send TEXT privately to NAME (Enter on a name in the list starts one)"),
     ("/help", "this screen"),
     ("/quit", "leave the room and quit"),
+    ("//TEXT", "send /TEXT (text that starts with a slash)"),
 ]
 
 
