@@ -384,3 +384,154 @@ async def test_a_short_window_keeps_people_and_messages_readable(server: RoomSer
         layout = await page.js(LAYOUT_JS)
         assert view["top"] <= layout["messages"]["top"] and layout["to"]["bottom"] <= view["bottom"], (view, layout)
         assert page.errors == []
+
+
+# --- private messages whose recipient leaves -------------------------------------------------------
+
+NOTICES_JS = "[...document.querySelectorAll('#messages .notice')].map(n => n.textContent)"
+TO_JS = """(() => { const s = document.querySelector('#to');
+    return {value: s.value, label: s.selectedOptions[0] ? s.selectedOptions[0].textContent : null,
+            options: [...s.options].map(o => o.textContent)}; })()"""
+TEXT_JS = "document.querySelector('#text').value"
+
+
+async def _sent_or_refused(page: WebPage) -> str:
+    """After Enter: the refusal notice, or "sent" once the input was cleared by the server's ack."""
+    return str(await page.until(f"{NOTICES_JS}.find(n => n.startsWith('Not sent')) || "
+                                f"({TEXT_JS} === '' && 'sent')", 5))
+
+
+async def test_a_private_message_to_someone_who_left_is_refused_not_sent_to_everyone(
+        server: RoomServer, peers: Peers) -> None:  # noqa: F811
+    """QA's bug: "dan (private)" chosen, dan quits, the menu fell back to Everyone and the secret went to
+    the whole room. Now the choice stays, marked "dan (left)"; sending is refused and the text kept; dan
+    rejoining (a new participant id) is followed by name; Everyone goes only when chosen."""
+    bob = await peers.join("bob", start=False)  # sees whatever goes to everyone
+    dan = await peers.join("dan", start=False)
+    async with chromium() as browser:
+        page = WebPage(await browser.new_page(viewport={"width": 1280, "height": 720}))
+        await page.join(f"http://127.0.0.1:{server.port}/r/call?name=carol")
+        await page.until(f"{TO_JS}.options.includes('dan (private)')")
+        await page.page.select_option("#to", label="dan (private)")
+
+        await dan.session.disconnect()  # the terminal's Ctrl+Q
+        await page.until(f"{NOTICES_JS}.some(n => n.startsWith('dan left'))")
+        await page.page.fill("#text", "secret meant for dan")
+        await page.page.press("#text", "Enter")
+        outcome = await _sent_or_refused(page)
+        if outcome == "sent":
+            leaked = await bob.room_updates.wait_for(lambda u: u.event is RoomEvent.MESSAGE, timeout=5)
+            pytest.fail(f"sent with the menu at {await page.js(TO_JS)}: bob got "
+                        f"{leaked.message.sender.name}: {leaked.message.text} (private: {leaked.message.private})")
+        assert outcome == "Not sent: dan has left. Choose someone else, or Everyone, to send it."
+        notices = await page.js(NOTICES_JS)
+        assert "dan left" in notices and "dan left (left)" not in notices, notices  # no repeated verb
+        assert await page.js(TEXT_JS) == "secret meant for dan"  # nothing typed is lost
+        to = await page.js(TO_JS)
+        assert to["label"] == "dan (left)" and to["value"] != "", to
+        assert await page.js("document.querySelector('#to').classList.contains('gone')")
+        await page.page.press("#text", "Enter")  # again: refused again, still not sent
+        await page.until(f"{NOTICES_JS}.filter(n => n.startsWith('Not sent: dan has left')).length === 2")
+
+        # dan comes back under the same name (a new participant id): the choice follows him.
+        dan_again = await peers.join("dan", start=False)
+        new_id = dan_again.room.participant_named("dan").id
+        await page.until(f"{TO_JS}.label === 'dan (private)' && {TO_JS}.value === {json.dumps(new_id)}")
+        assert not await page.js("document.querySelector('#to').classList.contains('gone')")
+        await page.page.press("#text", "Enter")
+        got = await dan_again.room_updates.wait_for(lambda u: u.event is RoomEvent.MESSAGE, timeout=5)
+        assert got.message.text == "secret meant for dan" and got.message.private
+        await page.until(f"{TEXT_JS} === ''", 5)
+
+        # Everyone, chosen on purpose; bob gets this after anything carol sent before it, and no secret.
+        await page.page.select_option("#to", label="Everyone")
+        await page.page.fill("#text", "hello everyone")
+        await page.page.press("#text", "Enter")
+        await bob.room_updates.wait_for(lambda u: u.event is RoomEvent.MESSAGE and u.message.text == "hello everyone",
+                                        timeout=5)
+        said = [u.message.text for u in bob.room_updates.items if u.event is RoomEvent.MESSAGE]
+        assert said == ["hello everyone"], said
+        assert [m.text for m in server.registry.rooms["call"].history] == ["hello everyone"]
+        assert await page.js(f"{TO_JS}.options") == ["Everyone", "bob (private)", "dan (private)"]
+        assert page.errors == []
+
+
+async def test_a_name_clicked_for_a_private_message_who_leaves_while_typing(
+        server: RoomServer, peers: Peers) -> None:  # noqa: F811
+    """Clicking a name starts a private message; that person's connection drops mid-sentence: the notice
+    gives the reason (it adds something here), and the finished sentence is refused, kept, not broadcast."""
+    bob = await peers.join("bob", start=False)
+    async with aiohttp.ClientSession() as http, http.ws_connect(f"ws://127.0.0.1:{server.port}/ws") as eve:
+        await eve.send_str(json.dumps({"type": "join", "id": 1, "room": "call", "name": "eve"}))
+        async with chromium() as browser:
+            page = WebPage(await browser.new_page(viewport={"width": 1280, "height": 720}))
+            await page.join(f"http://127.0.0.1:{server.port}/r/call?name=carol")
+            await page.until("[...document.querySelectorAll('#people .person-name')]"
+                             ".some(n => n.textContent === 'eve')")
+            await page.page.click("#people .person:has(.person-name:text-is('eve'))")
+            assert (await page.js(TO_JS))["label"] == "eve (private)"
+            assert await page.js("document.activeElement.id") == "text"
+            await page.page.keyboard.type("meet me at")
+
+            await eve.close(code=4000)  # not a clean goodbye: the server calls it "connection lost"
+            await page.until(f"{NOTICES_JS}.includes('eve left (connection lost)')")
+            await page.page.keyboard.type(" noon")
+            await page.page.keyboard.press("Enter")
+            assert await _sent_or_refused(page) == \
+                "Not sent: eve has left. Choose someone else, or Everyone, to send it."
+            assert await page.js(TEXT_JS) == "meet me at noon"
+            assert (await page.js(TO_JS))["label"] == "eve (left)"
+
+            # Choosing someone else drops the departed entry; bob gets the sentence, privately.
+            await page.page.click("#people .person:has(.person-name:text-is('bob'))")
+            assert await page.js(f"{TO_JS}.options") == ["Everyone", "bob (private)"]
+            await page.page.keyboard.press("Enter")
+            got = await bob.room_updates.wait_for(lambda u: u.event is RoomEvent.MESSAGE, timeout=5)
+            assert got.message.text == "meet me at noon" and got.message.private
+            assert not server.registry.rooms["call"].history
+            assert page.errors == []
+
+
+async def test_a_recipient_who_leaves_as_the_message_goes_out(server: RoomServer, peers: Peers) -> None:  # noqa: F811
+    """The race: dan is gone at the server but his LEFT has not reached the page (held back here), so
+    the page sends to his old id; the server refuses, and the page says so plainly and keeps the text."""
+    dan = await peers.join("dan", start=False)
+    hold_left = False
+    held: list[str | bytes] = []
+    routes: list[Any] = []
+
+    def route(ws: Any) -> None:
+        routes.append(ws)
+        server_side = ws.connect_to_server()
+
+        def from_server(message: str | bytes) -> None:
+            if hold_left and json.loads(message).get("type") == "left":
+                held.append(message)
+            else:
+                ws.send(message)
+
+        server_side.on_message(from_server)
+
+    async with chromium() as browser:
+        page = WebPage(await browser.new_page(viewport={"width": 1280, "height": 720}))
+        await page.page.route_web_socket("**/ws", route)
+        await page.join(f"http://127.0.0.1:{server.port}/r/call?name=carol")
+        await page.until(f"{TO_JS}.options.includes('dan (private)')")
+        await page.page.select_option("#to", label="dan (private)")
+        hold_left = True
+        await dan.session.disconnect()
+        await wait_until(lambda: len(held) == 1, timeout=5)
+        assert (await page.js(TO_JS))["label"] == "dan (private)"  # the page does not know yet
+        await page.page.fill("#text", "are you still there?")
+        await page.page.press("#text", "Enter")
+        assert await _sent_or_refused(page) == \
+            "Not sent: dan has left. Choose someone else, or Everyone, to send it."
+        assert await page.js(TEXT_JS) == "are you still there?"
+        assert not server.registry.rooms["call"].history
+
+        # The LEFT arrives after all: the choice turns into "dan (left)", the text still waits.
+        hold_left = False
+        routes[-1].send(held.pop())
+        await page.until(f"{TO_JS}.label === 'dan (left)' && {NOTICES_JS}.includes('dan left')")
+        assert await page.js(TEXT_JS) == "are you still there?"
+        assert page.errors == []

@@ -154,6 +154,10 @@
     assignments: new Map(),   // participant id → slot index
     tiles: new Map(),         // participant id (or "self") → tile
     view: null,               // [width, height, fps] last sent
+    // Whom the composer sends to: null is everyone (only ever by the person's choice), else
+    // {id, name, gone}. Someone who leaves stays chosen, marked gone, and nothing is sent to them;
+    // the same name joining again (a new participant id) is followed.
+    recipient: null,
   };
 
   // --- the call ------------------------------------------------------------------------------------
@@ -322,6 +326,7 @@
         state.mediaSlots = message.media_slots ?? 7;
         if (message.public_url) state.publicUrl = message.public_url;
         state.participants = new Map(message.participants.map((p) => [p.id, p]));
+        trackRecipient();
         for (const chat of message.history) addMessage(chat);
         renderInvite();
         renderPeople();
@@ -330,13 +335,15 @@
       }
       case "joined":
         state.participants.set(message.participant.id, message.participant);
+        trackRecipient();
         addNotice(`${message.participant.name} joined`);
         renderPeople();
         renderTiles();
         break;
       case "left":
         state.participants.delete(message.participant.id);
-        addNotice(`${message.participant.name} left (${message.reason})`);
+        trackRecipient();
+        addNotice(`${message.participant.name} left${leftBecause(message.reason)}`);
         renderPeople();
         renderTiles();
         break;
@@ -359,6 +366,59 @@
         break;
       default:
         break;
+    }
+  }
+
+  /** The reason of a LEFT worth showing: "connection lost" adds something, "left" only repeats the verb. */
+  function leftBecause(reason) {
+    return reason && reason !== "left" ? ` (${reason})` : "";
+  }
+
+  /** The composer's recipient after the people changed: gone if they left, followed if their name is back. */
+  function trackRecipient() {
+    const chosen = state.recipient;
+    if (!chosen) return;
+    if (state.participants.has(chosen.id)) { chosen.gone = false; return; }
+    const back = [...state.participants.values()].find((p) => p.name === chosen.name && p.id !== state.me);
+    if (back) {
+      chosen.id = back.id;
+      chosen.gone = false;
+    } else {
+      chosen.gone = true;
+    }
+  }
+
+  /** Send to one participant (by id), or to everyone with null; only ever on the person's own choice. */
+  function chooseRecipient(id) {
+    const chosen = state.recipient;
+    if (chosen && chosen.id === id) return;  // the departed entry picked again: it stays as it is
+    const info = id ? state.participants.get(id) : null;
+    state.recipient = info && info.id !== state.me ? { id: info.id, name: info.name, gone: false } : null;
+    renderPeople();
+  }
+
+  function notSent(name) {
+    return `Not sent: ${name} has left. Choose someone else, or Everyone, to send it.`;
+  }
+
+  async function sendMessage() {
+    const input = $("text");
+    const text = input.value;
+    if (!text.trim() || !state.signal) return;
+    const chosen = state.recipient;
+    // Never fall back to everyone: a private message to someone gone stays in the input.
+    if (chosen && chosen.gone) {
+      addNotice(notSent(chosen.name), "refused");
+      input.focus();
+      return;
+    }
+    try {
+      await state.signal.command({ type: "message", text, to: chosen ? chosen.id : null });
+      if (input.value === text) input.value = "";  // not what was typed meanwhile
+    } catch (error) {
+      // They left just before it reached the server (their LEFT was still on its way to us).
+      const gone = chosen && error instanceof CommandError && error.code === "unknown_participant";
+      addNotice(gone ? notSent(chosen.name) : `Not sent: ${error.message}`, "refused");
     }
   }
 
@@ -446,6 +506,7 @@
     state.resume = null;
     state.published = false;
     state.participants = new Map();
+    state.recipient = null;
     state.assignments = new Map();
     for (const tile of state.tiles.values()) tile.root.remove();
     state.tiles.clear();
@@ -502,7 +563,7 @@
   function renderPeople() {
     const list = $("people");
     const select = $("to");
-    const chosen = select.value;
+    const chosen = state.recipient;
     list.replaceChildren();
     const people = [...state.participants.values()];
     for (const info of people) {
@@ -513,7 +574,7 @@
       for (const badge of badges(info)) item.append(el("span", "badge", badge));
       if (info.id !== state.me) {
         item.title = `Send ${info.name} a private message`;
-        item.addEventListener("click", () => { select.value = info.id; $("text").focus(); });
+        item.addEventListener("click", () => { chooseRecipient(info.id); $("text").focus(); });
       }
       list.append(item);
     }
@@ -526,7 +587,15 @@
       option.value = info.id;
       select.append(option);
     }
-    select.value = state.participants.has(chosen) ? chosen : "";
+    if (chosen && chosen.gone) {
+      const option = el("option", "gone", `${chosen.name} (left)`);
+      option.value = chosen.id;
+      select.append(option);
+    }
+    select.value = chosen ? chosen.id : "";
+    select.classList.toggle("gone", Boolean(chosen && chosen.gone));
+    select.title = !chosen ? "Send to everyone"
+      : chosen.gone ? `${chosen.name} has left: nothing is sent to them` : `Send to ${chosen.name} only`;
   }
 
   function makeTile(id) {
@@ -696,8 +765,9 @@
     appendEntry(entry);
   }
 
-  function addNotice(text) {
-    appendEntry(el("li", "notice", text));
+  /** A line from the page itself; kind "refused" marks something the person tried that was not done. */
+  function addNotice(text, kind) {
+    appendEntry(el("li", kind ? `notice ${kind}` : "notice", text));
   }
 
   // --- wiring --------------------------------------------------------------------------------------
@@ -711,19 +781,11 @@
       const name = $("join-name").value.trim();
       if (name) join(name);
     });
-    $("composer").addEventListener("submit", async (event) => {
+    $("composer").addEventListener("submit", (event) => {
       event.preventDefault();
-      const input = $("text");
-      const text = input.value;
-      if (!text.trim() || !state.signal) return;
-      const to = $("to").value || null;
-      try {
-        await state.signal.command({ type: "message", text, to });
-        input.value = "";
-      } catch (error) {
-        addNotice(`Not sent: ${error.message}`);
-      }
+      sendMessage();
     });
+    $("to").addEventListener("change", (event) => chooseRecipient(event.target.value || null));
     $("mic").addEventListener("click", () => setMic(!state.micMuted).catch((e) => addNotice(e.message)));
     $("cam").addEventListener("click", () => setCamera(!state.camOff).catch((e) => addNotice(e.message)));
     $("leave").addEventListener("click", () => leave());
