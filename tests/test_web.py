@@ -25,7 +25,7 @@ from tuichat.protocol.codec import decode_server_message, encode
 from tuichat.protocol.messages import ParticipantInfo, State
 from tuichat.server import RoomServer
 from tuichat.server.web import CONTENT_SECURITY_POLICY
-from tuichat.tui.widgets.invite import invite_link
+from tuichat.tui.widgets.invite import invite_command, invite_link
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -228,6 +228,19 @@ def test_invite_links_from_what_people_type() -> None:
 
 
 # --- a real browser in a call ----------------------------------------------------------------------
+
+async def test_the_pages_invite_command_is_the_terminal_clients_shell_quoted(server: RoomServer) -> None:
+    """The page printed the room raw: pasted into a shell, ``a;b`` ran ``b`` and ``-x`` was an option."""
+    async with chromium() as browser:
+        page = WebPage(await browser.new_page(viewport={"width": 1000, "height": 700}))
+        for room in ("a;b", "it's", "-x", "$HOME", "plain"):
+            await page.join(f"http://127.0.0.1:{server.port}/r/{quote(room, safe='')}?name=web")
+            shown = await page.js("document.querySelector('#invite-command').textContent")
+            assert shown == invite_command(f"127.0.0.1:{server.port}", room)
+            await page.page.click("#leave")
+            await page.until("!document.querySelector('#join-view').hidden")
+        assert page.errors == []
+
 
 async def test_a_browser_joins_a_call_with_a_terminal_participant(server: RoomServer, peers: Peers) -> None:  # noqa: F811
     bot = await peers.join("bot", publish=True, view=(320, 240, 15))

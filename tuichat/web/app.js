@@ -543,7 +543,15 @@
     const link = `${state.publicUrl.replace(/\/+$/, "")}/r/${encodeURIComponent(ROOM)}`;
     $("invite-link").textContent = link;
     $("invite-link").href = link;
-    $("invite-command").textContent = `tuichat connect ${terminalAddress(state.publicUrl)} THEIR_NAME ${ROOM}`;
+    const endOfOptions = ROOM.startsWith("-") ? "-- " : "";
+    $("invite-command").textContent =
+      `tuichat connect ${shellQuote(terminalAddress(state.publicUrl))} THEIR_NAME ${endOfOptions}${shellQuote(ROOM)}`;
+  }
+
+  /** As Python's shlex.quote (the terminal client's invite): safe to paste into a POSIX shell or zsh. */
+  function shellQuote(word) {
+    if (/^[A-Za-z0-9_@%+=:,.\/-]+$/.test(word)) return word;
+    return `'${word.replaceAll("'", `'"'"'`)}'`;
   }
 
   function badges(info) {
