@@ -18,6 +18,7 @@ from tests.test_call import Peer, Peers, peers  # noqa: F401  (the fixture)
 from tuichat.client import RoomEvent
 from tuichat.client.call import Call, CallEvent, CallStatus
 from tuichat.client.stream import PlayedStream, PlayStatus, PublishStatus
+from tuichat.errors import CommandFailed
 from tuichat.server import RoomServer, ServerLimits
 from tuichat.server import room as room_module
 
@@ -204,3 +205,26 @@ async def test_a_publisher_whose_peer_connection_the_server_closed_is_seen_again
                      and frank.call.published.status is PublishStatus.PUBLISHING, timeout=15)
     await sees(dave.call, frank_id, name="frank", timeout=15)
     await sees(frank.call, dave.room.me.id, name="dave", timeout=15)  # type: ignore[union-attr]
+
+
+async def test_a_media_restart_refused_as_too_fast_is_tried_again() -> None:
+    """QA: a restart refused with rate_limited left the call FAILED for good; "slow down" passes."""
+    async with RoomServer("127.0.0.1", 0, limits=replace(LIMITS, rate_per_second=2.0, rate_burst=6)) as server:
+        made = Peers(f"ws://127.0.0.1:{server.port}/ws")
+        try:
+            carol = await made.join("carol", publish=True)
+            # Spend the connection's budget for call control, as a burst of view changes would.
+            refused = False
+            for _ in range(12):
+                try:
+                    await carol.room.mute(audio=False)
+                except CommandFailed as exc:
+                    refused = exc.code == "rate_limited"
+                    break
+            assert refused, "the server never said slow down"
+            # A media failure now: the new peer connection's offer is refused at first.
+            await carol.call._restart("the media connection failed (test)")
+            assert carol.call.status is CallStatus.CONNECTED, carol.call.reason
+            assert carol.call.published.status is PublishStatus.PUBLISHING
+        finally:
+            await made.close()

@@ -132,6 +132,25 @@ async def test_a_flood_is_rate_limited_without_disturbing_others(connect: Any) -
     assert mine["type"] == "ack" and time.monotonic() - started < 1.0
 
 
+async def test_a_chat_flood_does_not_refuse_the_same_clients_call_control(connect: Any) -> None:
+    """QA: a bot flooding chat had its media restart refused (rate_limited) and its call stayed FAILED."""
+    flooder = await connect()
+    await flooder.join("lobby", "flooder")
+    for n in range(RATE_BURST * 2):
+        await flooder.send(type="message", text=f"spam {n}")
+    answers: list[dict[str, Any]] = []
+    while len(answers) < RATE_BURST * 2:
+        reply = await flooder.receive()
+        if reply["type"] in ("ack", "error"):
+            answers.append(reply)
+    assert any(r["type"] == "error" and r["code"] == "rate_limited" for r in answers)  # chat is spent
+    command = await flooder.send(type="mute", audio=True)
+    reply = await flooder.receive()
+    while reply.get("id") != command:  # the room's MUTED event may come first
+        reply = await flooder.receive()
+    assert reply == {"type": "ack", "id": command}, reply
+
+
 async def test_a_silent_client_is_dropped_and_left_is_sent_within_ten_seconds(connect: Any) -> None:
     watcher = await connect()
     await watcher.join("lobby", "watcher")

@@ -74,6 +74,10 @@ RESTART_DELAY_S = 1.0
 #: the VP8 target follows the uplink estimate down to ``min_bps``.
 PUBLISH_VIDEO = VideoBudget(fps=15.0, bits_per_pixel=0.1, min_bps=16_000, max_bps=500_000)
 PUBLISH_AUDIO_BPS = PUBLISH_LADDER[0].audio_bps
+#: A media restart the server refused as too fast ("slow down") is tried again, waiting this long and
+#: doubling, this many times in all.
+RESTART_RATE_LIMITED_WAIT_S = 0.5
+RESTART_ATTEMPTS = 5
 
 
 class CallStatus(enum.Enum):
@@ -490,11 +494,21 @@ class Call:
             if self.published.status is PublishStatus.PUBLISHING:
                 self.published._set(PublishStatus.PENDING, reason)
             await self._drop_pc()
-            try:
-                await self._connect()
-            except (TuichatError, TimeoutError) as exc:
-                await self._drop_pc()
-                self._fail(f"could not reconnect the call: {exc}")
+            for attempt in range(RESTART_ATTEMPTS):
+                try:
+                    await self._connect()
+                    return
+                except CommandFailed as exc:
+                    await self._drop_pc()
+                    if exc.code != ErrorCode.RATE_LIMITED or attempt + 1 == RESTART_ATTEMPTS:
+                        self._fail(f"could not reconnect the call: {exc}")
+                        return
+                    log.info("call: restart refused (%s); trying again", exc.reason)
+                    await asyncio.sleep(RESTART_RATE_LIMITED_WAIT_S * 2**attempt)  # "slow down": it will pass
+                except (TuichatError, TimeoutError) as exc:
+                    await self._drop_pc()
+                    self._fail(f"could not reconnect the call: {exc}")
+                    return
 
     def _fail(self, reason: str) -> None:
         for stream in self.streams.values():

@@ -65,7 +65,10 @@ class Connection:
         self.member: Member | None = None
         self._media_tasks: set[asyncio.Task[None]] = set()
         self._outbox: asyncio.Queue[ServerMessage | None] = asyncio.Queue(maxsize=limits.outbox_size)
-        self._bucket = TokenBucket(limits.rate_per_second, limits.rate_burst)
+        # Chat and call control are counted apart: a chat flood (a pasted log, a script) must not
+        # refuse the same client's media restart or view change (it left a bot's call FAILED).
+        self._chat_bucket = TokenBucket(limits.rate_per_second, limits.rate_burst)
+        self._control_bucket = TokenBucket(limits.rate_per_second, limits.rate_burst)
         self._closing = False
 
     def send(self, message: ServerMessage) -> None:
@@ -128,7 +131,7 @@ class Connection:
         except BadMessage as exc:
             self.send(Error(id=exc.command_id, code=exc.code, reason=exc.reason))
             return
-        if not self._bucket.take():
+        if not (self._chat_bucket if isinstance(command, Say) else self._control_bucket).take():
             self.send(Error(id=command.id, code=ErrorCode.RATE_LIMITED, reason="too many commands; slow down"))
             return
         try:
