@@ -36,7 +36,8 @@ class SessionOptions:
 
     connect_timeout: float = 10.0
     command_timeout: float = 10.0
-    heartbeat: float = 5.0
+    #: Ping the server this often; no pong within half of it (aiohttp's rule) and the connection is lost.
+    heartbeat: float = 8.0
     reconnect: bool = True
     #: None retries for as long as the session lives; people in a call would rather wait than be dropped.
     max_reconnect_attempts: int | None = None
