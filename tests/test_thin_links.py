@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import fractions
+import os
 import time
 
 import numpy as np
@@ -103,6 +104,32 @@ def test_the_status_line_says_when_a_thin_uplink_shrank_what_we_send() -> None:
     assert "thin" not in _publish_summary(whole, False, True, True).full
     camera_off = PublishView(PublishStatus.PUBLISHING, "", True, True, False, True, (160, 120), True)
     assert "thin" not in _publish_summary(camera_off, False, True, True).full
+    # On a loaded machine the estimate falls too (packets are late either way): both causes are named.
+    assert "(thin uplink or busy CPU)" in _publish_summary(limited, False, True, True, busy=True).full
+
+
+def test_a_terminal_falling_behind_on_a_busy_machine_names_both_causes() -> None:
+    from tuichat.client.stream import PlayStatus
+    from tuichat.tui.app import _playing_summary
+    from tuichat.tui.bridge import StreamView
+
+    bob = StreamView("p2", "bob", PlayStatus.PLAYING, (160, 90), 15.0, 250.0, "", None)  # type: ignore[arg-type]
+    assert "slow terminal link: 6 fps shown, F4 preview" in _playing_summary({"p2": bob}, 6.0).full
+    busy = _playing_summary({"p2": bob}, 6.0, busy=True)
+    assert "busy CPU or slow terminal link: 6 fps shown" in busy.full and "terminal 6 fps" in busy.short
+
+
+def test_a_busy_machine_is_told_by_the_load_average() -> None:
+    from tuichat.tui.app import machine_busy
+
+    cores = os.cpu_count() or 1
+    assert machine_busy(lambda: (cores + 0.5, 0.0, 0.0))
+    assert not machine_busy(lambda: (cores - 0.5, 9.0, 9.0))  # the last minute is what counts
+
+    def unavailable() -> tuple[float, float, float]:
+        raise OSError("no load average")
+
+    assert not machine_busy(unavailable)
 
 
 async def test_preview_lives_on_a_64_kbps_downlink(viewers: Viewers, server: RoomServer) -> None:  # noqa: F811

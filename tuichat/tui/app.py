@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
-from collections.abc import Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -272,7 +273,8 @@ class ChatApp(App[None]):
         if self._out_for_good is not None:
             status.publish = StatusPart()  # the status line's reason says why there is no call
         elif bridge.devices_known:
-            status.publish = _publish_summary(self.published, self.preview, bridge.has_mic, bridge.has_camera)
+            status.publish = _publish_summary(self.published, self.preview, bridge.has_mic, bridge.has_camera,
+                                              busy=machine_busy())
         else:  # not in the call yet: say what it will start with
             media = self.media
             mic = "no mic" if media and media.mic == "none" else (
@@ -284,7 +286,9 @@ class ChatApp(App[None]):
         if not status.joined:  # nothing plays while we are out of the room
             status.playing = StatusPart()
             return
-        status.playing = _playing_summary(self.streams, grid.terminal_fps(), self.preview, grid.focused_key)
+        terminal_fps = grid.terminal_fps()
+        status.playing = _playing_summary(self.streams, terminal_fps, self.preview, grid.focused_key,
+                                          busy=terminal_fps is not None and machine_busy())
 
     @on(VideoGrid.ViewChanged)
     def _view_changed(self, event: VideoGrid.ViewChanged) -> None:
@@ -588,7 +592,17 @@ def _stream_label(stream: StreamView) -> str:
     return " ".join(parts)
 
 
-def _publish_summary(published: PublishView | None, preview: bool, has_mic: bool, has_camera: bool) -> StatusPart:
+def machine_busy(loadavg: Callable[[], tuple[float, float, float]] = os.getloadavg) -> bool:
+    """More runnable processes than cores over the last minute: a late frame or a low bandwidth
+    estimate may be this machine's doing, not the link's (both look the same from here)."""
+    try:
+        return loadavg()[0] > (os.cpu_count() or 1)
+    except OSError:  # no load average on this system
+        return False
+
+
+def _publish_summary(published: PublishView | None, preview: bool, has_mic: bool, has_camera: bool,
+                     *, busy: bool = False) -> StatusPart:
     """``mic on · cam on · PUBLISHING · PREVIEW``; short: ``PUBLISHING · PREVIEW``."""
     mic = "no mic" if not has_mic else ("mic muted" if published and published.audio_muted else "mic on")
     cam = "no cam" if not has_camera else ("cam off" if published and published.video_muted else "cam on")
@@ -598,7 +612,8 @@ def _publish_summary(published: PublishView | None, preview: bool, has_mic: bool
     elif published is not None and published.status is not PublishStatus.PENDING:
         state = published.status.name
         if published.uplink_limited and published.size and has_camera and not published.video_muted:
-            state += f" {published.size[0]}×{published.size[1]} (thin uplink)"
+            cause = "thin uplink or busy CPU" if busy else "thin uplink"
+            state += f" {published.size[0]}×{published.size[1]} ({cause})"
     extra = [state] if state else []
     if preview:
         extra.append("PREVIEW")
@@ -606,13 +621,13 @@ def _publish_summary(published: PublishView | None, preview: bool, has_mic: bool
 
 
 def _playing_summary(streams: dict[str, StreamView], terminal_fps: float | None = None,
-                     preview: bool = False, focused: str | None = None) -> StatusPart:
+                     preview: bool = False, focused: str | None = None, *, busy: bool = False) -> StatusPart:
     """``bob +1 PLAYING 120×90 15 fps 230 kbps (all 410 kbps)``; short: ``bob +1 PLAYING``.
 
     The focused participant (F5) comes first.
 
     ``terminal_fps``: the terminal cannot take every frame (a slow link): say what it shows, and
-    how to send it less.
+    how to send it less; ``busy``: this machine is loaded, which can be the cause too.
     """
     playing = sorted((s for s in streams.values() if s.status is PlayStatus.PLAYING),
                      key=lambda s: s.participant_id != focused)
@@ -625,7 +640,8 @@ def _playing_summary(streams: dict[str, StreamView], terminal_fps: float | None 
             full += f" (all {sum(s.kbps or 0 for s in playing):.0f} kbps)"
         if terminal_fps is not None:
             hint = "" if preview else ", F4 preview"
-            full += f" · slow terminal link: {terminal_fps:.0f} fps shown{hint}"
+            cause = "busy CPU or slow terminal link" if busy else "slow terminal link"
+            full += f" · {cause}: {terminal_fps:.0f} fps shown{hint}"
             short += f" · terminal {terminal_fps:.0f} fps"
         return StatusPart(full, short)
     if streams:
