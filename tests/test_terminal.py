@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -170,3 +172,30 @@ async def test_colors_limits_the_whole_interface(url: str, tmux: Tmux, tmp_path:
     assert "\x1b[" in written and "▀" in written, "nothing of the interface or the video was captured"
     for code in forbidden:
         assert code not in written, f"{code!r} written with --colors {colors}"
+
+
+async def test_a_terminal_that_goes_away_ends_the_call(url: str, tmux: Tmux, tmp_path: object) -> None:
+    """A dropped SSH session or killed pane with no SIGHUP reaching the client (make took it, nohup):
+    the client stayed in the room for ever, unseen, its process hung on Textual's dead output."""
+    port = url.split(":")[2].split("/")[0]
+    client = shlex.join([sys.executable, "-m", "tuichat", "connect", f"127.0.0.1:{port}", "alice", "lobby",
+                         "--camera", "test", "--mic", "none", "--speaker", "none",
+                         "--log-file", f"{tmp_path}/connect.log"])
+    tmux.start(["sh", "-c", f"trap '' HUP; exec {client}"])
+    await tmux.wait_for("You joined lobby")
+    pid = int(tmux.run("display", "-p", "#{pane_pid}").strip())
+    try:
+        async with Session(url, "bob") as bob:
+            room = await bob.join("lobby")
+            left = Recorder()
+            room.on(RoomEvent.LEFT, left)
+            tmux.kill()
+            gone = await left.wait_for(lambda u: u.participant.name == "alice", timeout=10)
+            assert gone.reason == "left"  # it left cleanly, not dropped by the heartbeat
+        deadline = time.monotonic() + 10
+        while os.path.exists(f"/proc/{pid}"):
+            assert time.monotonic() < deadline, "the client process is still running"
+            await asyncio.sleep(0.1)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)  # never leave it behind, whatever failed

@@ -303,7 +303,8 @@ def _connect(args: argparse.Namespace) -> int:
                   session_options=SessionOptions(ssl=ssl_option) if ssl_option is not None else None)  # type: ignore[arg-type]
     app.run()
     if app.exit_message:
-        print(app.exit_message, file=sys.stderr)
+        with contextlib.suppress(OSError):  # the terminal may be gone (the reason we stopped)
+            print(app.exit_message, file=sys.stderr)
     return app.return_code or EXIT_OK
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
+import threading
 import time
 from collections.abc import Callable, Coroutine, Iterable
 from pathlib import Path
@@ -55,6 +57,8 @@ SHORT_KEY_LABELS = {"toggle_camera": "Cam", "toggle_self_view": "Self", "copy_in
 STATE_TOAST_S = 2.0
 #: A second bare ``q`` within this many seconds leaves the call.
 QUIT_AGAIN_S = 2.0
+#: How often to check that the terminal is still there (see ``ChatApp._watch_terminal``).
+TERMINAL_CHECK_S = 0.5
 
 
 class ChatApp(App[None]):
@@ -167,6 +171,27 @@ class ChatApp(App[None]):
         composer.focus()
         self.query_one(MessageLog).add_notice(f"Joining {self.room_name} on {self.invite_address} as {self.user}…")
         self.bridge.start()
+        terminal = _terminal_fd()
+        if terminal is not None:
+            threading.Thread(target=self._watch_terminal, args=(terminal,), name="tuichat-terminal-watch",
+                             daemon=True).start()
+
+    def _watch_terminal(self, fd: int) -> None:
+        """Leave when the terminal is gone (an SSH session dropped, the tmux pane killed) and no
+        SIGHUP came to end us (a parent such as make took it, or nohup). Textual cannot shut down
+        then: its output thread died on the first failed write and its queue blocks the app's loop,
+        while its input thread reads the hung-up terminal's end-of-file for ever. So this thread,
+        not the app, leaves the room (the others see us go) and ends the process."""
+        while not self.bridge.stopped:
+            time.sleep(TERMINAL_CHECK_S)
+            if os.isatty(fd):
+                continue
+            if self.bridge.stopped:  # quitting anyway: the app's own shutdown is under way
+                return
+            log.warning("the terminal went away: leaving the room")
+            self.bridge.stop_now()
+            logging.shutdown()
+            os._exit(1)
 
     def on_cursor_position(self, event: events.CursorPosition) -> None:
         """The terminal answered a video frame's query: it has caught up that far (see `TerminalWriter`)."""
@@ -590,6 +615,15 @@ def _stream_label(stream: StreamView) -> str:
     if stream.kbps is not None:
         parts.append(f"{stream.kbps:.0f} kbps")
     return " ".join(parts)
+
+
+def _terminal_fd() -> int | None:
+    """The terminal we read keys from, if there is one (not under ``run_test`` or a pipe)."""
+    try:
+        fd = sys.__stdin__.fileno() if sys.__stdin__ is not None else -1
+    except (OSError, ValueError):
+        return None
+    return fd if fd >= 0 and os.isatty(fd) else None
 
 
 def machine_busy(loadavg: Callable[[], tuple[float, float, float]] = os.getloadavg) -> bool:

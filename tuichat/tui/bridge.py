@@ -224,6 +224,18 @@ class CallBridge:
     async def send_message(self, text: str, to_name: str | None = None) -> None:
         await self.run(self._send(text, to_name))
 
+    def stop_now(self, timeout: float = 5.0) -> None:
+        """``stop`` from any thread, without the UI's loop (which may be stuck writing to a terminal
+        that is gone): leave the room cleanly on the client thread and stop it."""
+        if self._stopped:
+            return
+        self._stopped = True
+        try:
+            self.thread.submit(self._shutdown()).result(timeout)
+        except Exception as exc:
+            log.warning("leaving the room failed: %s", exc)
+        self.thread.stop()
+
     async def stop(self) -> None:
         """Leave the room cleanly and stop the thread (idempotent)."""
         if self._stopped:
