@@ -190,6 +190,34 @@ async def test_esc_and_a_key_read_together_are_esc_then_the_key(url: str) -> Non
         await until(pilot, lambda: not app.is_running)
 
 
+async def test_esc_and_a_key_stay_so_when_a_frames_cursor_report_follows(url: str) -> None:
+    """With video playing the terminal answers a cursor query every frame; when the answer came right
+    behind ESC+q, Textual reissued the pair as '^' and 'q', and "^q" was typed into the input."""
+    from textual._xterm_parser import XTermParser
+
+    parser = XTermParser()
+    earlier_report = [*parser.feed("\x1b[1;39R")]
+    read = [*parser.feed("\x1bq"), *parser.feed("\x1b[1;40R")]  # the report arrives in the next read
+    assert [getattr(e, "key", type(e).__name__) for e in read] == ["circumflex_accent", "q", "CursorPosition"]
+
+    app = ChatApp(url, "alice", "lobby")
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await until(pilot, lambda: names(app) == ["alice"])
+        composer = app.query_one("#composer", Input)
+        await pilot.press(*"hello")
+        for event in earlier_report + read:
+            app.post_message(event)
+        await until(pilot, lambda: "Press q again" in screen_text(app))
+        assert composer.value == "hello" and app.focused is not composer
+        # A '^' typed by hand is a '^', video or not.
+        await pilot.press("i")
+        app.post_message(events.CursorPosition(x=38, y=0))  # frames are being answered
+        await pilot.press("circumflex_accent")
+        await pilot.pause(0.05)
+        await pilot.press("x")
+        await until(pilot, lambda: composer.value == "hello^x")
+
+
 async def test_every_key_stays_in_the_footer_down_to_80_columns(url: str) -> None:
     """Textual's footer cut off F7 and F8 at 80 columns; the key bar goes compact and short instead."""
     app = ChatApp(url, "alice", "lobby")

@@ -57,6 +57,12 @@ SHORT_KEY_LABELS = {"toggle_camera": "Cam", "toggle_self_view": "Self", "copy_in
 STATE_TOAST_S = 2.0
 #: A second bare ``q`` within this many seconds leaves the call.
 QUIT_AGAIN_S = 2.0
+#: Textual turns ESC+key into '^' and key when an escape sequence follows at once (see
+#: ``ChatApp.on_event``): the two come from one read, this close together; a '^' is held this long
+#: to see whether a key follows so, and only while cursor reports came this recently.
+ESCAPE_REISSUE_GAP_S = 0.002
+ESCAPE_REISSUE_HOLD_S = 0.02
+REPLIES_FLOWING_S = 0.5
 #: How often to check that the terminal is still there (see ``ChatApp._watch_terminal``).
 TERMINAL_CHECK_S = 0.5
 
@@ -129,6 +135,10 @@ class ChatApp(App[None]):
         self._failure_logged: str | None = None
         #: When a bare ``q`` last asked to leave (``action_quit_twice``).
         self._quit_asked_at = -QUIT_AGAIN_S
+        #: A '^' that may be Textual's rendering of ESC (``on_event``), and when the terminal
+        #: last answered a frame's cursor query.
+        self._held_caret: events.Key | None = None
+        self._last_reply_at = -REPLIES_FLOWING_S
         self.url = url
         self.user = user
         self.room_name = room
@@ -196,6 +206,7 @@ class ChatApp(App[None]):
     def on_cursor_position(self, event: events.CursorPosition) -> None:
         """The terminal answered a video frame's query: it has caught up that far (see `TerminalWriter`)."""
         TerminalWriter.answered(self, event.x, event.y, arrived=event.time)
+        self._last_reply_at = event.time
 
     async def on_unmount(self) -> None:
         if self._view_timer is not None:
@@ -586,9 +597,38 @@ class ChatApp(App[None]):
         self.notify(text, title="Invite copied", timeout=4)
 
     async def on_event(self, event: events.Event) -> None:
-        if isinstance(event, events.Key) and not event.is_forwarded and event.key != "q":
+        if not isinstance(event, events.Key) or event.is_forwarded:
+            await super().on_event(event)
+            return
+        # Esc and a key read together, with a video frame's cursor report right behind them, reach us
+        # as '^' and the key: Textual's parser, waiting to see whether ESC+key starts a longer
+        # sequence, meets the report's ESC and reissues the pair so (it typed "^q" into the input).
+        # Such a pair comes from one read, microseconds apart, which a '^' typed by hand never does:
+        # it is turned back into the Alt+key that ESC+key reads as. A '^' is held that briefly, and
+        # only while the terminal answers frames (nothing else sends us escape sequences unasked).
+        caret, self._held_caret = self._held_caret, None
+        if caret is not None:
+            if (event.time - caret.time <= ESCAPE_REISSUE_GAP_S and event.is_printable and event.character
+                    and len(event.character) == 1 and "+" not in event.key and event.key != caret.key):
+                event = events.Key(f"alt+{event.key}", event.character)
+            else:
+                await self._dispatch_key(caret)
+        elif event.key == "circumflex_accent" and event.time - self._last_reply_at <= REPLIES_FLOWING_S:
+            self._held_caret = event
+            self.set_timer(ESCAPE_REISSUE_HOLD_S, self._release_caret)
+            return
+        await self._dispatch_key(event)
+
+    async def _dispatch_key(self, key: events.Key) -> None:
+        if key.key != "q":
             self._quit_asked_at = -QUIT_AGAIN_S  # only q, q in a row leaves
-        await super().on_event(event)
+        await super().on_event(key)
+
+    async def _release_caret(self) -> None:
+        """No key came with the held '^': it was typed."""
+        caret, self._held_caret = self._held_caret, None
+        if caret is not None:
+            await self._dispatch_key(caret)
 
     async def action_quit_twice(self) -> None:
         """Bare ``q`` leaves only when pressed twice in a row: someone who tabbed out of the input and
