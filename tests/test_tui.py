@@ -348,6 +348,21 @@ def test_the_invite_command_survives_a_shell(room: str) -> None:
     assert (args.address, args.user, args.room) == ("[::1]:9000", "THEIR_NAME", room)
 
 
+async def test_behind_a_proxy_the_invite_command_uses_the_public_url_too() -> None:
+    """QA: with --public-url only the link changed; the command kept an address the invitee cannot reach."""
+    from tuichat.client.address import websocket_url
+    from tuichat.server import RoomServer
+
+    async with RoomServer("127.0.0.1", 0, public_url="https://chat.example.org/tc/") as server:
+        app = ChatApp(f"ws://127.0.0.1:{server.port}/ws", "alice", "lobby")
+        async with app.run_test(size=SIZE) as pilot:
+            invite = app.query_one(InviteLine)
+            await until(pilot, lambda: "chat.example.org" in invite.command)
+            assert invite.command == "tuichat connect wss://chat.example.org/tc/ws THEIR_NAME lobby"
+            assert invite.link == "https://chat.example.org/tc/r/lobby"
+            assert websocket_url("wss://chat.example.org/tc/ws") == "wss://chat.example.org/tc/ws"
+
+
 async def test_invite_line_and_resize_reflow(url: str) -> None:
     app = ChatApp(url, "alice", "lobby")
     async with app.run_test(size=SIZE) as pilot:
@@ -454,6 +469,12 @@ async def test_video_only_hides_the_panels_and_pops_messages_up(url: str) -> Non
         assert app.video_only
         assert not any(app.query_one(selector).display for selector in ("#log", "#side", "#invite"))
         assert app.query_one("#video").region.width == SIZE[0]
+        # Out of the input the letters stay keys (a second 't' was typed into the input instead of
+        # bringing the panels back); 'i' goes to the input.
+        assert app.focused is None
+        await pilot.press("t", "t")
+        assert app.video_only and app.query_one("#composer", Input).value == ""
+        await pilot.press("i")
         assert app.focused is app.query_one("#composer")  # typing still works
         async with Session(url, "bob [b]") as session:
             room = await session.join("lobby")

@@ -572,7 +572,9 @@ class ChatApp(App[None]):
         self.video_only = not self.video_only
         self.set_class(self.video_only, "-video-only")
         if self.video_only and self.focused is not None and self.focused.id != "composer":
-            self.query_one("#composer", Input).focus()
+            # The focused panel is hidden. Not to the input: the letter keys must go on working
+            # (a second 't' was typed into it instead of bringing the panels back).
+            self.screen.set_focus(None)
         self._state_toast("video-only", "Video only: messages pop up here (F8 brings the panels back)"
                           if self.video_only else "Messages and people are back")
 

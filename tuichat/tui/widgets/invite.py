@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shlex
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from rich.text import Text
 from textual.reactive import reactive
@@ -17,6 +17,20 @@ def invite_command(address: str, room: str) -> str:
     ``it's``, ``$HOME``, zsh's globs in ``[::1]``), and a room that starts with '-' after ``--``."""
     end_of_options = "-- " if room.startswith("-") else ""
     return f"tuichat connect {shlex.quote(address)} THEIR_NAME {end_of_options}{shlex.quote(room)}"
+
+
+def terminal_address(public_url: str) -> str:
+    """What ``tuichat connect`` takes for a server reached at ``public_url`` (``serve --public-url``),
+    as the web page's invite writes it: ``wss://host`` for https, ``host:port`` for http, and the
+    WebSocket path spelled out behind a path prefix (a reverse proxy's)."""
+    parts = urlsplit(public_url)
+    prefix = parts.path.rstrip("/")
+    secure = parts.scheme == "https"
+    if prefix:
+        return f"{'wss' if secure else 'ws'}://{parts.netloc}{prefix}/ws"
+    if secure:
+        return f"wss://{parts.netloc}"
+    return parts.netloc if parts.port else f"{parts.netloc}:80"
 
 
 def invite_link(address: str, room: str) -> str:
@@ -50,8 +64,11 @@ class InviteLine(Widget):
         self.set_reactive(InviteLine.link, invite_link(address, room))
 
     def set_public_url(self, public_url: str) -> None:
-        """Use the address the server says it is reached at (``serve --public-url``) for the link."""
+        """Use the address the server says it is reached at (``serve --public-url``), in the command
+        too: behind a reverse proxy the address we used is not one the invitee can reach."""
+        self.command = invite_command(terminal_address(public_url), self.room)
         self.link = invite_link(public_url, self.room)
+        self.refresh()
 
     def render(self) -> Text:
         # The full line where it fits; else the command alone (the link is one F7 away), never half of one.
