@@ -128,6 +128,17 @@ async def test_a_browser_and_a_terminal_client_call_over_https(tls_server: RoomS
         await session.disconnect()
 
 
+async def test_a_certificate_for_another_address_says_so_not_pass_ca_file(tls_files: TlsFiles) -> None:
+    """README QA: with --ca-file given, an address the certificate does not list was answered with
+    "pass --ca-file"."""
+    context = server_ssl_context(tls_files.cert, tls_files.key)
+    async with RoomServer("0.0.0.0", 0, ssl_context=context) as server:
+        url = f"wss://127.0.0.2:{server.port}/ws"  # loopback, but not an address the certificate lists
+        with pytest.raises(ConnectionFailed, match=r"IP address mismatch.*subjectAltName") as refused:
+            await Session(url, "nobody", reconnect=False, ssl=client_ssl(tls_files.ca)).connect()
+        assert "--ca-file" not in str(refused.value)
+
+
 async def test_wss_to_a_plain_server_says_it_does_not_speak_tls(url: str) -> None:
     """OpenSSL's errno 1 read as the OS's: "operation not permitted", retried for ever."""
     plain = url.replace("ws://", "wss://")

@@ -186,12 +186,14 @@ class Session:
             # OpenSSL's text ("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: …
             # (_ssl.c:1006)") says what is wrong only at the end: keep that part.
             error = exc.certificate_error
-            why = getattr(error, "verify_message", None) or getattr(error, "reason", None) or str(error)
-            raise ConnectionFailed(
-                f"the certificate of {self.url} is not trusted ({why}); "
-                "pass --ca-file with the server's CA, or --insecure for a self-signed test server",
-                permanent=True,
-            ) from None
+            why = str(getattr(error, "verify_message", None) or getattr(error, "reason", None) or error)
+            if "mismatch" in why.lower():  # trusted maybe, but made out to another name or address
+                hint = ("connect by a name or address the certificate lists (its subjectAltName), "
+                        "or make it for this one")
+            else:
+                hint = "pass --ca-file with the server's CA, or --insecure for a self-signed test server"
+            raise ConnectionFailed(f"the certificate of {self.url} is not trusted ({why.rstrip('.')}); {hint}",
+                                   permanent=True) from None
         except aiohttp.ClientConnectorSSLError as exc:
             # errno 1 is OpenSSL's, not the OS's "operation not permitted".
             reason = getattr(exc.os_error, "reason", None)
