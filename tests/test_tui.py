@@ -348,21 +348,6 @@ def test_the_invite_command_survives_a_shell(room: str) -> None:
     assert (args.address, args.user, args.room) == ("[::1]:9000", "THEIR_NAME", room)
 
 
-async def test_behind_a_proxy_the_invite_command_uses_the_public_url_too() -> None:
-    """QA: with --public-url only the link changed; the command kept an address the invitee cannot reach."""
-    from tuichat.client.address import websocket_url
-    from tuichat.server import RoomServer
-
-    async with RoomServer("127.0.0.1", 0, public_url="https://chat.example.org/tc/") as server:
-        app = ChatApp(f"ws://127.0.0.1:{server.port}/ws", "alice", "lobby")
-        async with app.run_test(size=SIZE) as pilot:
-            invite = app.query_one(InviteLine)
-            await until(pilot, lambda: "chat.example.org" in invite.command)
-            assert invite.command == "tuichat connect wss://chat.example.org/tc/ws THEIR_NAME lobby"
-            assert invite.link == "https://chat.example.org/tc/r/lobby"
-            assert websocket_url("wss://chat.example.org/tc/ws") == "wss://chat.example.org/tc/ws"
-
-
 async def test_invite_line_and_resize_reflow(url: str) -> None:
     app = ChatApp(url, "alice", "lobby")
     async with app.run_test(size=SIZE) as pilot:
@@ -657,6 +642,8 @@ async def test_command_palette_offers_tuichat_actions(url: str) -> None:
         await until(pilot, lambda: "Self-view" in screen_text(app))
         await pilot.press("enter")
         await until(pilot, lambda: app.self_view)
+        titles = [command.title for command in app.get_system_commands(app.screen)]
+        assert "Keys and commands" in titles and "Keys" not in titles  # one help, not Textual's beside ours
 
 
 async def test_invite_link_uses_the_servers_public_url() -> None:
@@ -670,5 +657,7 @@ async def test_invite_link_uses_the_servers_public_url() -> None:
             assert invite.link == f"http://127.0.0.1:{server.port}/r/lobby"  # before STATE: where we connected
             await until(pilot, lambda: invite.link == "https://chat.example.org/tuichat/r/lobby")
             assert "https://chat.example.org/tuichat/r/lobby" in screen_text(app)
+            # The command too (README QA: it kept the address we used, which the invitee cannot reach).
+            assert invite.command == "tuichat connect wss://chat.example.org/tuichat/ws THEIR_NAME lobby"
             await pilot.press("f7")
             assert app.clipboard == f"{invite.command}\nor in a browser: {invite.link}"

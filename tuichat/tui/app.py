@@ -474,7 +474,8 @@ class ChatApp(App[None]):
         yield SystemCommand("Video only", "F8: hide the messages and people; new messages pop up",
                             self.action_toggle_video_only)
         yield SystemCommand("Keys and commands", "F1: every key binding", self.action_help)
-        yield from super().get_system_commands(screen)
+        # Textual's own "Keys" (the focused widget's bindings) beside ours would be two helps for one key.
+        yield from (command for command in super().get_system_commands(screen) if command.title != "Keys")
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
