@@ -81,6 +81,8 @@ async def run(frames: int, minutes: float | None, fps: int, *, stock_jitter: boo
     sizes: set[tuple[int, int]] = set()
     done = asyncio.Event()
     deadline = None if minutes is None else time.monotonic() + minutes * 60
+    if minutes is not None:
+        print(f"running for {minutes:g} min; the per-minute medians and the drift come at the end", flush=True)
     try:
         for session in sessions:
             await session.connect()
@@ -172,4 +174,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("\ninterrupted: no figures", file=sys.stderr)
+        sys.exit(130)

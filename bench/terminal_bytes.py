@@ -507,7 +507,7 @@ def _check_marked_stream(raw: bytes, marks: list, records: dict, size: tuple[int
 def main_e2e(args: argparse.Namespace) -> None:
     cols, rows = E2E_TERMINAL
     print(f"end to end: {args.clip.name} published by a bot, `tuichat connect` in a {cols}x{rows} pty "
-          f"(video widget 160x46 cells: 120x45 image for a 4:3 clip), {args.seconds:g} s measured per run")
+          f"(video widget 160x46 cells; the picture keeps the clip's aspect), {args.seconds:g} s measured per run")
     results: list[E2E] = []
     modes = [(True, False), (False, False)] if not args.preview else [(True, True), (False, True)]
     if args.preview:

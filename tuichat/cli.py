@@ -187,7 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
     connect.add_argument("--speaker", default="default", metavar="SINK",
                          help="a speaker name or index, 'default', or 'none' (default: default)")
     connect.add_argument("--colors", default="auto", choices=["auto", "truecolor", "256", "16", "mono"],
-                         help="colour mode of the video (default: detected from COLORTERM and TERM)")
+                         help="colours of the video and the interface (default: auto, detected from "
+                              "COLORTERM, TERM and NO_COLOR)")
     connect.add_argument("--preview", action="store_true",
                          help="start in low-bandwidth preview mode (F4 toggles it)")
     _add_tls_client(connect)
