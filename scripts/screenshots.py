@@ -71,19 +71,32 @@ async def call(server: RoomServer) -> None:
                     return tile is not None and tile.cells is not None and tile.seq > 20
 
                 await until(pilot, playing, timeout=20)
+
+                def sent_at_tile_size() -> bool:
+                    """carol's picture arrives at the size of her tile (after a resize the server needs a
+                    moment to send the new size: until then the old one is drawn scaled up, smeared)."""
+                    stream = next((s for s in alice.streams.values() if s.name == "carol"), None)
+                    box = grid.view_box()
+                    return (stream is not None and stream.size is not None
+                            and (abs(stream.size[0] - box[0]) <= 2 or abs(stream.size[1] - box[1]) <= 2))
+
+                async def settle() -> None:
+                    await until(pilot, sent_at_tile_size, timeout=20)
+                    await pilot.pause(1.0)  # a few frames at that size
+
                 await pilot.press(*"yes, the colour bars are crisp", "enter")
                 await pilot.pause(0.5)
                 alice.save_screenshot(str(OUT / "call.svg"))
                 await pilot.press("f6")
                 await until(pilot, lambda: "self" in grid.tiles and grid.tiles["self"].cells is not None)
-                await pilot.pause(0.3)
+                await settle()
                 alice.save_screenshot(str(OUT / "call-self-view.svg"))
                 # The classic 80×24 terminal: compact panels, and F8 for video only.
                 await pilot.resize_terminal(80, 24)
-                await pilot.pause(1.0)
+                await settle()
                 alice.save_screenshot(str(OUT / "call-80x24.svg"))
                 await pilot.press("f8")
-                await pilot.pause(1.0)
+                await settle()
                 alice.save_screenshot(str(OUT / "call-80x24-video-only.svg"))
         await drain.stop()
 
