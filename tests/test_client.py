@@ -229,6 +229,8 @@ async def test_a_frozen_server_is_noticed_by_heartbeat_and_the_session_recovers(
         room.on(RoomEvent.STATE, states)
         os.kill(process.pid, signal.SIGSTOP)
         await asyncio.wait_for(_until_status(session, SessionStatus.DISCONNECTED), 5)
+        # Said so, not as aiohttp's "No PONG received after 0.5 seconds".
+        assert session.reason == "connection lost: the server stopped answering (no reply to a ping within 0.5 s)"
         os.kill(process.pid, signal.SIGCONT)
         await states.wait_for(lambda u: True, timeout=15)
         assert session.status is SessionStatus.ESTABLISHED and room.joined
@@ -236,6 +238,30 @@ async def test_a_frozen_server_is_noticed_by_heartbeat_and_the_session_recovers(
     finally:
         os.kill(process.pid, signal.SIGCONT)
         process.terminate()
+        await process.wait()
+
+
+async def test_a_killed_server_reads_as_the_connection_dropped() -> None:
+    """QA saw "connection closed (code 1006)" and aiohttp's "Cannot write to closing transport"."""
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tuichat", "serve", "--host", "127.0.0.1", "--port", str(port),
+        stderr=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        assert process.stderr is not None
+        while b"listening" not in await asyncio.wait_for(process.stderr.readline(), 10):
+            pass
+        session = Session(f"ws://127.0.0.1:{port}/ws", "alice", heartbeat=1.0, backoff_initial=5.0)
+        await session.connect()
+        await session.join("lobby")
+        process.kill()
+        await asyncio.wait_for(_until_status(session, SessionStatus.DISCONNECTED), 5)
+        assert session.reason == "connection lost: the connection dropped"
+        await session.disconnect()
+    finally:
+        if process.returncode is None:
+            process.kill()
         await process.wait()
 
 

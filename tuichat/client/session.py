@@ -291,6 +291,8 @@ class Session:
         error = ws.exception()
         if isinstance(error, aiohttp.ServerTimeoutError):  # aiohttp's "No PONG received after …"
             return f"the server stopped answering (no reply to a ping within {self.options.heartbeat / 2:g} s)"
+        if isinstance(error, ConnectionResetError):  # aiohttp's "Cannot write to closing transport"
+            return "the connection dropped"
         if error is not None:
             return f"{error}"
         if ws.close_code in (1000, 1001) and ws.close_code is not None:
