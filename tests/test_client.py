@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sys
@@ -210,8 +211,9 @@ async def test_gives_up_after_the_configured_attempts() -> None:
     await session.disconnect()
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="uses SIGSTOP on a server process")
-async def test_a_frozen_server_is_noticed_by_heartbeat_and_the_session_recovers() -> None:
+@contextlib.asynccontextmanager
+async def server_process() -> AsyncIterator[tuple[asyncio.subprocess.Process, int]]:
+    """`tuichat serve` in its own process, to freeze or kill; the process and its port."""
     port = free_port()
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "tuichat", "serve", "--host", "127.0.0.1", "--port", str(port),
@@ -221,6 +223,17 @@ async def test_a_frozen_server_is_noticed_by_heartbeat_and_the_session_recovers(
         assert process.stderr is not None
         while b"listening" not in await asyncio.wait_for(process.stderr.readline(), 10):
             pass
+        yield process, port
+    finally:
+        with contextlib.suppress(ProcessLookupError):  # killed by the test, maybe reaped already
+            os.kill(process.pid, signal.SIGCONT)
+            process.kill()
+        await process.wait()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="uses SIGSTOP on a server process")
+async def test_a_frozen_server_is_noticed_by_heartbeat_and_the_session_recovers() -> None:
+    async with server_process() as (process, port):
         session = Session(f"ws://127.0.0.1:{port}/ws", "alice", heartbeat=1.0, backoff_initial=0.05,
                           backoff_max=0.2, connect_timeout=1.0)
         await session.connect()
@@ -235,23 +248,11 @@ async def test_a_frozen_server_is_noticed_by_heartbeat_and_the_session_recovers(
         await states.wait_for(lambda u: True, timeout=15)
         assert session.status is SessionStatus.ESTABLISHED and room.joined
         await session.disconnect()
-    finally:
-        os.kill(process.pid, signal.SIGCONT)
-        process.terminate()
-        await process.wait()
 
 
 async def test_a_killed_server_reads_as_the_connection_dropped() -> None:
     """QA saw "connection closed (code 1006)" and aiohttp's "Cannot write to closing transport"."""
-    port = free_port()
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tuichat", "serve", "--host", "127.0.0.1", "--port", str(port),
-        stderr=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL,
-    )
-    try:
-        assert process.stderr is not None
-        while b"listening" not in await asyncio.wait_for(process.stderr.readline(), 10):
-            pass
+    async with server_process() as (process, port):
         session = Session(f"ws://127.0.0.1:{port}/ws", "alice", heartbeat=1.0, backoff_initial=5.0)
         await session.connect()
         await session.join("lobby")
@@ -259,10 +260,6 @@ async def test_a_killed_server_reads_as_the_connection_dropped() -> None:
         await asyncio.wait_for(_until_status(session, SessionStatus.DISCONNECTED), 5)
         assert session.reason == "connection lost: the connection dropped"
         await session.disconnect()
-    finally:
-        if process.returncode is None:
-            process.kill()
-        await process.wait()
 
 
 async def test_commands_before_connecting_fail_clearly(url: str) -> None:
