@@ -14,7 +14,7 @@ from aiortc import MediaStreamTrack
 
 from tests.conftest import Recorder
 from tuichat.client import RoomEvent, Session
-from tuichat.client.call import Call, CallEvent, CallUpdate
+from tuichat.client.call import Call, CallEvent, CallStatus, CallUpdate
 from tuichat.client.room import Room
 from tuichat.client.stream import PlayedStream, PlayStatus, PublishStatus
 from tuichat.media import BAR_BAND, BARS, AudioDrain, TestPatternTrack, ToneTrack
@@ -230,3 +230,21 @@ async def test_the_call_comes_back_after_the_session_reconnects(peers: Peers, se
             await asyncio.sleep(0.02)
     assert statuses == [PlayStatus.STOPPED, PlayStatus.PENDING, PlayStatus.PLAYING]
     assert bob.call.streams[stream.participant_id] is stream and stream.status is PlayStatus.PLAYING
+
+
+async def test_an_unexpected_error_starting_the_call_fails_it_with_a_reason(
+        peers: Peers, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only TuichatError and TimeoutError were caught: any other (aiortc's, ours) killed the client
+    thread's task silently and the interface said "not in the call yet" for ever."""
+    peer = await peers.join("alice", start=False)
+
+    async def broken_connect() -> None:
+        raise ValueError("an SDP line aiortc cannot parse")
+
+    monkeypatch.setattr(peer.call, "_connect", broken_connect)
+    with pytest.raises(ValueError):
+        await peer.call.start()
+    failed = await peer.calls.wait_for(lambda u: u.status is CallStatus.FAILED, timeout=5)
+    assert "internal error (ValueError; see the log)" in failed.reason
+    assert peer.room.joined  # the room and its chat go on
+    await peer.room.send_message("still here")

@@ -26,6 +26,7 @@ from tuichat.client.chatline import PRIVATE_USAGE, LineKind, parse_line
 from tuichat.client.stream import PlayStatus
 from tuichat.errors import CommandFailed, ConnectionFailed, DeviceUnavailable, TuichatError
 from tuichat.protocol.messages import ErrorCode
+from tuichat.tasks import BackgroundTasks
 
 #: A line the server refused as too fast is sent again after this long, doubling up to the max.
 RATE_LIMITED_WAIT_S = 0.2
@@ -102,6 +103,7 @@ class Bot:
         self.failure: str | None = None
         self._tracks: list[MediaStreamTrack] = []
         self._audio_sink: Any = None
+        self._replies = BackgroundTasks()  # --echo's answers, sent while events go on arriving
         #: Whoever read our output has gone (``tuichat bot ... | head -2``): print nothing more.
         self.out_gone = False
 
@@ -158,6 +160,7 @@ class Bot:
             else:
                 await self._stop.wait()
         finally:
+            await self._replies.close()
             await self._stop_call()
             await self.session.disconnect()
         if self.failure is not None:
@@ -252,8 +255,7 @@ class Bot:
             self._stop.set()
         if self.options.echo and message is not None and not message.sender.is_self:
             to = message.sender if message.private else None
-            task = asyncio.ensure_future(self._send(f"{message.sender.name} said: {message.text}", to=to))
-            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+            self._replies.spawn(self._send(f"{message.sender.name} said: {message.text}", to=to), "echo")
 
     async def _say(self, line: str) -> None:
         """A line as the terminal client reads it: ``/msg NAME TEXT`` goes to NAME alone, ``/quit`` stops

@@ -56,6 +56,7 @@ from tuichat.rtc.encoders import (
 )
 from tuichat.rtc.jitter import use_marker_release
 from tuichat.rtc.rtcp import send_reports_only_when_sending
+from tuichat.tasks import BackgroundTasks
 
 __all__ = ["Call", "CallEvent", "CallStatus", "CallUpdate"]
 
@@ -242,7 +243,7 @@ class Call:
         self._connected = asyncio.Event()
         self._emitter: Emitter[CallEvent] = Emitter()
         self._lock = asyncio.Lock()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = BackgroundTasks()
         self._unsubscribe: list[Callable[[], None]] = []
         self._stats_task: asyncio.Task[None] | None = None
         self._closed = False
@@ -277,6 +278,11 @@ class Call:
             except (TuichatError, TimeoutError) as exc:
                 await self._drop_pc()
                 self._fail(str(exc) or "could not connect the call")
+                raise
+            except Exception as exc:  # a bug here or in aiortc: FAILED says so, the log has the traceback
+                log.exception("the call could not start")
+                await self._drop_pc()
+                self._fail(f"could not connect the call: internal error ({type(exc).__name__}; see the log)")
                 raise
 
     async def set_view(self, width: int, height: int, fps: int, participant: str | None = None, *,
@@ -354,10 +360,11 @@ class Call:
         self._closed = True
         for unsubscribe in self._unsubscribe:
             unsubscribe()
-        tasks = [t for t in (self._stats_task, *self._tasks) if t is not None and t is not asyncio.current_task()]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        stats = self._stats_task
+        if stats is not None and stats is not asyncio.current_task():
+            stats.cancel()
+            await asyncio.gather(stats, return_exceptions=True)
+        await self._tasks.close()
         if self.published.status is PublishStatus.PUBLISHING:
             with contextlib.suppress(TuichatError, TimeoutError):
                 async with asyncio.timeout(2.0):
@@ -518,14 +525,7 @@ class Call:
         self._set_status(CallStatus.FAILED, reason)
 
     def _spawn(self, coro: Any, name: str) -> None:
-        task = asyncio.get_running_loop().create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("call task %s failed", task.get_name(), exc_info=task.exception())
+        self._tasks.spawn(coro, name)
 
     # --- events ------------------------------------------------------------------------------------
 

@@ -31,6 +31,7 @@ from tuichat.protocol.messages import (
 )
 from tuichat.server.media import ViewPrefs
 from tuichat.server.ratelimit import TokenBucket
+from tuichat.tasks import BackgroundTasks, log_unexpected_failure
 
 if TYPE_CHECKING:
     from tuichat.server.app import ServerLimits
@@ -63,7 +64,8 @@ class Connection:
         self.media = media
         self.views = ViewPrefs()
         self.member: Member | None = None
-        self._media_tasks: set[asyncio.Task[None]] = set()
+        self._media_tasks = BackgroundTasks()
+        self._close_task: asyncio.Task[bool] | None = None
         self._outbox: asyncio.Queue[ServerMessage | None] = asyncio.Queue(maxsize=limits.outbox_size)
         # Chat and call control are counted apart: a chat flood (a pasted log, a script) must not
         # refuse the same client's media restart or view change (it left a bot's call FAILED).
@@ -88,7 +90,9 @@ class Connection:
             return
         self._closing = True
         self._leave(reason)
-        asyncio.get_running_loop().create_task(self.ws.close(code=code, message=reason.encode()))
+        self._close_task = asyncio.get_running_loop().create_task(
+            self.ws.close(code=code, message=reason.encode()), name=f"close {self.peer}")
+        self._close_task.add_done_callback(log_unexpected_failure)
 
     async def run(self) -> None:
         writer = asyncio.create_task(self._write_loop(), name=f"writer {self.peer}")
@@ -113,9 +117,7 @@ class Connection:
             with contextlib.suppress(asyncio.QueueFull):
                 self._outbox.put_nowait(None)
             writer.cancel()
-            for task in list(self._media_tasks):
-                task.cancel()
-            await asyncio.gather(writer, *self._media_tasks, return_exceptions=True)
+            await asyncio.gather(writer, self._media_tasks.close(), return_exceptions=True)
 
     async def _write_loop(self) -> None:
         while (message := await self._outbox.get()) is not None:
@@ -171,10 +173,7 @@ class Connection:
                 member = self._require_member()
                 if self.media is None:
                     raise CommandFailed(ErrorCode.MEDIA_FAILED, "this server does not relay media")
-                task = asyncio.get_running_loop().create_task(self._offer(member, command),
-                                                              name=f"offer {self.peer}")
-                self._media_tasks.add(task)
-                task.add_done_callback(self._media_tasks.discard)
+                self._media_tasks.spawn(self._offer(member, command), f"offer {self.peer}")
                 return True
             case View():
                 member = self._require_member()

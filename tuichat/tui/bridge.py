@@ -23,8 +23,9 @@ from tuichat.client.call import Call, CallEvent, CallStatus, CallUpdate
 from tuichat.client.events import Message
 from tuichat.client.loop_thread import LoopThread
 from tuichat.client.stream import PlayedStream, PlayStatus, PublishStatus
-from tuichat.errors import CommandFailed, ConnectionFailed, DeviceUnavailable, TuichatError
+from tuichat.errors import CommandFailed, ConnectionFailed, DeviceUnavailable
 from tuichat.protocol import ErrorCode
+from tuichat.tasks import log_unexpected_failure
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -257,7 +258,8 @@ class CallBridge:
     async def _start(self) -> None:
         for status in SessionStatus:
             self.session.on(status, self._on_session_status)
-        self._main = asyncio.create_task(self._connect_and_join())
+        self._main = asyncio.create_task(self._connect_and_join(), name="connect and join")
+        self._main.add_done_callback(log_unexpected_failure)
 
     def _on_session_status(self, session: Session) -> None:
         if session.status is SessionStatus.FAILED and self._first_connect:
@@ -338,7 +340,7 @@ class CallBridge:
         self._stats = asyncio.create_task(self._stats_loop())
         try:
             await self.call.start()
-        except (TuichatError, TimeoutError) as exc:
+        except Exception as exc:  # the call is FAILED with its reason; the room and chat go on
             log.warning("the call could not start: %s", exc)
             self._post_call(None)
             return
