@@ -262,6 +262,65 @@ async def test_a_killed_server_reads_as_the_connection_dropped() -> None:
         await session.disconnect()
 
 
+async def test_the_servers_reason_for_closing_reaches_the_user() -> None:
+    """aiohttp hides the close frame's text from ``async for``: the reason was always dropped."""
+    port = free_port()
+    server = RoomServer("127.0.0.1", port)
+    await server.start()
+    session = Session(f"ws://127.0.0.1:{port}/ws", "alice", backoff_initial=5.0)
+    try:
+        await session.connect()
+        await session.join("lobby")
+        await server.stop()
+        await asyncio.wait_for(_until_status(session, SessionStatus.DISCONNECTED), 5)
+        assert session.reason == "connection lost: the server closed the connection (server shutting down)"
+    finally:
+        await session.disconnect()
+        await server.stop()
+
+
+async def test_an_unanswered_rejoin_reconnects_instead_of_sitting_in_no_room(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rejoin that times out on a live socket left the room 'joined' with no server membership."""
+    from tuichat.server.connection import Connection
+
+    ignore_joins = True
+    handle_text = Connection._handle_text
+
+    def slow_server(connection: Connection, data: str) -> None:
+        if not (ignore_joins and '"type":"join"' in data.replace(" ", "")):
+            handle_text(connection, data)
+
+    port = free_port()
+    server = RoomServer("127.0.0.1", port)
+    await server.start()
+    session = Session(f"ws://127.0.0.1:{port}/ws", "alice", backoff_initial=0.05, backoff_max=0.2,
+                      command_timeout=0.5)
+    try:
+        await session.connect()
+        room = await session.join("lobby")
+        reasons: list[str] = []
+        session.on(SessionStatus.DISCONNECTED, lambda s: reasons.append(s.reason))
+        states = Recorder()
+        room.on(RoomEvent.STATE, states)
+        monkeypatch.setattr(Connection, "_handle_text", slow_server)
+        for connection in list(server.connections):
+            await connection.ws.close()  # the drop: the session reconnects and asks to rejoin
+        await asyncio.wait_for(_until_reason(reasons, "did not answer the rejoin"), 10)
+        assert "connection lost: the server did not answer the rejoin within 0.5 s" in reasons
+        ignore_joins = False
+        state = await states.wait_for(lambda u: True, timeout=10)
+        assert [p.name for p in state.participants] == ["alice"]
+        assert room.joined and "lobby" in server.registry.rooms
+    finally:
+        await session.disconnect()
+        await server.stop()
+
+
+async def _until_reason(reasons: list[str], text: str) -> None:
+    while not any(text in reason for reason in reasons):
+        await asyncio.sleep(0.02)
+
+
 async def test_commands_before_connecting_fail_clearly(url: str) -> None:
     session = Session(url, "alice")
     with pytest.raises(ConnectionFailed, match="session is new"):

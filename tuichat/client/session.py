@@ -26,6 +26,7 @@ from tuichat.errors import CommandFailed, ConnectionFailed, ProtocolError
 from tuichat.protocol.codec import decode_server_message, encode
 from tuichat.protocol.limits import FRAME_MAX_BYTES
 from tuichat.protocol.messages import Ack, Command, Error, ErrorCode, Join
+from tuichat.tasks import log_unexpected_failure
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,9 @@ class Session:
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[Ack]] = {}
         self._runner: asyncio.Task[None] | None = None
+        self._rejoin_task: asyncio.Task[None] | None = None
+        #: Why we closed a live connection ourselves (a rejoin the server never answered).
+        self._abandon_reason: str | None = None
         self._closing = False
 
     def __repr__(self) -> str:
@@ -141,10 +145,11 @@ class Session:
             room._close_iterators()
         if self._ws is not None:
             await self._ws.close()
-        if self._runner is not None:
-            self._runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._runner
+        for task in (self._rejoin_task, self._runner):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self._close_http()
         self._fail_pending("the session was closed")
         if self.status is not SessionStatus.FAILED:
@@ -228,6 +233,8 @@ class Session:
             reason = await self._read_loop()
             if self._closing:
                 return
+            if self._abandon_reason is not None:
+                reason, self._abandon_reason = self._abandon_reason, None
             self._fail_pending(f"connection lost: {reason}")
             if not self.options.reconnect:
                 self._set_status(SessionStatus.FAILED, f"connection lost: {reason}")
@@ -239,8 +246,8 @@ class Session:
             if not await self._reconnect():
                 return
             if self.room is not None:
-                rejoin = asyncio.create_task(self._rejoin(self.room))
-                rejoin.add_done_callback(lambda t: t.cancelled() or t.exception())
+                self._rejoin_task = asyncio.create_task(self._rejoin(self.room), name=f"rejoin {self.username}")
+                self._rejoin_task.add_done_callback(log_unexpected_failure)
 
     async def _reconnect(self) -> bool:
         delay = self.options.backoff_initial
@@ -275,18 +282,31 @@ class Session:
                 self.room = None
             room._fail(exc.code, f"could not rejoin after reconnecting: {exc.reason}")
         except ConnectionFailed as exc:
-            log.info("rejoin interrupted: %s", exc)
+            ws = self._ws
+            if ws is None or ws.closed or self._closing:
+                log.info("rejoin interrupted: %s", exc)  # the read loop has seen the drop and will retry
+                return
+            # The socket is up but the server never answered: start over rather than sit in a room
+            # the server does not know we are in.
+            log.warning("rejoin unanswered (%s); reconnecting", exc)
+            self._abandon_reason = f"the server did not answer the rejoin within {self.options.command_timeout:g} s"
+            await ws.close()
 
     async def _read_loop(self) -> str:
         ws = self._ws
         assert ws is not None
-        async for frame in ws:
+        close_message = ""  # the server's reason ("server shutting down", "too slow to read messages")
+        while True:
+            frame = await ws.receive()
             if frame.type == aiohttp.WSMsgType.TEXT:
                 try:
                     self._dispatch(decode_server_message(frame.data))
                 except ProtocolError as exc:
                     log.warning("%s", exc)
-            elif frame.type == aiohttp.WSMsgType.ERROR:
+            elif frame.type == aiohttp.WSMsgType.CLOSE:
+                close_message = frame.extra if isinstance(frame.extra, str) else ""
+                break
+            elif frame.type in (aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
                 break
         error = ws.exception()
         if isinstance(error, aiohttp.ServerTimeoutError):  # aiohttp's "No PONG received after …"
@@ -295,11 +315,13 @@ class Session:
             return "the connection dropped"
         if error is not None:
             return f"{error}"
-        if ws.close_code in (1000, 1001) and ws.close_code is not None:
-            return "the server closed the connection" + (f" ({_close_reason(ws)})" if _close_reason(ws) else "")
+        if close_message:
+            return f"the server closed the connection ({close_message})"
+        if ws.close_code in (1000, 1001):
+            return "the server closed the connection"
         if ws.close_code == 1006:  # no closing handshake: the server process or the network went away
             return "the connection dropped"
-        return f"connection closed (code {ws.close_code})" + (f": {_close_reason(ws)}" if _close_reason(ws) else "")
+        return f"connection closed (code {ws.close_code})"
 
     def _dispatch(self, message: object) -> None:
         if isinstance(message, Ack):
@@ -324,8 +346,3 @@ class Session:
     def _forget(self, room: Room) -> None:
         if self.room is room:
             self.room = None
-
-
-def _close_reason(ws: aiohttp.ClientWebSocketResponse) -> str:
-    close = getattr(ws, "_close_message", None) or ""
-    return close if isinstance(close, str) else ""
