@@ -41,6 +41,26 @@ def test_joiner_gets_state_and_others_get_joined() -> None:
     assert state.you.id == bob.id != alice.id
 
 
+def test_a_member_dropped_by_the_joined_broadcast_leaves_the_room_to_the_joiner() -> None:
+    """A JOINED that fills the only other member's outbox makes them leave mid-join: the room was
+    dropped as empty and the joiner added to a room nobody else could find."""
+    registry = Registry()
+    slow: list[object] = []
+
+    def overflowing(message: ServerMessage) -> None:
+        if isinstance(message, Joined):
+            registry.leave(slow[0], reason="too slow to read messages")  # type: ignore[arg-type]
+
+    slow.append(registry.join("lobby", "slow", overflowing))
+    newcomer_inbox = Inbox()
+    newcomer = registry.join("lobby", "newcomer", newcomer_inbox)
+    assert registry.rooms["lobby"] is newcomer.room
+    assert [m.name for m in newcomer.room] == ["newcomer"]
+    assert newcomer_inbox.kinds() == ["State", "Left"]  # STATE first, then the news of the drop
+    later = registry.join("lobby", "later", Inbox())
+    assert later.room is newcomer.room
+
+
 def test_names_are_unique_per_room_ignoring_case() -> None:
     registry = Registry()
     registry.join("lobby", "Alice", Inbox())

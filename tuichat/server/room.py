@@ -181,9 +181,11 @@ class Registry:
                 room_name, max_participants=self.max_participants, history_length=self.history_length
             )
         member = Member(name=name, deliver=deliver, room=room)
-        room.broadcast(Joined(participant=member.info()))
+        # In the room before anyone hears of it: a JOINED that overflows the only other member's
+        # outbox makes them leave, which must not drop the room under the newcomer.
         room.members[member.id] = member
         deliver(room.state_for(member))
+        room.broadcast(Joined(participant=member.info()), exclude=member)
         log.info("%s (%s) joined room %s [%d present]", name, member.id, room_name, len(room))
         return member
 
