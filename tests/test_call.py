@@ -248,3 +248,15 @@ async def test_an_unexpected_error_starting_the_call_fails_it_with_a_reason(
     assert "internal error (ValueError; see the log)" in failed.reason
     assert peer.room.joined  # the room and its chat go on
     await peer.room.send_message("still here")
+
+
+async def test_a_view_kept_for_someone_who_left_is_forgotten(peers: Peers) -> None:
+    """Ids are never reused: per-person views piled up over a long call with people coming and going."""
+    viewer = await peers.join("viewer")
+    guest = await peers.join("guest", start=False)
+    guest_id = guest.room.me.id
+    await viewer.call.set_view(40, 30, 5, participant=guest_id)
+    assert viewer.call.participant_views == {guest_id}
+    await guest.session.disconnect()
+    await viewer.room_updates.wait_for(lambda u: u.event is RoomEvent.LEFT, timeout=5)
+    assert viewer.call.participant_views == frozenset()

@@ -151,6 +151,26 @@ async def test_a_chat_flood_does_not_refuse_the_same_clients_call_control(connec
     assert reply == {"type": "ack", "id": command}, reply
 
 
+async def test_views_kept_for_people_who_left_are_forgotten(connect: Any, server: RoomServer) -> None:
+    """A long call with people coming and going left one view per departed id on the server."""
+    viewer = await connect()
+    await viewer.join("lobby", "viewer")
+    for n in range(3):
+        guest = await connect()
+        state = await guest.join("lobby", f"guest{n}")
+        command = await viewer.send(type="view", width=40, height=30, fps=5, participant=state["you"]["id"])
+        while (await viewer.receive()).get("id") != command:
+            pass
+        await guest.ws.close()
+        await viewer.receive_until("left")
+    command = await viewer.send(type="view", width=80, height=60, fps=15)
+    while (await viewer.receive()).get("id") != command:
+        pass
+    (connection,) = [c for c in server.connections if c.member is not None]
+    assert connection.views.per_participant == {}
+    assert connection.views.default.width == 80
+
+
 async def test_a_silent_client_is_dropped_and_left_is_sent_within_ten_seconds(connect: Any) -> None:
     watcher = await connect()
     await watcher.join("lobby", "watcher")

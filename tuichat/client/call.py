@@ -267,6 +267,7 @@ class Call:
         self._unsubscribe += [
             self.room.on_signal(self._on_signal),
             self.room.on(RoomEvent.STATE, self._on_state),
+            self.room.on(RoomEvent.LEFT, self._on_left),
             self.room.on(RoomEvent.FAILED, self._on_room_failed),
             self.room.session.on(SessionStatus.PENDING, self._on_session_away),
             self.room.session.on(SessionStatus.DISCONNECTED, self._on_session_away),
@@ -565,6 +566,16 @@ class Call:
             self._forget_absent()
             self._spawn(self._restart("rejoined after a drop"), "call restart")
 
+    def _on_left(self, update: RoomUpdate) -> None:
+        """Ids are never reused in a room: a view kept for someone who left would only pile up."""
+        if update.participant is not None:
+            self._forget_view(update.participant.id)
+
+    def _forget_view(self, pid: str) -> None:
+        self._participant_views.pop(pid, None)
+        self._participant_preview.pop(pid, None)
+        self._view_names.pop(pid, None)
+
     def _forget_absent(self) -> None:
         """After a rejoin, drop the streams and per-participant views kept for ids the room (its new
         STATE) no longer has, or that now name someone else: a restarted server numbers its
@@ -583,9 +594,7 @@ class Call:
                 self._emit(CallEvent.STREAM_REMOVED, stream=stream)
         for pid in {*self._participant_views, *self._participant_preview}:
             if not same_person(pid, self._view_names.get(pid, "")):
-                self._participant_views.pop(pid, None)
-                self._participant_preview.pop(pid, None)
-                self._view_names.pop(pid, None)
+                self._forget_view(pid)
 
     def _on_room_failed(self, update: RoomUpdate) -> None:
         self._fail(update.reason or "the room failed")

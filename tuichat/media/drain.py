@@ -32,8 +32,9 @@ class AudioDrain:
         self._tasks.add(track)
 
     def remove_track(self, track: MediaStreamTrack) -> None:
-        """Stop draining ``track``."""
+        """Stop draining ``track`` and forget its count (a call restart brings new tracks each time)."""
         self._tasks.remove(track)
+        self.frames_by_track.pop(track.id, None)
 
     async def stop(self) -> None:
         """Stop draining every track (idempotent)."""

@@ -156,6 +156,7 @@ class Connection:
                                         if self.member.room else "already in a room")
                 # STATE must precede the ack, so the joiner's view is complete when join() returns.
                 self.member = self.registry.join(command.room, command.name, self.send, resume=command.resume)
+                self.views.forget_absent(self.member.room.members if self.member.room else ())
                 self.member.evict = lambda reason: self._begin_close(WSCloseCode.OK, reason)
             case Leave():
                 self._leave("left", require=True)
@@ -181,6 +182,8 @@ class Connection:
                 if command.participant is not None and (room is None or command.participant not in room.members):
                     raise CommandFailed(ErrorCode.UNKNOWN_PARTICIPANT,
                                         f"nobody with id {command.participant!r} is in this room")
+                if room is not None:
+                    self.views.forget_absent(room.members)
                 self.views.set((command.width, command.height, command.fps, command.preview), command.participant)
                 if self.media is not None:
                     self.media.view_changed(member)

@@ -98,6 +98,13 @@ class ViewPrefs:
         else:
             self.per_participant[participant] = spec
 
+    def forget_absent(self, present: Iterable[str]) -> None:
+        """Drop overrides for participants no longer in the room (ids are never reused: they would
+        only pile up over a long call with people coming and going)."""
+        keep = set(present)
+        for participant in [p for p in self.per_participant if p not in keep]:
+            del self.per_participant[participant]
+
     def for_participant(self, participant: str) -> ViewSpec:
         return self.per_participant.get(participant, self.default)
 
