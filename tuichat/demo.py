@@ -7,7 +7,6 @@ with ``tuichat connect``. Nothing here is demo-only code: it is the real server,
 from __future__ import annotations
 
 import os
-import socket
 
 from tuichat.bot import Bot, BotOptions
 from tuichat.client import SessionOptions
@@ -20,12 +19,6 @@ BOT_NAME = "demo-bot"
 GREETING = "Hi! I'm a bot on this demo server. Say something and I'll answer; F1 shows every key."
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def run_demo(*, user: str = "you", room: str = "demo", port: int | None = None,
              media: MediaOptions | None = None, color_mode: ColorMode | None = None) -> int:
     from tuichat.media import preload_audio
@@ -34,7 +27,7 @@ def run_demo(*, user: str = "you", room: str = "demo", port: int | None = None,
     preload_audio()  # before the UI draws: see tuichat.media._portaudio.preload
     thread = LoopThread("tuichat-demo")
     thread.start()
-    server = RoomServer("127.0.0.1", port or _free_port())
+    server = RoomServer("127.0.0.1", port or 0)  # 0: the OS picks a free port as it binds (no race)
     thread.submit(server.start()).result(timeout=10)
     url = f"ws://127.0.0.1:{server.port}/ws"
     # The bot's JSON lines go nowhere: the terminal belongs to the TUI.

@@ -20,7 +20,7 @@ from tuichat.protocol.limits import (
     RATE_PER_SECOND,
 )
 from tuichat.server.connection import Connection
-from tuichat.server.media import SLOT_REST_S, MediaHub
+from tuichat.server.media import NEGOTIATE_TIMEOUT_S, SLOT_REST_S, MediaHub
 from tuichat.server.room import Registry
 from tuichat.server.web import WebClient, check_public_url, public_base_url
 
@@ -41,7 +41,7 @@ class ServerLimits:
     outbox_size: int = 512
     shutdown_timeout: float = 5.0
     #: Offer to answer, ICE gathering included.
-    negotiate_timeout: float = 10.0
+    negotiate_timeout: float = NEGOTIATE_TIMEOUT_S
     #: A freed receive slot stays unassigned this long before it shows someone else.
     slot_rest: float = SLOT_REST_S
 
@@ -76,26 +76,29 @@ class RoomServer:
         self.app.router.add_get(WS_PATH, self._handle_ws)
         self.web = WebClient(self.app, public_url=self.public_url)
         self._runner: web.AppRunner | None = None
-        self._site: web.TCPSite | None = None
         self.port: int = port
 
     async def start(self) -> None:
         self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False,
                                      shutdown_timeout=self.limits.shutdown_timeout)
         await self._runner.setup()
-        self._site = web.TCPSite(self._runner, self.host, self.requested_port, ssl_context=self.ssl_context)
-        await self._site.start()
-        server = self._site._server
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        await web.TCPSite(self._runner, self.host, self.requested_port, ssl_context=self.ssl_context).start()
+        self.port = self._runner.addresses[0][1]
         log.info("tuichat server listening on %s:%d", self.host, self.port)
 
     async def stop(self) -> None:
         runner, self._runner = self._runner, None
         if runner is None:
             return
-        for connection in list(self.connections):
-            await connection.ws.close(code=1001, message=b"server shutting down")
+        # All at once and within the limit: one by one, each client that never answers the close
+        # frame held the shutdown for aiohttp's 10 s close timeout.
+        closes = [c.ws.close(code=1001, message=b"server shutting down") for c in list(self.connections)]
+        try:
+            async with asyncio.timeout(self.limits.shutdown_timeout):
+                await asyncio.gather(*closes, return_exceptions=True)
+        except TimeoutError:
+            log.warning("some clients did not answer the close within %g s; dropping them",
+                        self.limits.shutdown_timeout)
         await runner.cleanup()
         await self.media.close()
         log.info("tuichat server stopped")
