@@ -472,6 +472,25 @@ async def test_video_only_hides_the_panels_and_pops_messages_up(url: str) -> Non
         await until(pilot, lambda: "bob [b]: look [bold]here[/]" in log_text(app))  # nothing was lost
 
 
+async def test_a_terminal_too_short_for_the_log_pops_messages_up(url: str) -> None:
+    """At 12 rows the video and the log overflowed the screen: the video lost its bottom rows and
+    the log was not drawn at all, with nothing saying so."""
+    app = ChatApp(url, "alice", "lobby")
+    async with app.run_test(size=(80, 12), notifications=True) as pilot:
+        await until(pilot, lambda: names(app) == ["alice"])
+        assert not app.query_one("#log").display
+        video = app.query_one("#video").region
+        assert video.bottom <= app.query_one("#composer").region.y  # all of it on screen
+        async with Session(url, "bob") as session:
+            room = await session.join("lobby")
+            await until(pilot, lambda: "bob joined." in screen_text(app))
+            await room.send_message("can you see this?")
+            await until(pilot, lambda: "bob: can you see this?" in screen_text(app))
+        await pilot.resize_terminal(80, 24)
+        await until(pilot, lambda: app.query_one("#log").display)
+        await until(pilot, lambda: "can you see this?" in log_text(app))  # kept in the log all along
+
+
 async def test_reconnect_is_shown(url: str, server: object) -> None:
     from tuichat.server import RoomServer
 

@@ -98,7 +98,9 @@ class ChatApp(App[None]):
     # a narrower people list below 100 columns and none below 64 (the status line keeps the head
     # count); below 30 rows the input loses its border and the invite line goes (F7 still copies it).
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (64, "-medium"), (100, "-wide")]
-    VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
+    #: Under 13 rows the video and the message log cannot both have their minimum heights: the log
+    #: goes and what it would show pops up, as in video only (F8).
+    VERTICAL_BREAKPOINTS = [(0, "-tiny"), (13, "-short"), (30, "-tall")]
     #: Shown in the help screen, in this order, with both forms of each key.
     KEY_HELP = [
         ("F1  ?", "this help"),
@@ -389,12 +391,12 @@ class ChatApp(App[None]):
             messages.add_notice(f"You {verb} {self.room_name}. Here: {here}.", style="green")
         elif event.event is RoomEvent.JOINED and event.participant:
             messages.add_notice(f"{event.participant.name} joined.")
-            if self.video_only:
+            if self._log_hidden():
                 self._pop_up(f"{event.participant.name} joined.", timeout=3)
         elif event.event is RoomEvent.LEFT and event.participant:
             why = f" ({event.reason})" if event.reason and event.reason != "left" else ""
             messages.add_notice(f"{event.participant.name} left{why}.")
-            if self.video_only:
+            if self._log_hidden():
                 self._pop_up(f"{event.participant.name} left{why}.", timeout=3)
         elif event.event is RoomEvent.MESSAGE and event.message:
             self._show_message(event.message)
@@ -406,7 +408,7 @@ class ChatApp(App[None]):
             if len(self._shown_messages) > SHOWN_MESSAGES_KEPT:
                 del self._shown_messages[next(iter(self._shown_messages))]
             self.query_one(MessageLog).add_message(message)
-            if self.video_only and not message.sender_is_self:
+            if self._log_hidden() and not message.sender_is_self:
                 self._pop_up(f"{message.sender}: {message.text}",
                              title="private message" if message.private else "")
 
@@ -567,6 +569,10 @@ class ChatApp(App[None]):
         source = tap if tap is not None and not muted else None
         note = "self-view" if source else ("camera off" if tap is not None else "no camera")
         self.query_one(VideoGrid).set_tile("self", f"{self.user} (you)", source, note)
+
+    def _log_hidden(self) -> bool:
+        """The message log is not on screen (video only, or a terminal too short for it)."""
+        return self.video_only or self.size.height < self.VERTICAL_BREAKPOINTS[1][0]
 
     def action_toggle_video_only(self) -> None:
         """Give the video the whole window; what would land in the hidden log pops up instead."""
