@@ -50,6 +50,9 @@ log = logging.getLogger(__name__)
 
 #: Message keys remembered to skip repeats after a reconnect; more than the server's history.
 SHOWN_MESSAGES_KEPT = 500
+#: A stopped stream's tile waits this long for the stream to come back while its person stays (a
+#: media restart takes a second or two) before it leaves the grid.
+STALL_GRACE_S = 6.0
 #: Footer labels for narrow terminals (see ``KeyBar``): with them every key fits in 80 columns.
 SHORT_KEY_LABELS = {"toggle_camera": "Cam", "toggle_self_view": "Self", "copy_invite": "Invite",
                     "toggle_video_only": "Video"}
@@ -128,6 +131,8 @@ class ChatApp(App[None]):
         self.preview = bool(media and media.preview)
         self.self_view = False
         self.video_only = False
+        #: Tiles whose stream stopped while their person stayed: key → when the tile goes.
+        self._stalled: dict[str, float] = {}
         self.streams: dict[str, StreamView] = {}
         self.published: PublishView | None = None
         self._view_timer: Timer | None = None
@@ -288,12 +293,25 @@ class ChatApp(App[None]):
 
     def _refresh_tiles(self) -> None:
         """One tile per played stream: video while it plays and the camera is on, a note otherwise.
-        A stopped stream's tile goes away, so the view clears when someone leaves or unpublishes."""
+
+        A stopped stream's tile goes when its person leaves, or after `STALL_GRACE_S` if they stay:
+        a media restart stops a stream for a moment, and its tile must not vanish and come back at
+        another place in the grid (taking the focus with it). Tiles keep the room's order."""
         grid = self.query_one(VideoGrid)
-        for key in [k for k in grid.tiles if k != "self" and k not in self.streams]:
-            grid.remove_tile(key)
         people = {p.id: p for p in self.query_one(ParticipantList).participants}
         joined = self.query_one(StatusLine).joined
+        stalled_note = "waiting for video…" if joined else "reconnecting…"
+        now = time.monotonic()
+        for key in [k for k in grid.tiles if k != "self" and k not in self.streams]:
+            deadline = self._stalled.setdefault(key, now + STALL_GRACE_S)
+            if key not in people or now >= deadline:
+                del self._stalled[key]
+                grid.remove_tile(key)
+            elif grid.tiles[key].source is not None or grid.tiles[key].status != stalled_note:
+                grid.set_tile(key, grid.tiles[key].name, None, stalled_note)
+                self.set_timer(deadline - now + 0.05, self._refresh_tiles)
+        for key in [k for k in self._stalled if k in self.streams]:
+            del self._stalled[key]
         for stream in self.streams.values():
             person = people.get(stream.participant_id)
             camera_off = person is not None and (person.video_muted or not person.video)
@@ -304,6 +322,7 @@ class ChatApp(App[None]):
             else:
                 note = "camera off" if camera_off else stream.reason or stream.status.name.lower()
                 grid.set_tile(stream.participant_id, stream.name, None, note)
+        grid.set_order([p.id for p in people.values() if not p.is_self] + ["self"])
 
     def _update_media_status(self) -> None:
         status = self.query_one(StatusLine)

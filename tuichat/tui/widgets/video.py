@@ -236,6 +236,15 @@ class VideoGrid(Widget, can_focus=False):
             tile.status = status
             self._invalidate_rows(tile.y, 1)
 
+    def set_order(self, keys: list[str]) -> None:
+        """Put the tiles in this order (keys not listed keep theirs, after): a tile that comes back
+        must not land at the end of the grid, nor the self-view in the middle of it."""
+        rank = {key: index for index, key in enumerate(keys)}
+        ordered = sorted(self.tiles, key=lambda key: rank.get(key, len(rank)))
+        if ordered != list(self.tiles):
+            self.tiles = {key: self.tiles[key] for key in ordered}
+            self._relayout()
+
     def remove_tile(self, key: str) -> None:
         if self.tiles.pop(key, None) is not None:
             if self.focused_key == key:
