@@ -387,6 +387,13 @@ async def test_small_terminals_give_the_video_the_room(url: str) -> None:
         await pilot.resize_terminal(60, 20)  # too narrow for a people list: the status line counts them
         await pilot.pause()
         assert not side.display and app.query_one("#video").region.width == 60
+        status = app.query_one(StatusLine)
+        await until(pilot, lambda: status.joined)
+        status.publish = StatusPart("mic on · cam on · PUBLISHING 160×120 (thin uplink or busy CPU)",
+                                    "PUBLISHING (thin uplink)")
+        status.playing = StatusPart("carol +3 PLAYING 54×40 15 fps 56 kbps (all 202 kbps)", "carol +3 PLAYING")
+        await pilot.pause()
+        assert "1 person" in status.render().plain  # the count went first of all (QA, 63 columns)
         await pilot.resize_terminal(*SIZE)
         await pilot.pause()
         assert side.display and side.region.width == 32 and invite.display and composer.region.height == 3

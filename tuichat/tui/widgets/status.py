@@ -31,8 +31,9 @@ class StatusPart:
 
 
 # How a line too wide for the terminal gives way, one step at a time, least useful first: the
-# session's status and the reason it is not up always stay.
-_DEGRADE = ("playing", "room", "publish", "count", "publish-gone", "playing-gone")
+# session's status and the reason it is not up always stay, and the head count goes last (the
+# README promises it where the people list is hidden).
+_DEGRADE = ("playing", "room", "publish", "publish-gone", "playing-gone", "count")
 
 
 class StatusLine(Widget):
