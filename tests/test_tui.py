@@ -373,6 +373,34 @@ async def test_invite_line_and_resize_reflow(url: str) -> None:
         assert app.query_one("#video").region.width > 100
 
 
+async def test_long_names_take_one_line_in_the_people_list(url: str) -> None:
+    """QA: a long name wrapped mid-word, the bullet alone on its line; a CJK one took 4 lines."""
+    from tuichat.tui.widgets import ParticipantList
+
+    app = ChatApp(url, "alice", "lobby")
+    long_names = ["Bartholomew-Maximilian-Feathers", "李小龍🐉カタカナ李小龍🐉カタカナ"]
+    async with app.run_test(size=SIZE) as pilot:
+        sessions = [Session(url, name) for name in long_names]
+        try:
+            for session in sessions:
+                await session.connect()
+                await session.join("lobby")
+            people = app.query_one(ParticipantList)
+            await until(pilot, lambda: len(people.participants) == 3)
+            await pilot.pause()
+            for width in (32, 22):
+                lines = [line.rstrip() for line in screen_text(app).splitlines()]
+                rows = [line for line in lines if "│ ● " in line]  # the people list's, not the status line's
+                assert len(rows) == 3, rows  # one line each
+                assert any("Bartholom" in row and "…" in row for row in rows), rows
+                await pilot.resize_terminal(80, 24)  # the narrower list
+                await until(pilot, lambda: people.region.width == 22)
+                await pilot.pause()
+        finally:
+            for session in sessions:
+                await session.disconnect()
+
+
 async def test_small_terminals_give_the_video_the_room(url: str) -> None:
     app = ChatApp(url, "alice", "lobby")
     async with app.run_test(size=SIZE) as pilot:

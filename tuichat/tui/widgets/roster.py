@@ -11,20 +11,33 @@ from textual.widgets.option_list import Option
 from tuichat.tui.bridge import ParticipantView
 from tuichat.tui.safe_text import printable
 
+#: A name keeps at least this many cells before the mic and cam flags give way to it.
+MIN_NAME_CELLS = 6
 
-def participant_label(participant: ParticipantView) -> Text:
-    label = Text(no_wrap=True, overflow="ellipsis")
-    label.append("● ", style="green" if participant.publishing else "bright_black")
-    label.append(printable(participant.name), style="bold" if participant.is_self else "")
-    if participant.is_self:
-        label.append(" (you)", style="dim")
+
+def participant_label(participant: ParticipantView, width: int | None = None) -> Text:
+    """One line, always: a long name is cut with '…' to leave room for the flags (the list wrapped
+    it mid-word, the bullet alone on a line), and in a very narrow list the flags go first."""
+    flags: list[tuple[str, str]] = []
     if participant.publishing:
         if participant.audio:
-            label.append("  mic off" if participant.audio_muted else "  mic", style="red" if participant.audio_muted
-                         else "dim")
+            flags.append(("  mic off", "red") if participant.audio_muted else ("  mic", "dim"))
         if participant.video:
-            label.append("  cam off" if participant.video_muted else "  cam", style="red" if participant.video_muted
-                         else "dim")
+            flags.append(("  cam off", "red") if participant.video_muted else ("  cam", "dim"))
+    you = " (you)" if participant.is_self else ""
+    name = Text(printable(participant.name), style="bold" if participant.is_self else "")
+    if width is not None:
+        budget = width - 2 - len(you)
+        while flags and budget - sum(len(text) for text, _ in flags) < min(MIN_NAME_CELLS, name.cell_len):
+            flags.pop()
+        name.truncate(max(1, budget - sum(len(text) for text, _ in flags)), overflow="ellipsis")
+    label = Text(no_wrap=True, overflow="ellipsis")
+    label.append("● ", style="green" if participant.publishing else "bright_black")
+    label.append_text(name)
+    if you:
+        label.append(you, style="dim")
+    for text, style in flags:
+        label.append(text, style=style)
     return label
 
 
@@ -55,11 +68,20 @@ class ParticipantList(OptionList):
     def show(self, participants: tuple[ParticipantView, ...]) -> None:
         highlighted = self.highlighted
         self.participants = participants
-        self.clear_options()
-        self.add_options([Option(participant_label(p), id=p.id) for p in participants])
+        self._fill()
         self._title()
         if highlighted is not None and participants:
             self.highlighted = min(highlighted, len(participants) - 1)
+
+    def _fill(self) -> None:
+        width = self.scrollable_content_region.width or None
+        self.clear_options()
+        self.add_options([Option(participant_label(p, width), id=p.id) for p in self.participants])
+
+    def on_resize(self) -> None:
+        highlighted = self.highlighted
+        self._fill()
+        self.highlighted = highlighted
 
     def on_focus(self) -> None:
         # Enter should do something at once: start on the first person who is not you.
