@@ -132,6 +132,23 @@ async def test_camera_off_mute_and_leaving_reach_the_viewer(url: str, publisher:
         await until(pilot, lambda: names(app) == ["alice"])
 
 
+async def test_someone_with_no_camera_is_not_said_to_have_it_off(url: str) -> None:
+    """Browser QA: a bot with --camera none read 'camera off' here ('no camera' in the browser)."""
+    session = Session(url, "nocam")
+    await session.connect()
+    drain = AudioDrain()
+    call = Call(await session.join("lobby"), video=None, audio=ToneTrack(), audio_sink=drain)
+    await call.start()
+    app = ChatApp(url, "alice", "lobby", media=RECEIVE_ONLY)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            nocam = session.room.me.id  # type: ignore[union-attr]
+            grid = app.query_one(VideoGrid)
+            await until(pilot, lambda: nocam in grid.tiles and grid.tiles[nocam].status == "no camera", timeout=15)
+    finally:
+        await leave(Publisher(session, call, drain))
+
+
 async def test_missing_devices_are_explained_and_the_call_is_receive_only(url: str, publisher: Publisher) -> None:
     media = MediaOptions(camera="0", mic="default", speaker="default")
     app = ChatApp(url, "alice", "lobby", media=media)

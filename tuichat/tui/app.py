@@ -322,7 +322,10 @@ class ChatApp(App[None]):
             elif stream.status is PlayStatus.PLAYING and not camera_off:
                 grid.set_tile(stream.participant_id, stream.name, stream.frames, _stream_label(stream))
             else:
-                note = "camera off" if camera_off else stream.reason or stream.status.name.lower()
+                # Someone with no camera cannot turn it on: "camera off" would say they could.
+                no_camera = person is not None and not person.video
+                note = ("no camera" if no_camera else "camera off") if camera_off else (
+                    stream.reason or stream.status.name.lower())
                 grid.set_tile(stream.participant_id, stream.name, None, note)
         grid.set_order([p.id for p in people.values() if not p.is_self] + ["self"])
 
