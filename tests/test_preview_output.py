@@ -127,3 +127,24 @@ def test_the_preview_subscribes_at_the_pictures_pixel_size() -> None:
         assert len(sizes) == 1
     assert fit_size(640, 480, *views[0][:2]) == (48, 36)
     assert CallBridge.default_view(bridge, 160, 90, False) == (160, 90, 15)  # type: ignore[arg-type]
+
+
+async def test_tiles_side_by_side_keep_a_gap_and_the_rows_are_centred() -> None:
+    """QA: pictures side by side ran into one strip of colour and their labels into one line, and a
+    part-filled last row hung on the left."""
+    app = GridApp(THRESHOLD)
+    async with app.run_test(size=(101, 40)) as pilot:
+        grid = app.query_one(VideoGrid)
+        for key in "abcde":
+            grid.set_tile(key, key, Frames(Stream(64, 48)), "PLAYING")
+        await pilot.pause()
+        width = grid.content_size.width
+        rows: dict[int, list[tuple[int, int]]] = {}
+        for tile in grid.tiles.values():
+            rows.setdefault(tile.y, []).append((tile.x, tile.x + tile.width))
+        assert len(rows) > 1, rows
+        for spans in rows.values():
+            spans.sort()
+            assert all(right < next_left for (_, right), (next_left, _) in zip(spans, spans[1:])), spans
+            left_margin, right_margin = spans[0][0], width - spans[-1][1]
+            assert abs(left_margin - right_margin) <= 1, (spans, width)

@@ -44,6 +44,8 @@ from tuichat.tui.safe_text import printable
 #: Styles built for (fg, bg) pairs; bounded, least recently used dropped.
 STYLE_CACHE_SIZE = 8192
 DEFAULT_ASPECT = (4, 3)
+#: Blank columns between tiles side by side.
+TILE_GAP = 1
 #: Direct output's tolerance per channel (levels): normal, and the low-bandwidth preview's.
 THRESHOLD = 8
 PREVIEW_THRESHOLD = 24
@@ -140,7 +142,7 @@ def grid_shape(count: int, width: int, height: int, aspect: tuple[int, int] = DE
     best, best_area = (1, max(count, 1)), -1
     for columns in range(1, max(count, 1) + 1):
         rows = math.ceil(count / columns)
-        tile_w, tile_h = width // columns, height // rows - 1
+        tile_w, tile_h = tile_width(width, columns), height // rows - 1
         if tile_w < 1 or tile_h < 1:
             continue
         placement = fit(aspect[0], aspect[1], tile_w, tile_h)
@@ -148,6 +150,12 @@ def grid_shape(count: int, width: int, height: int, aspect: tuple[int, int] = DE
         if area > best_area:
             best, best_area = (columns, rows), area
     return best
+
+
+def tile_width(width: int, columns: int) -> int:
+    """Side by side, tiles keep a blank column between them: pictures ran into one strip of colour
+    and labels into one line."""
+    return (width - TILE_GAP * (columns - 1)) // columns
 
 
 class VideoGrid(Widget, can_focus=False):
@@ -355,10 +363,14 @@ class VideoGrid(Widget, can_focus=False):
             tile.encoder = None  # its rectangle moves or goes: redraw from scratch when shown
         if tiles and width > 0 and height > 1:
             columns, rows = grid_shape(len(tiles), width, height)
-            tile_w, tile_h = width // columns, height // rows
+            tile_w, tile_h = tile_width(width, columns), height // rows
             for index, tile in enumerate(tiles):
                 row, column = divmod(index, columns)
-                tile.x, tile.y, tile.width, tile.height = column * tile_w, row * tile_h, tile_w, tile_h
+                # Each row centred, the last one too when it is not full.
+                in_row = min(columns, len(tiles) - row * columns)
+                left = (width - in_row * tile_w - TILE_GAP * (in_row - 1)) // 2
+                tile.x, tile.y = left + column * (tile_w + TILE_GAP), row * tile_h
+                tile.width, tile.height = tile_w, tile_h
                 tile.seq, tile.cells, tile.image_lines, tile.drawn_at = -1, None, [], -1e9
                 tile.placement = self._placement(tile)
         self.refresh()
