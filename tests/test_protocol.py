@@ -31,7 +31,7 @@ from tuichat.protocol import (
     room_problem,
     text_problem,
 )
-from tuichat.protocol.limits import MESSAGE_MAX_BYTES
+from tuichat.protocol.limits import MESSAGE_MAX_BYTES, REASON_MAX_LENGTH
 
 GOLDEN_COMMANDS = [
     ('{"type":"join","id":1,"room":"lobby","name":"alice","resume":null}', Join(id=1, room="lobby", name="alice")),
@@ -76,6 +76,8 @@ def test_server_messages_match_their_golden_wire_form(wire: str, message: object
         ('{"type": "message", "id": 6, "text": "a", "x": 1}', ErrorCode.BAD_MESSAGE, 6, "unknown field `x`"),
         ('{"type": "leave", "id": -1}', ErrorCode.BAD_MESSAGE, None, "Expected `int` >= 0"),
         ('{"type": "leave", "id": true}', ErrorCode.BAD_MESSAGE, None, "Expected `int`, got `bool`"),
+        ('{"type": "join", "id": 7, "room": "r", "name": "n", "resume": "é"}', ErrorCode.BAD_MESSAGE, 7,
+         "at `$.resume`"),  # adversarial QA: an internal error (compare_digest refuses non-ASCII)
     ],
 )
 def test_bad_frames_get_precise_errors(frame: str, code: ErrorCode, command_id: int | None, reason: str) -> None:
@@ -84,6 +86,16 @@ def test_bad_frames_get_precise_errors(frame: str, code: ErrorCode, command_id: 
     assert caught.value.code == code
     assert caught.value.command_id == command_id
     assert reason in caught.value.reason
+
+
+def test_a_reason_quoting_huge_input_is_cut() -> None:
+    """Adversarial QA: a 60 KB unknown field name came back whole in the error (60 KB a reply)."""
+    frame = json.dumps({"type": "leave", "id": 1, "x" * 60_000: 1})
+    with pytest.raises(BadMessage) as caught:
+        decode_command(frame)
+    error = Error(id=caught.value.command_id, code=caught.value.code, reason=caught.value.reason)
+    assert len(error.reason) == REASON_MAX_LENGTH and error.reason.endswith("…")
+    assert len(encode(error)) < 300
 
 
 def test_oversized_frame_is_refused_before_parsing() -> None:
@@ -136,7 +148,8 @@ def test_text_allows_newlines_but_not_escapes() -> None:
 ids = st.integers(min_value=0, max_value=2**53)
 texts = st.text(max_size=50)
 commands = st.one_of(
-    st.builds(Join, id=ids, room=texts, name=texts, resume=st.none() | texts),
+    st.builds(Join, id=ids, room=texts, name=texts,
+              resume=st.none() | st.from_regex(r"\A[A-Za-z0-9_-]{1,64}\Z")),
     st.builds(Say, id=ids, text=texts, to=st.none() | texts),
     st.builds(Mute, id=ids, audio=st.none() | st.booleans(), video=st.none() | st.booleans()),
 )

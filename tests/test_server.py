@@ -218,6 +218,26 @@ async def test_a_client_that_does_not_read_is_cut_off_not_buffered(server: RoomS
     assert left["reason"] == "too slow to read messages"
 
 
+async def test_what_waits_for_a_client_that_does_not_read_is_bounded_in_bytes(
+        server: RoomServer, connect: Any) -> None:
+    """Adversarial QA: 512 messages of up to 60 KB each pinned ~60 MB per client that never read."""
+    from tuichat.protocol import ChatMessage, MessageEvent, Sender
+
+    talker = await connect()
+    await talker.join("lobby", "talker")
+    sluggard = await connect()
+    await sluggard.join("lobby", "sluggard")
+    connection = next(c for c in server.connections if c.member and c.member.name == "sluggard")
+    big = MessageEvent(message=ChatMessage(id=1, ts=0.0, sender=Sender(id="p1", name="talker"), text="🙂" * 2000))
+    count = server.limits.outbox_bytes // 8000 + 10  # ~8 KB each: well under the message count limit
+    assert count < server.limits.outbox_size
+    for _ in range(count):
+        connection.send(big)
+    await wait_until(lambda: "sluggard" not in [m.name for m in server.registry.rooms.get("lobby", ())])
+    left = await talker.receive_until("left")
+    assert left["reason"] == "too slow to read messages"
+
+
 async def test_server_logs_joins_and_leaves(connect: Any, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level("INFO", logger="tuichat")
     client = await connect()

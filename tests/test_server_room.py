@@ -61,6 +61,25 @@ def test_a_member_dropped_by_the_joined_broadcast_leaves_the_room_to_the_joiner(
     assert later.room is newcomer.room
 
 
+def test_the_last_two_leaving_at_once_drop_the_room_once() -> None:
+    """Adversarial QA: the LEFT of one of two members overflowed the other's outbox, whose nested
+    leave emptied and dropped the room; the outer leave dropped it again (KeyError), and the
+    connection's clean-up was skipped."""
+    registry = Registry()
+    members: dict[str, object] = {}
+
+    def overflowing(message: ServerMessage) -> None:
+        if isinstance(message, Left):
+            registry.leave(members["slow"], reason="too slow to read messages")  # type: ignore[arg-type]
+
+    members["slow"] = registry.join("lobby", "slow", overflowing)
+    leaver = registry.join("lobby", "leaver", Inbox())
+    registry.leave(leaver)
+    assert registry.rooms == {}
+    again = registry.join("lobby", "again", Inbox())  # the name is free for a fresh room
+    assert registry.rooms["lobby"] is again.room
+
+
 def test_names_are_unique_per_room_ignoring_case() -> None:
     registry = Registry()
     registry.join("lobby", "Alice", Inbox())
@@ -164,3 +183,28 @@ def test_message_events_carry_sender_and_server_time() -> None:
     assert isinstance(event, MessageEvent) and event.message == message
     assert message.sender.name == "alice" and message.ts > 1e9
     assert isinstance(inbox[0], State) and not isinstance(inbox[0], Joined)
+
+
+def test_a_mute_before_publishing_is_kept_and_announces_no_unpublish() -> None:
+    """Adversarial QA: a mute before any publish made an unpublish broadcast UNPUBLISHED for someone
+    who never published; and publishing then forgot the mute (starting muted is what it is for)."""
+    registry = Registry()
+    watcher = Inbox()
+    registry.join("lobby", "watcher", watcher)
+    alice = registry.join("lobby", "alice", Inbox())
+    registry.mute(alice, audio=True, video=None)
+    registry.unpublish(alice)
+    assert "Unpublished" not in watcher.kinds()
+    registry.publish(alice, audio=True, video=True)
+    assert alice.stream is not None and alice.stream.audio_muted and not alice.stream.video_muted
+    registry.leave(alice)
+    assert watcher.kinds()[-2:] == ["Unpublished", "Left"]
+
+
+def test_a_resume_token_that_is_not_ascii_is_refused_as_such() -> None:
+    """Adversarial QA: a non-ASCII token raised TypeError in compare_digest: an internal error."""
+    registry = Registry()
+    registry.join("lobby", "alice", Inbox())
+    with pytest.raises(CommandFailed) as caught:
+        registry.join("lobby", "alice", Inbox(), resume="é")
+    assert caught.value.code == ErrorCode.NAME_TAKEN

@@ -33,6 +33,11 @@ def encode(message: msgspec.Struct) -> str:
     return _encoder.encode(message).decode()
 
 
+def encode_bytes(message: msgspec.Struct) -> bytes:
+    """UTF-8 JSON, for a text frame sent as is (and counted in bytes)."""
+    return _encoder.encode(message)
+
+
 def decode_command(data: str | bytes) -> Command:
     """Parse one client frame, or raise BadMessage saying what is wrong and, if readable, its id."""
     size = len(data.encode() if isinstance(data, str) else data)

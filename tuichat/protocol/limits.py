@@ -12,6 +12,8 @@ TEXT_MAX_LENGTH: Final = 2000
 MESSAGE_MAX_BYTES: Final = 64 * 1024
 #: A WebSocket frame over this size is a protocol violation: the connection is closed (code 1009).
 FRAME_MAX_BYTES: Final = 1024 * 1024
+#: An error's reason is cut to this many characters (it may quote the refused input).
+REASON_MAX_LENGTH: Final = 200
 #: Chat messages a room keeps and sends to a joiner in STATE.
 HISTORY_LENGTH: Final = 50
 DEFAULT_MAX_PARTICIPANTS: Final = 8

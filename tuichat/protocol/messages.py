@@ -33,6 +33,7 @@ import msgspec
 
 from tuichat.protocol.limits import (
     DEFAULT_MEDIA_SLOTS,
+    REASON_MAX_LENGTH,
     SDP_MAX_LENGTH,
     VIEW_MAX_FPS,
     VIEW_MAX_HEIGHT,
@@ -114,7 +115,8 @@ class Join(_Message, tag="join"):
     id: CommandId
     room: str
     name: str
-    resume: str | None = None
+    #: As STATE gave it (``secrets.token_urlsafe``): anything else is a bad message, not a server error.
+    resume: Annotated[str, msgspec.Meta(max_length=64, pattern="^[A-Za-z0-9_-]+$")] | None = None
 
 
 class Leave(_Message, tag="leave"):
@@ -184,6 +186,12 @@ class Error(_Event, tag="error"):
     code: ErrorCode
     reason: str
     id: CommandId | None = None
+
+    def __post_init__(self) -> None:
+        # Reasons quote the input they refuse (a field name, an id): a 60 KB field name made a
+        # 60 KB reply, which a client that never reads could pile up by the hundred.
+        if len(self.reason) > REASON_MAX_LENGTH:
+            self.reason = self.reason[: REASON_MAX_LENGTH - 1] + "…"
 
 
 class State(_Event, tag="state"):

@@ -38,7 +38,10 @@ class ServerLimits:
     heartbeat: float = HEARTBEAT_INTERVAL
     rate_per_second: float = RATE_PER_SECOND
     rate_burst: int = RATE_BURST
+    #: What may wait for a client that does not read: messages, and their encoded bytes (a STATE
+    #: with history is up to ~0.4 MB); over either, it is disconnected.
     outbox_size: int = 512
+    outbox_bytes: int = 2 * 1024 * 1024
     shutdown_timeout: float = 5.0
     #: Offer to answer, ICE gathering included.
     negotiate_timeout: float = NEGOTIATE_TIMEOUT_S

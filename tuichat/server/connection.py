@@ -11,7 +11,7 @@ import msgspec
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from tuichat.errors import CommandFailed
-from tuichat.protocol.codec import BadMessage, decode_command, encode
+from tuichat.protocol.codec import BadMessage, decode_command, encode_bytes
 from tuichat.protocol.messages import (
     Ack,
     Answer,
@@ -66,7 +66,9 @@ class Connection:
         self.member: Member | None = None
         self._media_tasks = BackgroundTasks()
         self._close_task: asyncio.Task[bool] | None = None
-        self._outbox: asyncio.Queue[ServerMessage | None] = asyncio.Queue(maxsize=limits.outbox_size)
+        # Encoded on the way in, so what waits is counted in bytes as well as in messages.
+        self._outbox: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=limits.outbox_size)
+        self._outbox_bytes = 0
         # Chat and call control are counted apart: a chat flood (a pasted log, a script) must not
         # refuse the same client's media restart or view change (it left a bot's call FAILED).
         self._chat_bucket = TokenBucket(limits.rate_per_second, limits.rate_burst)
@@ -79,11 +81,13 @@ class Connection:
             return
         if self.public_url is not None and isinstance(message, State) and message.public_url is msgspec.UNSET:
             message = msgspec.structs.replace(message, public_url=self.public_url)
-        try:
-            self._outbox.put_nowait(message)
-        except asyncio.QueueFull:
+        data = encode_bytes(message)
+        if self._outbox_bytes + len(data) > self.limits.outbox_bytes or self._outbox.full():
             log.warning("%s is not reading its messages; disconnecting", self.peer)
             self._begin_close(WSCloseCode.POLICY_VIOLATION, "too slow to read messages")
+            return
+        self._outbox.put_nowait(data)
+        self._outbox_bytes += len(data)
 
     def _begin_close(self, code: int, reason: str) -> None:
         if self._closing:
@@ -112,17 +116,20 @@ class Connection:
                 reason = "left"  # closed on purpose (a browser tab closed, a client quitting)
             else:
                 reason = "connection lost"
-            self._leave(reason)
-            self._closing = True
-            with contextlib.suppress(asyncio.QueueFull):
-                self._outbox.put_nowait(None)
-            writer.cancel()
-            await asyncio.gather(writer, self._media_tasks.close(), return_exceptions=True)
+            try:
+                self._leave(reason)
+            finally:  # whatever leaving raised, the writer and media tasks must not outlive us
+                self._closing = True
+                with contextlib.suppress(asyncio.QueueFull):
+                    self._outbox.put_nowait(None)
+                writer.cancel()
+                await asyncio.gather(writer, self._media_tasks.close(), return_exceptions=True)
 
     async def _write_loop(self) -> None:
-        while (message := await self._outbox.get()) is not None:
+        while (data := await self._outbox.get()) is not None:
+            self._outbox_bytes -= len(data)
             try:
-                await self.ws.send_str(encode(message))
+                await self.ws.send_frame(data, WSMsgType.TEXT)
             except (ConnectionError, RuntimeError) as exc:
                 log.info("%s: send failed: %s", self.peer, exc)
                 return
@@ -131,7 +138,12 @@ class Connection:
         try:
             command = decode_command(data)
         except BadMessage as exc:
-            self.send(Error(id=exc.command_id, code=exc.code, reason=exc.reason))
+            # Counted like commands: a stream of garbage gets short answers, not one error each.
+            if self._control_bucket.take():
+                self.send(Error(id=exc.command_id, code=exc.code, reason=exc.reason))
+            else:
+                self.send(Error(id=exc.command_id, code=ErrorCode.RATE_LIMITED,
+                                reason="too many bad messages; slow down"))
             return
         if not (self._chat_bucket if isinstance(command, Say) else self._control_bucket).take():
             self.send(Error(id=command.id, code=ErrorCode.RATE_LIMITED, reason="too many commands; slow down"))

@@ -62,7 +62,7 @@ from tuichat.rtc.jitter import use_marker_release
 from tuichat.rtc.rtcp import send_reports_only_when_sending
 from tuichat.server.bitrate import ViewSpec, plan
 from tuichat.server.relay import AudioFanout, SlotAudioTrack, SlotVideoTrack, VideoFanout
-from tuichat.server.room import Deliver, Member, Registry, Room
+from tuichat.server.room import Deliver, Member, Registry, Room, is_publishing
 
 __all__ = ["SLOT_REST_S", "MediaHub", "PeerSession", "ViewPrefs", "ViewSpec", "ice_server_list"]
 
@@ -413,7 +413,7 @@ class MediaHub:
         room = member.room
         if room is None:
             return
-        if member.stream is not None:
+        if is_publishing(member.stream):
             self.registry.unpublish(member)  # tells the room, then refreshes through the hook
         else:
             self.refresh(room)

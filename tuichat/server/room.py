@@ -161,7 +161,7 @@ class Registry:
         if room is not None:
             existing = room.member_named(name)
             if existing is not None:
-                if resume is None or not secrets.compare_digest(resume, existing.resume_token):
+                if resume is None or not secrets.compare_digest(resume.encode(), existing.resume_token.encode()):
                     raise CommandFailed(
                         ErrorCode.NAME_TAKEN, f"someone called {existing.name!r} is already in room {room_name!r}"
                     )
@@ -196,27 +196,31 @@ class Registry:
             return
         del room.members[member.id]
         member.room = None
-        if member.stream is not None:
+        if is_publishing(member.stream):
             room.broadcast(Unpublished(participant=member.info()))
         room.broadcast(Left(participant=member.info(), reason=reason))
         if self.hooks is not None:
             self._call_hook(self.hooks.left, room, member)
         log.info("%s (%s) left room %s: %s [%d present]", member.name, member.id, room.name, reason, len(room))
-        if not room.members:
+        # The broadcasts above can make the last other member leave too (a full outbox), and that
+        # nested leave has dropped the room already.
+        if not room.members and self.rooms.get(room.name) is room:
             del self.rooms[room.name]
             log.info("room %s is empty and was dropped", room.name)
 
     def publish(self, member: Member, *, audio: bool, video: bool) -> None:
         room = _room_of(member)
-        member.stream = StreamInfo(audio=audio, video=video)
+        muted = member.stream or StreamInfo()  # a mute sent before publishing holds (start muted)
+        member.stream = StreamInfo(audio=audio, video=video, audio_muted=muted.audio_muted,
+                                   video_muted=muted.video_muted)
         room.broadcast(Published(participant=member.info()))
         if self.hooks is not None:
             self._call_hook(self.hooks.published, room, member)
 
     def unpublish(self, member: Member) -> None:
         room = _room_of(member)
-        if member.stream is None:
-            return
+        if not is_publishing(member.stream):
+            return  # never published (a mute alone records how to start): nothing to announce
         info = member.info()
         member.stream = None
         room.broadcast(Unpublished(participant=info))
@@ -241,6 +245,11 @@ class Registry:
             video_muted=stream.video_muted if video is None else video,
         )
         room.broadcast(Updated(participant=member.info()))
+
+
+def is_publishing(stream: StreamInfo | None) -> bool:
+    """Sends audio or video: a stream record with neither holds only mutes set before publishing."""
+    return stream is not None and (stream.audio or stream.video)
 
 
 def _room_of(member: Member) -> Room:
