@@ -130,3 +130,41 @@ async def test_server_refuses_bad_offers_and_views(url: str) -> None:
                          "reason": "nobody with id 'p999' is in this room", "id": 4}
         [reply] = await _exchange(ws, {"type": "view", "id": 5, "width": 160, "height": 90, "fps": 15})
         assert reply == {"type": "ack", "id": 5}
+
+
+def _hostile_offer(slots: int = 1, *, ice: bool = True) -> str:
+    def m_line(kind: str, direction: str, mid: int) -> str:
+        pt, codec = ("96", "VP8/90000") if kind == "video" else ("111", "opus/48000/2")
+        line = (f"m={kind} 9 UDP/TLS/RTP/SAVPF {pt}\r\nc=IN IP4 0.0.0.0\r\na=mid:{mid}\r\na={direction}\r\n"
+                f"a=rtcp-mux\r\na=rtpmap:{pt} {codec}\r\n")
+        if ice:
+            line += "a=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\n"
+        return line + "a=fingerprint:sha-256 " + ":".join(["AA"] * 32) + "\r\na=setup:actpass\r\n"
+
+    lines = [m_line("video", "sendonly", 0), m_line("audio", "sendonly", 1)]
+    for k in range(slots):
+        lines += [m_line("video", "recvonly", 2 + 2 * k), m_line("audio", "recvonly", 3 + 2 * k)]
+    return "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n" + "".join(lines)
+
+
+async def test_hostile_offers_get_reasons_and_no_tracebacks(url: str, caplog: pytest.LogCaptureFixture) -> None:
+    """Adversarial QA: duplicate mids raised IndexError ('list index out of range' to the client),
+    an offer aiortc could not use logged a traceback each time, and a candidate it could not
+    parse gave an empty reason."""
+    caplog.set_level("INFO", logger="tuichat")
+    offers = {
+        "duplicate mids": (_hostile_offer().replace("a=mid:2", "a=mid:0"), "its own a=mid"),
+        "no ICE credentials": (_hostile_offer(ice=False), "the offer cannot be used"),
+        "data channels": (_hostile_offer() + "m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n"
+                          "c=IN IP4 0.0.0.0\r\na=mid:x\r\n", "only audio and video"),
+        "a candidate that is not one": (_hostile_offer().replace("a=rtcp-mux\r\n", "a=rtcp-mux\r\na=candidate:x y z\r\n"),
+                                        "unreadable SDP offer: "),
+    }
+    async with aiohttp.ClientSession() as http, http.ws_connect(url) as ws:
+        await _exchange(ws, {"type": "join", "id": 1, "room": "r", "name": "mallory"})
+        for n, (label, (sdp, expected)) in enumerate(offers.items(), start=2):
+            replies = await _exchange(ws, {"type": "offer", "id": n, "sdp": sdp})
+            reply = replies[-1]
+            assert reply["type"] == "error" and reply["code"] == "media_failed", (label, reply)
+            assert expected in reply["reason"] and not reply["reason"].endswith(": "), (label, reply)
+    assert not [r for r in caplog.records if r.exc_info], [r.getMessage() for r in caplog.records if r.exc_info]

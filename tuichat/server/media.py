@@ -114,8 +114,14 @@ def _check_offer(sdp: str, max_slots: int) -> int:
     try:
         description = SessionDescription.parse(sdp)
     except Exception as exc:
-        raise CommandFailed(ErrorCode.MEDIA_FAILED, f"unreadable SDP offer: {exc}") from None
-    media = [m for m in description.media if m.kind in ("audio", "video")]
+        raise CommandFailed(ErrorCode.MEDIA_FAILED, f"unreadable SDP offer: {str(exc) or type(exc).__name__}") from None
+    if any(m.kind not in ("audio", "video") for m in description.media):
+        kinds = sorted({m.kind for m in description.media} - {"audio", "video"})
+        raise CommandFailed(ErrorCode.MEDIA_FAILED, f"the offer may have only audio and video m-lines, not {kinds}")
+    mids = [m.rtp.muxId for m in description.media]
+    if len(set(mids)) != len(mids) or not all(mids):
+        raise CommandFailed(ErrorCode.MEDIA_FAILED, "every m-line of the offer needs its own a=mid")
+    media = description.media
     layout = [(m.kind, m.direction) for m in media]
     if layout[:2] != [("video", "sendonly"), ("audio", "sendonly")]:
         raise CommandFailed(ErrorCode.MEDIA_FAILED,
@@ -166,11 +172,16 @@ class PeerSession:
     def __str__(self) -> str:  # in the server's log, read by people
         return f"media of {self.member.name} ({self.member.id})"
 
-    async def negotiate(self, sdp: str) -> str:
-        """Apply the client's offer and return the answer's SDP."""
-        slots = _check_offer(sdp, self.hub.max_slots)
-        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+    async def negotiate(self, sdp: str, slots: int) -> str:
+        """Apply the client's offer (checked: ``slots`` receive slots) and return the answer's SDP."""
+        try:
+            await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+        except Exception as exc:  # the offer's content (no ICE credentials, no codec we share…)
+            raise CommandFailed(ErrorCode.MEDIA_FAILED,
+                                f"the offer cannot be used: {str(exc) or type(exc).__name__}") from None
         transceivers = self.pc.getTransceivers()
+        if len(transceivers) != 2 + 2 * slots:
+            raise CommandFailed(ErrorCode.MEDIA_FAILED, "the offer's m-lines do not make the expected transceivers")
         use_marker_release(transceivers[0].receiver)
         name = f"{self.member.name}/{self.member.id}"
         video, audio = transceivers[0].receiver.track, transceivers[1].receiver.track
@@ -331,6 +342,8 @@ class MediaHub:
         Raises CommandFailed(media_failed). Call ``activate(member)`` once the answer has been sent."""
         if member.room is None:
             raise CommandFailed(ErrorCode.NOT_IN_ROOM, "join a room first")
+        # Checked before anything is built or torn down: a bad offer leaves the media as it was.
+        slots = _check_offer(sdp, self.max_slots)
         old = self.sessions.pop(member.id, None)
         if old is not None:
             self._close_later(old)
@@ -338,8 +351,9 @@ class MediaHub:
         self.sessions[member.id] = session
         try:
             async with asyncio.timeout(self.negotiate_timeout):
-                answer = await session.negotiate(sdp)
-        except CommandFailed:
+                answer = await session.negotiate(sdp, slots)
+        except CommandFailed as exc:
+            log.info("%s: offer refused: %s", member.id, exc.reason)  # the client's doing: no traceback
             self._drop(session)
             raise
         except TimeoutError:
