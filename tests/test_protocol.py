@@ -27,6 +27,7 @@ from tuichat.protocol import (
     decode_command,
     decode_server_message,
     encode,
+    name_key,
     name_problem,
     room_problem,
     text_problem,
@@ -122,11 +123,32 @@ def test_valid_names(name: str) -> None:
         ("a\u202eb", "U+202E"),
         ("a\tb", "whitespace U+0009"),
         ("a\u200bb", "U+200B"),
+        # Adversarial QA: names that draw as nothing, or as someone else's.
+        ("watcher\u034f", "U+034F (COMBINING GRAPHEME JOINER): it cannot be seen"),
+        ("\u3164", "U+3164 (HANGUL FILLER): it cannot be seen"),
+        ("\u2800", "U+2800 (BRAILLE PATTERN BLANK): it cannot be seen"),
+        ("\u0301\u0301\u0301", "must not start with an accent or other mark"),
+        ("a \u0301b", "must not start with an accent or other mark"),
+        ("a" + "\u0301" * 29, "more than 3 marks on one character"),
+        ("w\u0430tcher", "must not mix Latin letters with Cyrillic ones"),
+        ("\u03bfscar", "must not mix Latin letters with Greek ones"),
+        ("\ue000", "U+E000 (a private-use character)"),
     ],
 )
 def test_invalid_names(name: str, problem: str) -> None:
     found = name_problem(name)
     assert found is not None and problem in found
+
+
+@pytest.mark.parametrize("name", ["Nguyễn", "Иван", "Αλέξανδρος", "Ivan Иван", "田中カナ", "สวัสดี", "❤\ufe0f fan"])
+def test_names_in_every_script_and_with_emoji_selectors_are_valid(name: str) -> None:
+    assert name_problem(name) is None
+
+
+@pytest.mark.parametrize("lookalike", ["ｗａｔｃｈｅｒ", "𝐰𝐚𝐭𝐜𝐡𝐞𝐫", "watcher\ufe0f", "WATCHER"])
+def test_names_that_read_the_same_share_a_key(lookalike: str) -> None:
+    assert name_key(lookalike) == name_key("watcher")
+    assert name_key("watchers") != name_key("watcher")
 
 
 def test_room_names_refuse_spaces_and_slashes() -> None:

@@ -80,6 +80,16 @@ def test_the_last_two_leaving_at_once_drop_the_room_once() -> None:
     assert registry.rooms["lobby"] is again.room
 
 
+def test_a_lookalike_of_a_present_name_is_taken() -> None:
+    """Adversarial QA: fullwidth and mathematical letters, and a variation selector, passed for 'watcher'."""
+    registry = Registry()
+    registry.join("lobby", "watcher", Inbox())
+    for lookalike in ("ｗａｔｃｈｅｒ", "𝐰𝐚𝐭𝐜𝐡𝐞𝐫", "watcher\ufe0f"):
+        with pytest.raises(CommandFailed) as caught:
+            registry.join("lobby", lookalike, Inbox())
+        assert caught.value.code == ErrorCode.NAME_TAKEN and "'watcher'" in caught.value.reason
+
+
 def test_names_are_unique_per_room_ignoring_case() -> None:
     registry = Registry()
     registry.join("lobby", "Alice", Inbox())

@@ -32,7 +32,7 @@ from tuichat.protocol.messages import (
     Updated,
     View,
 )
-from tuichat.protocol.names import name_problem, room_problem, text_problem
+from tuichat.protocol.names import name_key, name_problem, room_problem, text_problem
 
 __all__ = [
     "DEFAULT_PORT",
@@ -68,6 +68,7 @@ __all__ = [
     "decode_command",
     "decode_server_message",
     "encode",
+    "name_key",
     "name_problem",
     "room_problem",
     "text_problem",

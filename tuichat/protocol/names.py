@@ -5,6 +5,12 @@ from Unicode letters, marks, numbers, punctuation and symbols, plus the ASCII sp
 No control characters (C0, C1, DEL), no other whitespace, no format characters (bidi overrides,
 zero-width joiners), no leading or trailing space. Room names are the same set without spaces or
 '/', and not '.' or '..', because they appear in URLs and command lines.
+
+Someone must not pass for someone else: characters that draw as nothing (a Hangul filler, a blank
+braille cell, U+034F) are refused, a name starts with a base character and stacks at most
+`MAX_MARKS_IN_A_ROW` marks on it, Latin letters do not mix with Cyrillic or Greek ones (`wаtcher`
+with a Cyrillic а), and two names are the same when `name_key` says so (``ｗａｔｃｈｅｒ`` and
+``watcher``, or ``watcher`` with a variation selector).
 """
 
 from __future__ import annotations
@@ -19,6 +25,17 @@ _ALLOWED_CATEGORIES = frozenset(
 )
 
 
+#: Letters and symbols that draw as nothing at all.
+_INVISIBLE = frozenset({0x034F, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x180B, 0x180C, 0x180D, 0x180E, 0x180F,
+                        0x2800, 0x3164, 0xFFA0})
+#: Variation selectors choose how the character before them is drawn (text or emoji): allowed
+#: (emoji keyboards add them), but not part of what makes a name different.
+_VARIATION_SELECTORS = frozenset(range(0xFE00, 0xFE10)) | frozenset(range(0xE0100, 0xE01F0))
+#: Vietnamese stacks two marks on a letter, Thai and others up to three.
+MAX_MARKS_IN_A_ROW = 3
+_LOOKALIKE_SCRIPTS = ("CYRILLIC", "GREEK")
+
+
 def _check(value: str, what: str, max_length: int, *, allow_space: bool) -> str | None:
     if not value:
         return f"{what} must not be empty"
@@ -26,13 +43,26 @@ def _check(value: str, what: str, max_length: int, *, allow_space: bool) -> str 
         return f"{what} is {len(value)} characters long; the limit is {max_length}"
     if value != value.strip():
         return f"{what} must not start or end with a space"
-    for char in value:
+    marks = 0
+    for index, char in enumerate(value):
         if char == " " and allow_space:
+            marks = 0
             continue
         if char == "/" and not allow_space:
             return f"{what} must not contain '/'"
-        if unicodedata.category(char) not in _ALLOWED_CATEGORIES:
+        category = unicodedata.category(char)
+        if category not in _ALLOWED_CATEGORIES:
             return f"{what} must not contain {_describe(char)}"
+        if ord(char) in _INVISIBLE:
+            return f"{what} must not contain {_describe(char)}: it cannot be seen"
+        if category.startswith("M") and ord(char) not in _VARIATION_SELECTORS:
+            marks += 1
+            if index == 0 or value[index - 1] == " ":
+                return f"{what} must not start with an accent or other mark: {_describe(char)}"
+            if marks > MAX_MARKS_IN_A_ROW:
+                return f"{what} must not stack more than {MAX_MARKS_IN_A_ROW} marks on one character"
+        else:
+            marks = 0
     return None
 
 
@@ -40,12 +70,33 @@ def _describe(char: str) -> str:
     if char.isspace():
         return "spaces" if char == " " else f"whitespace U+{ord(char):04X}"
     name = unicodedata.name(char, "")
-    return f"the character U+{ord(char):04X}" + (f" ({name})" if name else " (a control character)")
+    if name:
+        return f"the character U+{ord(char):04X} ({name})"
+    kind = {"Co": "a private-use character", "Cn": "an unassigned code point", "Cs": "a surrogate"}
+    return f"the character U+{ord(char):04X} ({kind.get(unicodedata.category(char), 'a control character')})"
+
+
+def _scripts(value: str) -> set[str]:
+    return {unicodedata.name(char, "").split(" ", 1)[0] for char in value if char.isalpha()}
+
+
+def name_key(name: str) -> str:
+    """What two names must not share in one room: compatibility forms folded (fullwidth and
+    mathematical letters are the plain ones), case folded, variation selectors dropped."""
+    folded = unicodedata.normalize("NFKC", name).casefold()
+    return "".join(char for char in unicodedata.normalize("NFKC", folded) if ord(char) not in _VARIATION_SELECTORS)
 
 
 def name_problem(name: str) -> str | None:
     """Why ``name`` is not a valid participant name, or None when it is."""
-    return _check(name, "a name", NAME_MAX_LENGTH, allow_space=True)
+    problem = _check(name, "a name", NAME_MAX_LENGTH, allow_space=True)
+    for word in name.split(" ") if problem is None else ():  # "Ivan Иван" is two words, each in one script
+        if "LATIN" in (scripts := _scripts(word)):
+            mixed = [script.title() for script in _LOOKALIKE_SCRIPTS if script in scripts]
+            if mixed:
+                return (f"a word of a name must not mix Latin letters with {' or '.join(mixed)} ones: "
+                        "they can look like someone else's name")
+    return problem
 
 
 def room_problem(room: str) -> str | None:

@@ -36,7 +36,7 @@ from tuichat.protocol.messages import (
     Unpublished,
     Updated,
 )
-from tuichat.protocol.names import name_problem, room_problem, text_problem
+from tuichat.protocol.names import name_key, name_problem, room_problem, text_problem
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +79,8 @@ class Room:
         return iter(list(self.members.values()))
 
     def member_named(self, name: str) -> Member | None:
-        folded = name.casefold()
-        return next((m for m in self.members.values() if m.name.casefold() == folded), None)
+        key = name_key(name)
+        return next((m for m in self.members.values() if name_key(m.name) == key), None)
 
     def broadcast(self, event: ServerMessage, *, exclude: Member | None = None) -> None:
         for member in self:
