@@ -4,6 +4,7 @@ widget draws no faster than the preview's frame rate (issue 4: preview output un
 
 from __future__ import annotations
 
+import itertools
 from types import SimpleNamespace
 
 import numpy as np
@@ -145,6 +146,6 @@ async def test_tiles_side_by_side_keep_a_gap_and_the_rows_are_centred() -> None:
         assert len(rows) > 1, rows
         for spans in rows.values():
             spans.sort()
-            assert all(right < next_left for (_, right), (next_left, _) in zip(spans, spans[1:])), spans
+            assert all(right < next_left for (_, right), (next_left, _) in itertools.pairwise(spans)), spans
             left_margin, right_margin = spans[0][0], width - spans[-1][1]
             assert abs(left_margin - right_margin) <= 1, (spans, width)

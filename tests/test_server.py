@@ -13,6 +13,8 @@ import pytest
 from aiohttp import WSCloseCode
 
 from tests.conftest import wait_until
+from tuichat.client import Session
+from tuichat.errors import ConnectionFailed
 from tuichat.protocol.limits import FRAME_MAX_BYTES, MESSAGE_MAX_BYTES, RATE_BURST
 from tuichat.server import RoomServer
 
@@ -273,3 +275,41 @@ async def test_many_rooms_are_independent(connect: Any) -> None:
     assert got["message"]["text"] == "only room0"
     with pytest.raises(asyncio.TimeoutError):
         await clients[1].receive_until("message", timeout=0.3)
+
+
+def _lan_address() -> str | None:
+    """This machine's address on its network (not loopback), if it has one."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # no packet is sent: this only picks the outgoing address
+            return str(probe.getsockname()[0])
+        except OSError:
+            return None
+
+
+async def test_one_address_cannot_take_every_connection() -> None:
+    """Adversarial QA: 3000 idle sockets from one machine were all accepted (file descriptors run
+    out long before that under the usual limit of 1024)."""
+    from tuichat.server import ServerLimits
+
+    address = _lan_address()
+    if address is None or address.startswith("127."):
+        pytest.skip("needs an address that is not loopback")
+    limits = ServerLimits(max_connections_per_address=2, max_connections=3)
+    async with RoomServer("0.0.0.0", 0, limits=limits) as server, aiohttp.ClientSession() as http:
+        url = f"ws://{address}:{server.port}/ws"
+        first, second = await http.ws_connect(url), await http.ws_connect(url)
+        with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
+            await http.ws_connect(url)
+        assert caught.value.status == 503
+        # Loopback (a reverse proxy on this machine) is not counted per address, only in all.
+        local = await http.ws_connect(f"ws://127.0.0.1:{server.port}/ws")
+        session = Session(f"ws://127.0.0.1:{server.port}/ws", "late", reconnect=False)
+        with pytest.raises(ConnectionFailed) as failed:
+            await session.connect()
+        assert "too busy to take another connection (HTTP 503)" in str(failed.value)
+        assert not failed.value.permanent  # the client tries again later
+        for ws in (first, second, local):
+            await ws.close()

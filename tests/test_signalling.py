@@ -157,8 +157,9 @@ async def test_hostile_offers_get_reasons_and_no_tracebacks(url: str, caplog: py
         "no ICE credentials": (_hostile_offer(ice=False), "the offer cannot be used"),
         "data channels": (_hostile_offer() + "m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n"
                           "c=IN IP4 0.0.0.0\r\na=mid:x\r\n", "only audio and video"),
-        "a candidate that is not one": (_hostile_offer().replace("a=rtcp-mux\r\n", "a=rtcp-mux\r\na=candidate:x y z\r\n"),
-                                        "unreadable SDP offer: "),
+        "a candidate that is not one": (
+            _hostile_offer().replace("a=rtcp-mux\r\n", "a=rtcp-mux\r\na=candidate:x y z\r\n"),
+            "unreadable SDP offer: "),
     }
     async with aiohttp.ClientSession() as http, http.ws_connect(url) as ws:
         await _exchange(ws, {"type": "join", "id": 1, "room": "r", "name": "mallory"})

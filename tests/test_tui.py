@@ -389,6 +389,7 @@ async def test_long_names_take_one_line_in_the_people_list(url: str) -> None:
             await until(pilot, lambda: len(people.participants) == 3)
             await pilot.pause()
             for width in (32, 22):
+                assert people.region.width == width
                 lines = [line.rstrip() for line in screen_text(app).splitlines()]
                 rows = [line for line in lines if "│ ● " in line]  # the people list's, not the status line's
                 assert len(rows) == 3, rows  # one line each

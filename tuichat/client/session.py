@@ -208,6 +208,8 @@ class Session:
                 why = f"TLS failed ({(reason or str(exc.os_error)).replace('_', ' ').lower()})"
             raise ConnectionFailed(f"cannot reach {self.url}: {why}", permanent=True) from None
         except aiohttp.WSServerHandshakeError as exc:
+            if exc.status == 503:  # the server's connection limits (see ServerLimits): worth another try
+                raise ConnectionFailed(f"{self.url} is too busy to take another connection (HTTP 503)") from None
             raise ConnectionFailed(f"{self.url} is not a tuichat server (HTTP {exc.status})", permanent=True) from None
         except aiohttp.ClientConnectorDNSError as exc:
             raise ConnectionFailed(f"cannot reach {self.url}: unknown host {exc.host}", permanent=True) from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import ssl
 from collections.abc import Sequence
@@ -47,6 +48,10 @@ class ServerLimits:
     negotiate_timeout: float = NEGOTIATE_TIMEOUT_S
     #: A freed receive slot stays unassigned this long before it shows someone else.
     slot_rest: float = SLOT_REST_S
+    #: WebSocket connections in all, and from one address (loopback, a local reverse proxy, is not
+    #: counted per address); over either the handshake gets HTTP 503.
+    max_connections: int = 2000
+    max_connections_per_address: int = 64
 
 
 class RoomServer:
@@ -114,9 +119,13 @@ class RoomServer:
         await self.stop()
 
     async def _handle_ws(self, request: web.Request) -> web.StreamResponse:
+        peer = f"{request.remote}"
+        refusal = self._too_many(peer)
+        if refusal:
+            log.warning("refused a connection from %s: %s", peer, refusal)
+            return web.Response(status=503, text=f"{refusal}; try again later\n", headers={"Retry-After": "10"})
         ws = web.WebSocketResponse(heartbeat=self.limits.heartbeat, max_msg_size=self.limits.frame_max_bytes)
         await ws.prepare(request)
-        peer = f"{request.remote}"
         connection = Connection(ws, self.registry, self.limits, peer, media=self.media,
                                 public_url=public_base_url(self.public_url, request))
         self.connections.add(connection)
@@ -133,6 +142,26 @@ class RoomServer:
                 await ws.close()
             log.info("connection from %s closed (code %s)", peer, ws.close_code)
         return ws
+
+
+    def _too_many(self, peer: str) -> str:
+        """Why one more connection from ``peer`` would be one too many ('' if it would not): one
+        machine opening thousands of idle sockets must not use up the server's file descriptors."""
+        if len(self.connections) >= self.limits.max_connections:
+            return f"the server has {len(self.connections)} connections, its limit"
+        if _is_loopback(peer):
+            return ""
+        from_peer = sum(1 for c in self.connections if c.peer == peer)
+        if from_peer >= self.limits.max_connections_per_address:
+            return f"{from_peer} connections from {peer}, the limit for one address"
+        return ""
+
+
+def _is_loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
 
 
 async def serve_forever(server: RoomServer) -> None:
