@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import pytest
 from textual import events
+from textual.binding import Binding
 from textual.pilot import Pilot
 from textual.widgets import Input
 
@@ -216,6 +217,16 @@ async def test_esc_and_a_key_stay_so_when_a_frames_cursor_report_follows(url: st
         await pilot.pause(0.05)
         await pilot.press("x")
         await until(pilot, lambda: composer.value == "hello^x")
+
+
+def test_the_help_lists_every_key_the_app_binds() -> None:
+    """The help's table is written by hand beside the bindings: a key added to one and not the
+    other would drift unnoticed."""
+    listed = " ".join(key for key, _ in ChatApp.KEY_HELP).lower().split()
+    spelled = {"question_mark": "?", "escape": "esc"}
+    for binding in ChatApp.BINDINGS:
+        assert isinstance(binding, Binding)
+        assert spelled.get(binding.key, binding.key) in listed, f"{binding.key} is not in the help"
 
 
 async def test_every_key_stays_in_the_footer_down_to_80_columns(url: str) -> None:

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit, urlunsplit
 
-from tuichat.protocol.limits import DEFAULT_PORT
-
-WS_PATH = "/ws"
+from tuichat.protocol.limits import DEFAULT_PORT, WS_PATH
 
 
 def websocket_url(address: str, *, default_port: int = DEFAULT_PORT) -> str:

@@ -54,6 +54,7 @@ from tuichat.rtc.encoders import (
     install_encoder,
     sender_codec,
 )
+from tuichat.rtc.ice import ice_server_list
 from tuichat.rtc.jitter import use_marker_release
 from tuichat.rtc.rtcp import send_reports_only_when_sending
 from tuichat.tasks import BackgroundTasks
@@ -113,10 +114,6 @@ class CallUpdate:
 def _preview_field(on: bool) -> bool | msgspec.UnsetType:
     """``view``'s preview as sent: left out when off, so servers that predate the field accept it."""
     return True if on else msgspec.UNSET
-
-
-def _ice_servers(servers: Iterable[RTCIceServer | str]) -> list[RTCIceServer]:
-    return [s if isinstance(s, RTCIceServer) else RTCIceServer(urls=s) for s in servers]
 
 
 class _ByteCounter:
@@ -220,7 +217,7 @@ class Call:
         self.view = view
         #: Low-bandwidth preview for everyone without their own view (``set_preview``).
         self.preview = preview
-        self.ice_servers = _ice_servers(ice_servers)
+        self.ice_servers = ice_server_list(ice_servers)
         self.connect_timeout = connect_timeout
         self.status = CallStatus.NEW
         self.reason = ""

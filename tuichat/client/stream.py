@@ -23,8 +23,6 @@ __all__ = ["PlayStatus", "PlayedStream", "PublishStatus", "PublishedStream", "St
 
 log = logging.getLogger(__name__)
 
-#: The frame-rate estimate covers this many seconds of arrivals.
-
 
 class PublishStatus(enum.Enum):
     PENDING = "PENDING"

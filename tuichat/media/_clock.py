@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import fractions
 import math
 import time
 
+from aiortc.mediastreams import VIDEO_CLOCK_RATE, VIDEO_TIME_BASE  # RTP's 90 kHz video clock
 from av import VideoFrame
 
-#: RTP's video clock.
-VIDEO_CLOCK_RATE = 90_000
-VIDEO_TIME_BASE = fractions.Fraction(1, VIDEO_CLOCK_RATE)
+__all__ = ["VIDEO_CLOCK_RATE", "VIDEO_TIME_BASE", "Pacer", "WallClockPts"]
 
 
 class WallClockPts:

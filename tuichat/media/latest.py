@@ -18,9 +18,6 @@ __all__ = ["LatestFrameSink"]
 
 log = logging.getLogger(__name__)
 
-# The frame-rate estimate covers this many seconds of arrivals.
-# Upper bound on remembered arrival times (caps memory even at absurd frame rates).
-
 
 class LatestFrameSink:
     """Consumes one video track in a task and keeps only its newest frame as an RGB array.

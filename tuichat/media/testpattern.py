@@ -67,7 +67,6 @@ TEXT_COLOUR: RGB = (230, 230, 230)
 
 # The reference blocks must differ by this much (0..255 luma) for a counter to be trusted.
 MIN_REFERENCE_CONTRAST = 64.0
-# If the loop stalls for longer than this, skip ahead instead of bursting frames to catch up.
 
 
 def _rows(band: tuple[float, float], height: int) -> tuple[int, int]:

@@ -13,8 +13,6 @@ from ._clock import Pacer
 
 __all__ = ["ToneTrack"]
 
-# If the loop stalls for longer than this, skip ahead instead of bursting frames to catch up.
-
 
 class ToneTrack(AudioStreamTrack):
     """A continuous sine tone as 48 kHz mono s16 frames of 20 ms, paced in real time."""

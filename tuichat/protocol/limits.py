@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Final
 
 DEFAULT_PORT: Final = 8765
+#: Where the server takes WebSocket connections.
+WS_PATH: Final = "/ws"
 NAME_MAX_LENGTH: Final = 32
 ROOM_MAX_LENGTH: Final = 32
 TEXT_MAX_LENGTH: Final = 2000

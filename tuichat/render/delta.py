@@ -167,28 +167,23 @@ class DeltaEncoder:
 
     # ----------------------------------------------------------------------------- encode
 
-    def encode_rgb(
-        self, top: npt.NDArray[np.uint8], bottom: npt.NDArray[np.uint8], *, sgr_known: bool = False
-    ) -> bytes:
+    def encode_rgb(self, top: npt.NDArray[np.uint8], bottom: npt.NDArray[np.uint8]) -> bytes:
         """`encode` for raw (rows, cols, 3) target colours, quantised for this encoder's mode."""
         tc, ti = quantize(np.asarray(top, dtype=np.uint8), self.mode)
         bc, bi = quantize(np.asarray(bottom, dtype=np.uint8), self.mode)
-        return self.encode(CellImage(tc, bc, ti, bi, self.mode), sgr_known=sgr_known)
+        return self.encode(CellImage(tc, bc, ti, bi, self.mode))
 
-    def encode(self, cells: CellImage, *, sgr_known: bool = False) -> bytes:
+    def encode(self, cells: CellImage) -> bytes:
         """The bytes that bring the area within `threshold` of `cells`, ending with `ESC[0m`."""
-        data = self.encode_text(cells, sgr_known=sgr_known).encode("utf-8")
+        data = self.encode_text(cells).encode("utf-8")
         self.stats.bytes = len(data)
         return data
 
-    def encode_text(self, cells: CellImage, *, sgr_known: bool = False) -> str:
+    def encode_text(self, cells: CellImage) -> str:
         """`encode` as text, for writers that take str (Textual's driver); `stats.bytes` counts chars.
 
-        The SGR state at the start is taken as unknown (another writer may have changed it);
-        `sgr_known=True` says the terminal still has the default colours our last `ESC[0m` left,
-        which only matters for palette-free output and is accepted for symmetry.
+        The SGR state at the start is taken as unknown: another writer may have changed it.
         """
-        del sgr_known  # after ESC[0m the pen is the terminal's default: unknown RGB either way
         if (cells.rows, cells.cols) != (self.rows, self.cols):
             raise ValueError(f"frame is {cells.cols}x{cells.rows} cells, area is {self.cols}x{self.rows}")
         if cells.mode is not self.mode:

@@ -174,7 +174,7 @@ class UplinkVp8Encoder(CappedVp8Encoder):
         box = self.ladder[rung]
         if rung:
             return box.min_estimate
-        w, h = _fit(width, height, box.width, box.height)
+        w, h = fit_size(width, height, box.width, box.height)
         nominal = min(self.budget.cap(box.width, box.height), box.max_bps)
         return box.min_estimate * min(self.budget.cap(w, h), box.max_bps) / max(nominal, 1)
 
@@ -198,7 +198,7 @@ class UplinkVp8Encoder(CappedVp8Encoder):
         assert isinstance(frame, VideoFrame)
         self._climb(frame.width, frame.height)
         box = self.ladder[self.rung]
-        width, height = _fit(frame.width, frame.height, box.width, box.height)
+        width, height = fit_size(frame.width, frame.height, box.width, box.height)
         if (width, height) != (frame.width, frame.height):
             scaled = frame.reformat(width=width, height=height, format="yuv420p")
             scaled.pts, scaled.time_base = frame.pts, frame.time_base
@@ -206,12 +206,13 @@ class UplinkVp8Encoder(CappedVp8Encoder):
         return super().encode(frame, force_keyframe)
 
 
-def _fit(width: int, height: int, box_width: int, box_height: int) -> tuple[int, int]:
-    """width×height scaled down (never up) into the box, aspect kept, even sides."""
-    scale = min(1.0, box_width / width, box_height / height)
-    if scale >= 1.0:
-        return width, height
-    return max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2)
+def fit_size(width: int, height: int, box_width: int, box_height: int) -> tuple[int, int]:
+    """The largest even size with ``width:height``'s aspect ratio inside the box, never upscaled
+    (the server's scaling for a subscriber and the publisher's uplink ladder agree on it)."""
+    scale = min(box_width / width, box_height / height, 1.0)
+    w = min(box_width, width, round(width * scale))
+    h = min(box_height, height, round(height * scale))
+    return max(2, w - w % 2), max(2, h - h % 2)
 
 
 class TunableOpusEncoder(Encoder):

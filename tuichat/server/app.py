@@ -19,6 +19,7 @@ from tuichat.protocol.limits import (
     HEARTBEAT_INTERVAL,
     RATE_BURST,
     RATE_PER_SECOND,
+    WS_PATH,
 )
 from tuichat.server.connection import Connection
 from tuichat.server.media import NEGOTIATE_TIMEOUT_S, SLOT_REST_S, MediaHub
@@ -27,7 +28,6 @@ from tuichat.server.web import WebClient, check_public_url, public_base_url
 
 log = logging.getLogger(__name__)
 
-WS_PATH = "/ws"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -18,6 +18,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from tuichat.protocol.limits import (
+    PREVIEW_MAX_FPS,
+    PREVIEW_MAX_HEIGHT,
+    PREVIEW_MAX_WIDTH,
+    VIEW_MAX_FPS,
+    VIEW_MAX_HEIGHT,
+    VIEW_MAX_WIDTH,
+)
 from tuichat.rtc.encoders import AudioBudget, VideoBudget
 
 __all__ = ["NORMAL", "PREVIEW", "Mode", "SlotPlan", "ViewSpec", "plan"]
@@ -45,10 +53,10 @@ class Mode:
     audio_bps: int
 
 
-NORMAL = Mode(max_width=10_000, max_height=10_000, max_fps=30, bits_per_pixel=1.5,
+NORMAL = Mode(max_width=VIEW_MAX_WIDTH, max_height=VIEW_MAX_HEIGHT, max_fps=VIEW_MAX_FPS, bits_per_pixel=1.5,
               min_video_bps=48_000, max_video_bps=250_000, audio_bps=32_000)
-PREVIEW = Mode(max_width=160, max_height=90, max_fps=5, bits_per_pixel=0.2,
-               min_video_bps=10_000, max_video_bps=20_000, audio_bps=12_000)
+PREVIEW = Mode(max_width=PREVIEW_MAX_WIDTH, max_height=PREVIEW_MAX_HEIGHT, max_fps=PREVIEW_MAX_FPS,
+               bits_per_pixel=0.2, min_video_bps=10_000, max_video_bps=20_000, audio_bps=12_000)
 
 
 @dataclass(frozen=True)

@@ -58,13 +58,14 @@ from tuichat.rtc.encoders import (
     install_encoder,
     sender_codec,
 )
+from tuichat.rtc.ice import ice_server_list
 from tuichat.rtc.jitter import use_marker_release
 from tuichat.rtc.rtcp import send_reports_only_when_sending
 from tuichat.server.bitrate import ViewSpec, plan
 from tuichat.server.relay import AudioFanout, SlotAudioTrack, SlotVideoTrack, VideoFanout
 from tuichat.server.room import Deliver, Member, Registry, Room, is_publishing
 
-__all__ = ["SLOT_REST_S", "MediaHub", "PeerSession", "ViewPrefs", "ViewSpec", "ice_server_list"]
+__all__ = ["SLOT_REST_S", "MediaHub", "PeerSession", "ViewPrefs", "ViewSpec"]
 
 log = logging.getLogger(__name__)
 
@@ -74,11 +75,6 @@ NEGOTIATE_TIMEOUT_S = 10.0
 #: in the client's jitter buffer and decoder on any link a call survives (tens of ms on a LAN).
 SLOT_REST_S = 1.0
 
-
-
-def ice_server_list(servers: Iterable[RTCIceServer | str]) -> list[RTCIceServer]:
-    """``stun:``/``turn:`` URLs or ready ``RTCIceServer`` objects, as aiortc wants them."""
-    return [s if isinstance(s, RTCIceServer) else RTCIceServer(urls=s) for s in servers]
 
 
 @dataclass

@@ -21,8 +21,10 @@ import time
 from collections.abc import Callable
 
 from aiortc import MediaStreamTrack
-from aiortc.mediastreams import MediaStreamError
+from aiortc.mediastreams import VIDEO_CLOCK_RATE, VIDEO_TIME_BASE, MediaStreamError
 from av import AudioFrame, VideoFrame
+
+from tuichat.rtc.encoders import fit_size
 
 __all__ = [
     "AUDIO_QUEUE_FRAMES",
@@ -35,10 +37,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-VIDEO_CLOCK_RATE = 90_000
-VIDEO_TIME_BASE = fractions.Fraction(1, VIDEO_CLOCK_RATE)
-AUDIO_SAMPLE_RATE = 48_000
-AUDIO_TIME_BASE = fractions.Fraction(1, AUDIO_SAMPLE_RATE)
 #: Audio frames (20 ms each) a subscriber may lag before the oldest are dropped: 200 ms.
 AUDIO_QUEUE_FRAMES = 10
 #: A frame may arrive this fraction of a frame interval early and still be sent (absorbs jitter).
@@ -47,14 +45,6 @@ PACING_TOLERANCE = 0.3
 SCALE_INTERPOLATION = "AREA"
 
 EndedCallback = Callable[[str], None]
-
-
-def fit_size(width: int, height: int, box_width: int, box_height: int) -> tuple[int, int]:
-    """The largest even size with ``width:height``'s aspect ratio inside the box, never upscaled."""
-    scale = min(box_width / width, box_height / height, 1.0)
-    w = min(box_width, width, round(width * scale))
-    h = min(box_height, height, round(height * scale))
-    return max(2, w - w % 2), max(2, h - h % 2)
 
 
 class _Wakeable:

@@ -28,6 +28,7 @@ from tuichat.errors import CommandFailed, ConnectionFailed
 from tuichat.protocol.limits import TEXT_MAX_LENGTH
 from tuichat.render import ColorMode
 from tuichat.tui.bridge import (
+    DEFAULT_FPS,
     CallBridge,
     CallChanged,
     DeviceNotice,
@@ -44,7 +45,7 @@ from tuichat.tui.screens.help import HelpScreen
 from tuichat.tui.widgets import Composer, InviteLine, KeyBar, MessageLog, ParticipantList, StatusLine, VideoGrid
 from tuichat.tui.widgets.composer import key_after_escape
 from tuichat.tui.widgets.status import StatusPart
-from tuichat.tui.widgets.video import PREVIEW_THRESHOLD, THRESHOLD
+from tuichat.tui.widgets.video import PREVIEW_FPS, PREVIEW_THRESHOLD, THRESHOLD
 
 log = logging.getLogger(__name__)
 
@@ -569,7 +570,7 @@ class ChatApp(App[None]):
     def action_toggle_preview(self) -> None:
         self.preview = not self.preview
         grid = self.query_one(VideoGrid)
-        grid.set_fps(5 if self.preview else 15)
+        grid.set_fps(PREVIEW_FPS if self.preview else (self.media.fps if self.media else DEFAULT_FPS))
         grid.set_threshold(PREVIEW_THRESHOLD if self.preview else THRESHOLD)
         self._state_toast("preview", "Low-bandwidth preview on" if self.preview else "Preview off: full quality")
         self._announce_view()

@@ -2,7 +2,8 @@
 
 Messages go up (the bridge posts snapshots of session and room state), commands go down (the app
 awaits ``bridge.run(...)``). Snapshots are immutable, so the UI never reads objects the client
-thread is changing.
+thread is changing, with one exception made for speed: `StreamFrames` hands the video widget a
+stream's newest frame, two attribute reads of references the client thread only ever replaces.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from tuichat.client.loop_thread import LoopThread
 from tuichat.client.stream import PlayedStream, PlayStatus, PublishStatus
 from tuichat.errors import CommandFailed, ConnectionFailed, DeviceUnavailable
 from tuichat.protocol import ErrorCode
+from tuichat.protocol.limits import PREVIEW_MAX_FPS
 from tuichat.tasks import log_unexpected_failure
 
 log = logging.getLogger(__name__)
@@ -66,6 +68,10 @@ class MessageView:
                    message.private, message.recipient.name if message.recipient else None)
 
 
+#: The frame rate asked for and drawn outside the preview.
+DEFAULT_FPS = 15
+
+
 @dataclass(frozen=True)
 class MediaOptions:
     """Which devices to open and how to reach peers; ``tuichat connect`` flags map onto this."""
@@ -74,7 +80,7 @@ class MediaOptions:
     mic: str = "default"
     speaker: str = "default"
     preview: bool = False
-    fps: int = 15
+    fps: int = DEFAULT_FPS
     ice_servers: tuple[Any, ...] = ()
 
 
@@ -83,7 +89,7 @@ class MediaOptions:
 #: (`PREVIEW_MAX_CELLS`, a cell is 1×2 pixels), so frames are drawn 1:1 and a 4:3 or 16:9 camera
 #: gives the same frame size whatever box the tile had (no redraw from a rounding difference).
 PREVIEW_SCALE = 0.5
-PREVIEW_FPS = 5
+PREVIEW_FPS = PREVIEW_MAX_FPS
 PREVIEW_BOX = (64, 36)
 #: A participant who is not shown (another one is focused) is fetched this small and slow.
 HIDDEN_VIEW = (64, 48, 2)
@@ -348,7 +354,7 @@ class CallBridge:
             await self.set_view(*self._view_request)
 
     def default_view(self, width: int, height: int, preview: bool) -> tuple[int, int, int]:
-        fps = self.media.fps if self.media else 15
+        fps = self.media.fps if self.media else DEFAULT_FPS
         if preview:
             return (max(16, min(int(width * PREVIEW_SCALE), PREVIEW_BOX[0])),
                     max(16, min(int(height * PREVIEW_SCALE), PREVIEW_BOX[1])), PREVIEW_FPS)
@@ -470,7 +476,7 @@ class CallBridge:
         if to_name is not None:
             recipient = self.room.participant_named(to_name)
             if recipient is None:
-                raise CommandFailed("unknown_participant", f"nobody called {to_name!r} is in the room")
+                raise CommandFailed(ErrorCode.UNKNOWN_PARTICIPANT, f"nobody called {to_name!r} is in the room")
         await self.room.send_message(text, to=recipient)
 
     async def _shutdown(self) -> None:

@@ -2,7 +2,7 @@
 
 Textual's compositor re-sends whole dirty rows with a full SGR per segment, which costs megabytes a
 second for video. The video widget instead owns its image rectangle: it writes a `DeltaEncoder`'s
-bytes through the app's driver and shows only blank cells there to the compositor. Three things make
+bytes through the app's driver and shows only blank cells there to the compositor. Four things make
 that safe, all here:
 
 - **Serialisation.** Textual writes from the UI thread only (`App._display` → `driver.write`, one

@@ -1,4 +1,4 @@
-"""F1: every key binding and chat command, drawn from the bindings themselves so it cannot drift."""
+"""F1: every key binding and chat command (the keys from the app's `KEY_HELP`, beside its bindings)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from textual.widgets import Static
 CHAT_COMMANDS = [
     ("/msg NAME TEXT", "send TEXT privately to NAME (Enter on a name in the list starts one)"),
     ("/help", "this screen"),
-    ("/quit", "leave the room and quit"),
+    ("/quit, /exit", "leave the room and quit"),
     ("//TEXT", "send /TEXT (text that starts with a slash)"),
 ]
 

@@ -8,12 +8,12 @@ only the rows whose cells changed are refreshed.
 
 Direct output (`direct=True`, the default on a real terminal): Textual's compositor re-sends whole
 rows with a full SGR per segment, megabytes a second for video. So the widget owns its images'
-rectangles instead: per tile a `DeltaEncoder` keeps the terminal within 8 levels of each frame and
-its bytes go straight through the app's driver from the UI thread (see `tuichat.tui.direct` for why
-that is safe); the Line API then serves cheap blank cells there. Whenever something covers the
-widget (another screen, a toast) it hands back to normal Line API repaints until uncovered, and
-whenever Textual repaints rows of the rectangle it redraws them at once. Headless (tests,
-screenshots) it stays on the Line API path.
+rectangles instead: per tile a `DeltaEncoder` keeps the terminal within its threshold of each frame
+(8 levels; 24 in the low-bandwidth preview) and its bytes go straight through the app's driver from
+the UI thread (see `tuichat.tui.direct` for why that is safe); the Line API then serves cheap blank
+cells there. Whenever something covers the widget (another screen, a toast) it hands back to normal
+Line API repaints until uncovered, and whenever Textual repaints rows of the rectangle it redraws
+them at once. Headless (tests, screenshots) it stays on the Line API path.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from textual.strip import Strip
 from textual.timer import Timer
 from textual.widget import Widget
 
+from tuichat.protocol.limits import PREVIEW_MAX_FPS
 from tuichat.render import HALF_BLOCK, CellImage, ColorMode, Placement, fit, row_runs, to_cells
 from tuichat.render.delta import DeltaEncoder
 from tuichat.tui.direct import DisplayWatch, FrameDump, Painted, TerminalWriter, covered, direct_wanted, painted_rows
@@ -56,7 +57,7 @@ PREVIEW_THRESHOLD = 24
 #: output under 20 KB/s (60×22 cells took about 24 KB/s for the picture alone).
 PREVIEW_MAX_CELLS = (64, 18)
 #: The preview's frame rate (the server sends at most this): the widget draws no faster.
-PREVIEW_FPS = 5.0
+PREVIEW_FPS = float(PREVIEW_MAX_FPS)
 #: Sources are polled this many times per frame interval: polling at exactly the frame rate beats
 #: against a jittery arrival rate and drops about every other frame. A draw still waits for
 #: `MIN_INTERVAL` of a frame interval since the last, so a faster source cannot raise the draw rate.
@@ -238,12 +239,6 @@ class VideoGrid(Widget, can_focus=False):
             self._invalidate_rows(tile.y, 1)
         tile.name, tile.status = name, status
 
-    def set_status(self, key: str, status: str) -> None:
-        tile = self.tiles.get(key)
-        if tile is not None and tile.status != status:
-            tile.status = status
-            self._invalidate_rows(tile.y, 1)
-
     def set_order(self, keys: list[str]) -> None:
         """Put the tiles in this order (keys not listed keep theirs, after): a tile that comes back
         must not land at the end of the grid, nor the self-view in the middle of it."""
@@ -271,12 +266,6 @@ class VideoGrid(Widget, can_focus=False):
             self.focused_key = keys[index + 1] if index + 1 < len(keys) else None
         self._relayout()
         return self.focused_key
-
-    def set_color_mode(self, mode: ColorMode) -> None:
-        self.color_mode = mode
-        for tile in self.tiles.values():
-            tile.seq, tile.cells, tile.image_lines, tile.encoder = -1, None, [], None
-        self._relayout()
 
     def set_threshold(self, threshold: int) -> None:
         """The direct output's tolerance (e.g. coarser in the low-bandwidth preview)."""
