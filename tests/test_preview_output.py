@@ -11,6 +11,7 @@ import numpy as np
 import numpy.typing as npt
 from textual.app import App, ComposeResult
 
+from tests.test_tui import until
 from tuichat.server.relay import fit_size
 from tuichat.tui.bridge import PREVIEW_BOX, CallBridge
 from tuichat.tui.widgets import VideoGrid
@@ -59,9 +60,8 @@ async def test_a_new_wrapper_of_the_same_stream_redraws_nothing() -> None:
         grid = app.query_one(VideoGrid)
         stream = Stream()
         grid.set_tile("p", "pat", Frames(stream), "PLAYING 60×44 5 fps")
-        await pilot.pause(0.3)
         tile = grid.tiles["p"]
-        assert tile.cells is not None
+        await until(pilot, lambda: tile.cells is not None)
         drawn, cells, placement = grid.frames_drawn, tile.cells, tile.placement
         invalidated: list[tuple[int, int]] = []
         real = grid._invalidate_rows
@@ -77,8 +77,7 @@ async def test_a_new_wrapper_of_the_same_stream_redraws_nothing() -> None:
         assert grid.frames_drawn == drawn and tile.cells is cells and tile.placement == placement
         assert invalidated and all(rows == (tile.y, 1) for rows in invalidated)  # the label row only
         stream.push(60, 44)  # a new frame is drawn as usual
-        await pilot.pause(0.5)
-        assert grid.frames_drawn == drawn + 1
+        await until(pilot, lambda: grid.frames_drawn == drawn + 1)
 
 
 async def test_a_different_source_is_drawn_at_once() -> None:
@@ -86,7 +85,7 @@ async def test_a_different_source_is_drawn_at_once() -> None:
     async with app.run_test(size=SIZE) as pilot:
         grid = app.query_one(VideoGrid)
         grid.set_tile("p", "pat", Frames(Stream()))
-        await pilot.pause(0.3)
+        await until(pilot, lambda: grid.tiles["p"].cells is not None)
         drawn = grid.frames_drawn
         other = Stream()
         other.push(60, 44)
@@ -104,16 +103,16 @@ async def test_the_preview_picture_keeps_its_cells_across_a_rounding_of_the_fram
         assert grid.fps <= PREVIEW_FPS
         stream = Stream(96, 72)  # 4:3: 48×18 cells at most
         grid.set_tile("p", "pat", Frames(stream))
-        await pilot.pause(0.5)
         tile = grid.tiles["p"]
+        await until(pilot, lambda: tile.frame_size == (96, 72))
         first = tile.placement
         assert first is not None and (first.cols, first.rows) == (48, 18)
         stream.push(60, 44)  # 15:11 (an 80×45 box rounded to even pixels): 49 columns by itself
-        await pilot.pause(0.5)
-        assert tile.frame_size == (60, 44) and tile.placement == first
+        await until(pilot, lambda: tile.frame_size == (60, 44))
+        assert tile.placement == first
         assert tile.cells is not None and (tile.cells.cols, tile.cells.rows) == (48, 18)
         stream.push(64, 36)  # 16:9: a different picture
-        await pilot.pause(0.5)
+        await until(pilot, lambda: tile.frame_size == (64, 36))
         assert tile.placement is not None and (tile.placement.cols, tile.placement.rows) == (64, 18)
 
 

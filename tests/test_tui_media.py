@@ -72,6 +72,11 @@ def cell_colour(grid: VideoGrid, x: int, y: int) -> tuple[tuple[int, int, int], 
     raise AssertionError(f"no cell at {x},{y}")
 
 
+def notices(app: ChatApp) -> str:
+    """The toasts on screen now."""
+    return " ".join(str(n.message) for n in app._notifications)
+
+
 def video_playing(app: ChatApp, key: str) -> bool:
     tile = app.query_one(VideoGrid).tiles.get(key)
     return tile is not None and tile.cells is not None and tile.source is not None
@@ -152,7 +157,7 @@ async def test_someone_with_no_camera_is_not_said_to_have_it_off(url: str) -> No
 async def test_missing_devices_are_explained_and_the_call_is_receive_only(url: str, publisher: Publisher) -> None:
     media = MediaOptions(camera="0", mic="default", speaker="default")
     app = ChatApp(url, "alice", "lobby", media=media)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
         carol = publisher.session.room.me.id  # type: ignore[union-attr]
         await until(pilot, lambda: video_playing(app, carol), timeout=15)
         text = log_text(app)
@@ -160,8 +165,9 @@ async def test_missing_devices_are_explained_and_the_call_is_receive_only(url: s
         assert "no microphone" in text and "no speaker" in text
         assert "no mic · no cam · receive-only" in app.query_one(StatusLine).media
         await pilot.press("f3")  # camera key with no camera: a warning, not a crash
+        await until(pilot, lambda: "There is no camera" in notices(app))
         await pilot.press("f2")
-        await pilot.pause(0.2)
+        await until(pilot, lambda: "There is no microphone" in notices(app))
         assert app.is_running
 
 
