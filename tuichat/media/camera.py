@@ -8,7 +8,6 @@ import logging
 import os
 import sys
 import threading
-import time
 
 import cv2
 import numpy as np
@@ -78,11 +77,8 @@ class CameraTrack(VideoStreamTrack):
     async def ready(self, timeout: float = 5.0) -> None:
         """Wait until the camera is open; raise ``DeviceUnavailable`` if it cannot be."""
         self._start_thread(asyncio.get_running_loop())
-        deadline = time.monotonic() + timeout
-        while not self._opened.is_set():
-            if time.monotonic() > deadline:
-                raise DeviceUnavailable(f"camera {_describe(self.device)} did not open within {timeout:g} s.")
-            await asyncio.sleep(0.01)
+        if not await asyncio.to_thread(self._opened.wait, timeout):
+            raise DeviceUnavailable(f"camera {_describe(self.device)} did not open within {timeout:g} s.")
         if self._error is not None:
             raise self._error
 

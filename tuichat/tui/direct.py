@@ -32,6 +32,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
@@ -426,7 +427,7 @@ class FrameDump:
     def read(cls, path: str | os.PathLike[str]) -> list[FrameRecord]:
         """Every complete record of a dump (a record still being written is left out)."""
         header = cls.HEADER
-        raw = open(path, "rb").read() if os.path.exists(path) else b""  # noqa: SIM115
+        raw = Path(path).read_bytes() if os.path.exists(path) else b""
         records = []
         pos = 0
         while pos + header.size <= len(raw):
