@@ -710,6 +710,9 @@ async def test_command_palette_offers_tuichat_actions(url: str) -> None:
         await until(pilot, lambda: app.self_view)
         titles = [command.title for command in app.get_system_commands(app.screen)]
         assert "Keys and commands" in titles and "Keys" not in titles  # one help, not Textual's beside ours
+        # QA: Textual's "Maximize" hid the call behind a full-screen input line; its "Screenshot" has
+        # no video in it; its "Quit" is ours, which leaves the room first.
+        assert not {"Maximize", "Screenshot", "Quit"} & set(titles) and "Leave and quit" in titles
 
 
 async def test_invite_link_uses_the_servers_public_url() -> None:

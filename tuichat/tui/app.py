@@ -501,8 +501,12 @@ class ChatApp(App[None]):
         yield SystemCommand("Video only", "F8: hide the messages and people; new messages pop up",
                             self.action_toggle_video_only)
         yield SystemCommand("Keys and commands", "F1: every key binding", self.action_help)
-        # Textual's own "Keys" (the focused widget's bindings) beside ours would be two helps for one key.
-        yield from (command for command in super().get_system_commands(screen) if command.title != "Keys")
+        yield SystemCommand("Leave and quit", "Ctrl+Q: leave the room and quit", self.action_quit)
+        # Of Textual's own, the theme stays. "Keys" would be a second help; "Maximize" filled the
+        # screen with the input line and hid the call; "Screenshot" saves an SVG without the video
+        # (drawn straight to the terminal); our quit leaves the room first.
+        dropped = {"Keys", "Maximize", "Minimize", "Screenshot", "Quit"}
+        yield from (command for command in super().get_system_commands(screen) if command.title not in dropped)
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
