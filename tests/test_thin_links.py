@@ -19,7 +19,7 @@ from tuichat.client.stream import PlayedStream, PublishStatus
 from tuichat.rtc.encoders import PUBLISH_LADDER, AudioBudget, UplinkVp8Encoder, VideoBudget
 from tuichat.server import RoomServer
 from tuichat.tui.app import _publish_summary
-from tuichat.tui.bridge import PublishView
+from tuichat.tui.snapshots import PublishView
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -111,7 +111,7 @@ def test_the_status_line_says_when_a_thin_uplink_shrank_what_we_send() -> None:
 def test_a_terminal_falling_behind_on_a_busy_machine_names_both_causes() -> None:
     from tuichat.client.stream import PlayStatus
     from tuichat.tui.app import _playing_summary
-    from tuichat.tui.bridge import StreamView
+    from tuichat.tui.snapshots import StreamView
 
     bob = StreamView("p2", "bob", PlayStatus.PLAYING, (160, 90), 15.0, 250.0, "", None)  # type: ignore[arg-type]
     assert "slow terminal link: 6 of 15 fps shown, F4 preview" in _playing_summary({"p2": bob}, 6.0).full

@@ -16,9 +16,10 @@ from tests.conftest import Recorder
 from tuichat.client import RoomEvent, Session, SessionStatus
 from tuichat.protocol.limits import TEXT_MAX_LENGTH
 from tuichat.tui.app import ChatApp
-from tuichat.tui.bridge import MediaOptions, MessageView, ParticipantView, RoomChanged
+from tuichat.tui.bridge import MediaOptions, RoomChanged
 from tuichat.tui.safe_text import printable
 from tuichat.tui.screens.help import HelpScreen
+from tuichat.tui.snapshots import MessageView, ParticipantView
 from tuichat.tui.widgets import InviteLine, MessageLog, ParticipantList, StatusLine
 from tuichat.tui.widgets.status import StatusPart
 

@@ -33,15 +33,13 @@ from tuichat.tui.bridge import (
     CallChanged,
     DeviceNotice,
     MediaOptions,
-    MessageView,
-    PublishView,
     RoomChanged,
     SessionChanged,
-    StreamView,
 )
 from tuichat.tui.direct import TerminalWriter
 from tuichat.tui.safe_text import printable
 from tuichat.tui.screens.help import HelpScreen
+from tuichat.tui.snapshots import MessageView, PublishView, StreamView
 from tuichat.tui.widgets import Composer, InviteLine, KeyBar, MessageLog, ParticipantList, StatusLine, VideoGrid
 from tuichat.tui.widgets.composer import key_after_escape
 from tuichat.tui.widgets.status import StatusPart

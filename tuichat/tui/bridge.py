@@ -1,9 +1,7 @@
 """The call's client side on its own thread, reporting to the UI through Textual messages.
 
-Messages go up (the bridge posts snapshots of session and room state), commands go down (the app
-awaits ``bridge.run(...)``). Snapshots are immutable, so the UI never reads objects the client
-thread is changing, with one exception made for speed: `StreamFrames` hands the video widget a
-stream's newest frame, two attribute reads of references the client thread only ever replaces.
+Messages go up (the bridge posts snapshots of session and room state, `tuichat.tui.snapshots`),
+commands go down (the app awaits ``bridge.run(...)``).
 """
 
 from __future__ import annotations
@@ -14,58 +12,20 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import numpy as np
-import numpy.typing as npt
 from textual.message import Message as TextualMessage
 from textual.message_pump import MessagePump
 
-from tuichat.client import Participant, Room, RoomEvent, RoomUpdate, Session, SessionOptions, SessionStatus
+from tuichat.client import Room, RoomEvent, RoomUpdate, Session, SessionOptions, SessionStatus
 from tuichat.client.call import Call, CallEvent, CallStatus, CallUpdate
-from tuichat.client.events import Message
 from tuichat.client.loop_thread import LoopThread
-from tuichat.client.stream import PlayedStream, PlayStatus, PublishStatus
 from tuichat.errors import CommandFailed, ConnectionFailed, DeviceUnavailable
 from tuichat.protocol import ErrorCode
 from tuichat.protocol.limits import PREVIEW_MAX_FPS
 from tuichat.tasks import log_unexpected_failure
+from tuichat.tui.snapshots import MessageView, ParticipantView, PublishView, StreamFrames, StreamView
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class ParticipantView:
-    id: str
-    name: str
-    is_self: bool
-    publishing: bool
-    audio: bool
-    video: bool
-    audio_muted: bool
-    video_muted: bool
-
-    @classmethod
-    def of(cls, participant: Participant) -> ParticipantView:
-        stream = participant.stream
-        return cls(participant.id, participant.name, participant.is_self, participant.publishing,
-                   bool(stream and stream.audio), bool(stream and stream.video),
-                   participant.audio_muted, participant.video_muted)
-
-
-@dataclass(frozen=True)
-class MessageView:
-    id: int
-    timestamp: float
-    sender: str
-    sender_is_self: bool
-    text: str
-    private: bool
-    recipient: str | None
-
-    @classmethod
-    def of(cls, message: Message) -> MessageView:
-        return cls(message.id, message.timestamp, message.sender.name, message.sender.is_self, message.text,
-                   message.private, message.recipient.name if message.recipient else None)
 
 
 #: The frame rate asked for and drawn outside the preview.
@@ -95,43 +55,6 @@ PREVIEW_BOX = (64, 36)
 HIDDEN_VIEW = (64, 48, 2)
 #: After the server refused views for the command rate: about what refills room for a request.
 RATE_LIMITED_WAIT_S = 0.5
-
-
-class StreamFrames:
-    """A played stream as the video widget's frame source: the newest frame and a changing counter."""
-
-    def __init__(self, stream: PlayedStream) -> None:
-        self.stream = stream
-
-    def latest_frame(self) -> tuple[int, npt.NDArray[np.uint8]] | None:
-        count = self.stream.frames_received
-        frame = self.stream.latest
-        return None if frame is None else (count, frame)
-
-
-@dataclass(frozen=True)
-class StreamView:
-    participant_id: str
-    name: str
-    status: PlayStatus
-    size: tuple[int, int] | None
-    fps: float
-    kbps: float | None
-    reason: str
-    frames: StreamFrames
-
-
-@dataclass(frozen=True)
-class PublishView:
-    status: PublishStatus
-    reason: str
-    audio: bool
-    video: bool
-    audio_muted: bool
-    video_muted: bool
-    #: What the encoder sends now, and whether a thin uplink made it smaller than the camera.
-    size: tuple[int, int] | None = None
-    uplink_limited: bool = False
 
 
 class DeviceNotice(TextualMessage):

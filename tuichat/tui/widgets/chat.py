@@ -10,8 +10,8 @@ from textual.events import Resize
 from textual.timer import Timer
 from textual.widgets import RichLog
 
-from tuichat.tui.bridge import MessageView
 from tuichat.tui.safe_text import printable
+from tuichat.tui.snapshots import MessageView
 
 #: Entries kept (and wrapped again on resize); older ones scroll away for good.
 MAX_ENTRIES = 1000

@@ -8,8 +8,8 @@ from textual.message import Message
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
-from tuichat.tui.bridge import ParticipantView
 from tuichat.tui.safe_text import printable
+from tuichat.tui.snapshots import ParticipantView
 
 #: A name keeps at least this many cells before the mic and cam flags give way to it.
 MIN_NAME_CELLS = 6
