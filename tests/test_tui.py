@@ -285,7 +285,8 @@ async def test_unreachable_server_is_reported_and_retried() -> None:
     app = ChatApp(f"ws://127.0.0.1:{free_port()}/ws", "alice", "lobby")
     async with app.run_test(size=SIZE) as pilot:
         status = app.query_one(StatusLine)
-        await until(pilot, lambda: status.status is SessionStatus.FAILED and status.retry_at is not None)
+        # DISCONNECTED, not FAILED, while another try is coming.
+        await until(pilot, lambda: status.status is SessionStatus.DISCONNECTED and status.retry_at is not None)
         first = status.retry_at
         assert "cannot reach" in status.render().plain and "retrying" in status.render().plain
         # The next attempt fails too (its back-off is longer): the status line counts down to the

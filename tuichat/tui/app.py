@@ -241,12 +241,12 @@ class ChatApp(App[None]):
             reason = event.reason.removeprefix("connection lost: ")
             messages.add_notice(f"Connection lost: {reason}. Reconnecting…", style="red")
             self._left_room()
-        elif event.status is SessionStatus.DISCONNECTED and event.retry_in is not None:
+        elif event.status is SessionStatus.DISCONNECTED and event.retry_in is not None and self._has_joined:
             # A reconnection attempt failed: why, once per reason (the status line counts down to the next).
             if event.reason != self._failure_logged:
                 messages.add_notice(f"Still reconnecting: {event.reason}.", style="red")
                 self._failure_logged = event.reason
-        elif event.status is SessionStatus.FAILED:
+        elif event.status is SessionStatus.FAILED or event.retry_in is not None:  # never in yet, or given up
             # Each attempt fails again every few seconds: the log says a reason once (the status
             # line counts down to the next attempt); 46 copies of it filled the log in 6 minutes.
             if event.reason != self._failure_logged:

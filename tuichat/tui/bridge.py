@@ -206,7 +206,8 @@ class CallBridge:
                 if exc.permanent:  # no point trying again: say so and stay FAILED
                     self._post(SessionChanged(SessionStatus.FAILED, str(exc)))
                     return
-                self._post(SessionChanged(SessionStatus.FAILED, str(exc), retry_in=delay))
+                # Not FAILED while another try is coming: that reads as given up, beside "retrying in 4 s".
+                self._post(SessionChanged(SessionStatus.DISCONNECTED, str(exc), retry_in=delay))
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 8.0)
         self._first_connect = False
