@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import time
 
 import numpy as np
 import pytest
@@ -12,8 +11,10 @@ from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
 from av import AudioFrame, VideoFrame
 
+from tests.conftest import FakeClock, wait_until
 from tuichat.server.relay import (
     AUDIO_QUEUE_FRAMES,
+    PACING_TOLERANCE,
     AudioFanout,
     SlotAudioTrack,
     SlotVideoTrack,
@@ -77,9 +78,7 @@ async def test_video_fanout_with_a_fast_producer_keeps_only_the_newest_frame() -
     for frame in frames:
         track.queue.put_nowait(frame)
     try:
-        async with asyncio.timeout(5):
-            while fanout.seq < 100:
-                await asyncio.sleep(0.001)
+        await wait_until(lambda: fanout.seq >= 100, timeout=5, interval=0.001)
         assert fanout.frame is frames[-1]
         assert track.queue.empty()
     finally:
@@ -92,35 +91,47 @@ async def test_fanout_reports_the_end_of_its_track() -> None:
     fanout = VideoFanout(track, "test", on_ended=ended.append)
     fanout.start()
     track.queue.put_nowait(None)
-    async with asyncio.timeout(5):
-        while not ended:
-            await asyncio.sleep(0.001)
+    await wait_until(lambda: bool(ended), timeout=5, interval=0.001)
     assert ended == ["the track ended"] and fanout.ended
     await fanout.close()
+
+
+async def delivered(fanout: VideoFanout, seq: int) -> None:
+    """Wait until the fanout has taken frame ``seq`` from its track and woken its slots."""
+    await wait_until(lambda: fanout.seq >= seq, timeout=5, interval=0.001)
+    await settle()
 
 
 async def test_slot_video_track_fits_the_view_and_waits_while_idle() -> None:
     track = FedTrack("video")
     fanout = VideoFanout(track, "test")
     fanout.start()
-    slot = SlotVideoTrack(160, 90, 30)
+    clock = FakeClock()
+    slot = SlotVideoTrack(160, 90, 30, clock=clock)
     try:
         idle = asyncio.ensure_future(slot.recv())
-        await asyncio.sleep(0.05)
+        await settle()
         assert not idle.done()  # nothing attached: nothing to send
         slot.attach(fanout)
         track.queue.put_nowait(video_frame(640, 480))
         frame = await asyncio.wait_for(idle, 5)
         assert (frame.width, frame.height) == (120, 90) and frame.format.name == "yuv420p"
+
         slot.set_view(161, 121, 30)
-        await asyncio.sleep(0.04)  # a frame interval: sooner would be paced away
+        waiting = asyncio.ensure_future(slot.recv())
+        clock.now += 0.5 / 30  # half a frame interval: this frame is paced away
         track.queue.put_nowait(video_frame(1280, 720))
-        frame = await asyncio.wait_for(slot.recv(), 5)
+        await delivered(fanout, 2)
+        assert not waiting.done() and slot.frames_skipped == 1
+        clock.now += 0.5 / 30
+        track.queue.put_nowait(video_frame(1280, 720))
+        frame = await asyncio.wait_for(waiting, 5)
         assert (frame.width, frame.height) == (160, 90)
+
         # Same size as the source: the fanout's frame is not handed out (each subscriber stamps its own).
         slot.set_view(1920, 1080, 30)
         source = video_frame(64, 48)
-        await asyncio.sleep(0.04)
+        clock.now += 1 / 30
         track.queue.put_nowait(source)
         frame = await asyncio.wait_for(slot.recv(), 5)
         assert (frame.width, frame.height) == (64, 48) and frame is not source
@@ -130,35 +141,34 @@ async def test_slot_video_track_fits_the_view_and_waits_while_idle() -> None:
 
 
 async def test_slot_video_track_paces_to_its_fps_by_dropping_frames() -> None:
+    """50 fps in, 10 fps out, on a clock the test steps: the grid holds even with early arrivals."""
     track = FedTrack("video")
     fanout = VideoFanout(track, "test")
     fanout.start()
-    slot = SlotVideoTrack(160, 90, 10)
+    clock = FakeClock()
+    slot = SlotVideoTrack(160, 90, 10, clock=clock)
     slot.attach(fanout)
     sent: list[float] = []
-
-    async def produce() -> None:  # 50 fps for 1.5 s
-        for _ in range(75):
-            track.queue.put_nowait(video_frame(64, 48))
-            await asyncio.sleep(0.02)
-
-    async def consume() -> None:
-        while True:
-            await slot.recv()
-            sent.append(time.monotonic())
-
-    consumer = asyncio.ensure_future(consume())
+    pending = asyncio.ensure_future(slot.recv())
     try:
-        await produce()
+        for tick in range(75):  # 1.5 s
+            clock.now = tick * 0.02
+            track.queue.put_nowait(video_frame(64, 48))
+            await delivered(fanout, tick + 1)
+            if pending.done():
+                pending.result()
+                sent.append(clock.now)
+                pending = asyncio.ensure_future(slot.recv())
     finally:
-        consumer.cancel()
+        pending.cancel()
         slot.stop()
         await fanout.close()
-    span = sent[-1] - sent[0]
-    rate = (len(sent) - 1) / span
-    assert 8.5 <= rate <= 11, (len(sent), span)
-    assert slot.frames_skipped > 40
-    assert min(b - a for a, b in itertools.pairwise(sent)) > 0.05
+    rate = (len(sent) - 1) / (sent[-1] - sent[0])
+    assert rate == pytest.approx(10, rel=0.05), sent
+    assert slot.frames_skipped == 75 - len(sent)
+    # A frame up to PACING_TOLERANCE of an interval early goes out, but the grid does not drift.
+    assert min(b - a for a, b in itertools.pairwise(sent)) >= (1 - PACING_TOLERANCE) / 10 - 1e-9, sent
+    assert all(abs(t - round(t, 1)) < 0.021 for t in sent), sent
 
 
 async def test_slot_video_pts_keep_increasing_across_publisher_switches() -> None:
@@ -166,7 +176,8 @@ async def test_slot_video_pts_keep_increasing_across_publisher_switches() -> Non
     fanouts = [VideoFanout(t, f"f{i}") for i, t in enumerate(tracks)]
     for fanout in fanouts:
         fanout.start()
-    slot = SlotVideoTrack(160, 90, 30)
+    clock = FakeClock()
+    slot = SlotVideoTrack(160, 90, 30, clock=clock)
     pts: list[int] = []
     try:
         for round_ in range(6):
@@ -178,13 +189,13 @@ async def test_slot_video_pts_keep_increasing_across_publisher_switches() -> Non
             out = await asyncio.wait_for(slot.recv(), 5)
             pts.append(out.pts)
             assert out.time_base.denominator == 90_000
-            await asyncio.sleep(0.04)
+            clock.now += 1 / 30
         slot.attach(None)
     finally:
         slot.stop()
         for fanout in fanouts:
             await fanout.close()
-    assert all(b > a for a, b in itertools.pairwise(pts)), pts
+    assert pts == [round(i / 30 * 90_000) for i in range(6)], pts  # the slot's own clock, unbroken
 
 
 async def test_slot_audio_queue_is_bounded_and_restamped() -> None:
@@ -196,9 +207,7 @@ async def test_slot_audio_queue_is_bounded_and_restamped() -> None:
     try:
         for _ in range(50):
             track.queue.put_nowait(audio_frame())
-        async with asyncio.timeout(5):
-            while fanout.frames_received < 50:
-                await asyncio.sleep(0.001)
+        await wait_until(lambda: fanout.frames_received >= 50, timeout=5, interval=0.001)
         assert len(slot.queue) == AUDIO_QUEUE_FRAMES
         assert slot.frames_dropped == 50 - AUDIO_QUEUE_FRAMES
         first = await slot.recv()

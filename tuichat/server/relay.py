@@ -45,6 +45,7 @@ PACING_TOLERANCE = 0.3
 SCALE_INTERPOLATION = "AREA"
 
 EndedCallback = Callable[[str], None]
+Clock = Callable[[], float]
 
 
 class _Wakeable:
@@ -176,16 +177,19 @@ class SlotVideoTrack(MediaStreamTrack, _Wakeable):
 
     kind = "video"
 
-    def __init__(self, width: int = 320, height: int = 180, fps: float = 15) -> None:
+    def __init__(self, width: int = 320, height: int = 180, fps: float = 15,
+                 clock: Clock = time.monotonic) -> None:
+        """``clock`` paces and stamps the frames (tests pass their own to step time exactly)."""
         MediaStreamTrack.__init__(self)
         _Wakeable.__init__(self)
         self.width, self.height, self.fps = width, height, fps
+        self._clock = clock
         self.fanout: VideoFanout | None = None
         self.frames_sent = 0
         self.frames_skipped = 0
         self._seq = 0
         self._due: float | None = None
-        self._t0 = time.monotonic()
+        self._t0 = clock()
         self._last_pts = -1
 
     def attach(self, fanout: VideoFanout | None) -> None:
@@ -222,7 +226,7 @@ class SlotVideoTrack(MediaStreamTrack, _Wakeable):
             fanout = self.fanout
             if fanout is not None and fanout.seq > self._seq and fanout.frame is not None:
                 self._seq = fanout.seq
-                now = time.monotonic()
+                now = self._clock()
                 interval = 1.0 / self.fps
                 if self._due is None or now >= self._due - PACING_TOLERANCE * interval:
                     # Keep to a fixed grid while frames keep up; restart it after a gap.
