@@ -6,6 +6,7 @@ Audio tests that need a device use the ``pulse_null_sink`` fixture from ``tests/
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fractions
 import itertools
 import json
@@ -40,6 +41,7 @@ from tuichat.media import (
     TestPatternTrack,
     ToneTrack,
     open_audio_source,
+    open_ready,
     open_speaker,
     open_video_source,
     read_counter,
@@ -556,3 +558,29 @@ async def test_frame_tap_passes_frames_through_and_keeps_only_the_newest() -> No
     assert tap.latest_frame()[1] is rgb  # type: ignore[index]  # converted once per new frame
     tap.stop()
     assert source.readyState == "ended"
+
+
+async def test_a_camera_that_does_not_open_in_time_is_stopped_not_left_to_open_later(tmp_path: Path) -> None:
+    """A camera whose open() hangs (a FIFO with no writer blocks it the same way): the app and the bot
+    gave up on it but left its reader thread waiting, to open the device later and keep it on."""
+    fifo = tmp_path / "camera"
+    os.mkfifo(fifo)
+    made: list[CameraTrack] = []
+
+    def opener() -> CameraTrack:
+        made.append(CameraTrack(str(fifo), open_timeout=0.3))
+        return made[-1]
+
+    with pytest.raises(DeviceUnavailable, match=r"did not open within 0\.3 s"):
+        await open_ready(opener)
+    track = made[0]
+    assert track.readyState == "ended"
+    thread = track._thread
+    assert thread is not None and thread.is_alive()  # still inside OpenCV's open()
+    deadline = time.monotonic() + 30
+    while thread.is_alive():  # let OpenCV's opens return (it tries one backend after another)
+        assert time.monotonic() < deadline, "the camera thread never ended"
+        with contextlib.suppress(OSError):  # ENXIO: no open() waiting at this moment
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        await asyncio.to_thread(thread.join, 0.2)
+    assert track.frames_read == 0

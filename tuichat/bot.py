@@ -169,21 +169,14 @@ class Bot:
         return 0
 
     async def _open_device(self, kind: str, spec: str) -> MediaStreamTrack | None:
-        """Open a device in a thread; a missing one is reported and the bot goes receive-only for it."""
-        from tuichat.media import open_audio_source, open_video_source
+        """A missing device is reported and the bot goes receive-only for it."""
+        from tuichat.media import open_audio_source, open_ready, open_video_source
 
         try:
             if kind == "camera":
-                track = await asyncio.to_thread(open_video_source, spec, label=self.options.name)
-                ready = getattr(track, "ready", None)
-                if ready is not None:
-                    try:
-                        await ready()
-                    except DeviceUnavailable:
-                        track.stop()  # type: ignore[union-attr]
-                        raise
+                track = await open_ready(lambda: open_video_source(spec, label=self.options.name))
             else:
-                track = await asyncio.to_thread(open_audio_source, spec)
+                track = await open_ready(lambda: open_audio_source(spec))
         except DeviceUnavailable as exc:
             self.emit({"event": "DEVICE", "kind": kind, "status": "UNAVAILABLE", "reason": str(exc)})
             return None

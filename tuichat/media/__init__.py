@@ -8,7 +8,7 @@ machine without PortAudio can still send and receive video.
 from . import _quiet  # first: sets OPENCV_LOG_LEVEL before cv2 loads
 from ._portaudio import preload as preload_audio
 from .camera import CameraTrack
-from .devices import AudioSink, describe_devices, open_audio_source, open_speaker, open_video_source
+from .devices import AudioSink, describe_devices, open_audio_source, open_ready, open_speaker, open_video_source
 from .drain import AudioDrain
 from .filesource import FileVideoTrack
 from .latest import LatestFrameSink
@@ -48,6 +48,7 @@ __all__ = [
     "ToneTrack",
     "describe_devices",
     "open_audio_source",
+    "open_ready",
     "open_speaker",
     "open_video_source",
     "preload_audio",

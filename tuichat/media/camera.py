@@ -48,9 +48,12 @@ class CameraTrack(VideoStreamTrack):
         width: int | None = None,
         height: int | None = None,
         fps: float | None = None,
+        open_timeout: float = 5.0,
     ) -> None:
         super().__init__()
         self.device = device
+        #: How long ``ready()`` waits for the device to open before giving up on it.
+        self.open_timeout = open_timeout
         self._requested = (width, height, fps)
         if sys.platform.startswith("linux"):
             node = f"/dev/video{device}" if isinstance(device, int) else device
@@ -74,8 +77,9 @@ class CameraTrack(VideoStreamTrack):
             self._thread = threading.Thread(target=self._run, name=f"camera {self.device}", daemon=True)
             self._thread.start()
 
-    async def ready(self, timeout: float = 5.0) -> None:
+    async def ready(self, timeout: float | None = None) -> None:
         """Wait until the camera is open; raise ``DeviceUnavailable`` if it cannot be."""
+        timeout = self.open_timeout if timeout is None else timeout
         self._start_thread(asyncio.get_running_loop())
         if not await asyncio.to_thread(self._opened.wait, timeout):
             raise DeviceUnavailable(f"camera {_describe(self.device)} did not open within {timeout:g} s.")

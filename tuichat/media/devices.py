@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
-from typing import Protocol
+from collections.abc import Callable
+from typing import Protocol, TypeVar
 
 from aiortc import MediaStreamTrack
 
@@ -18,7 +20,9 @@ from .speaker import Speaker
 from .testpattern import TestPatternTrack
 from .tone import ToneTrack
 
-__all__ = ["AudioSink", "describe_devices", "open_audio_source", "open_speaker", "open_video_source"]
+__all__ = ["AudioSink", "describe_devices", "open_audio_source", "open_ready", "open_speaker", "open_video_source"]
+
+T = TypeVar("T")
 
 
 class AudioSink(Protocol):
@@ -75,6 +79,24 @@ def open_speaker(spec: str) -> AudioSink:
     speaker = Speaker(_audio_device(spec))
     speaker.start()
     return speaker
+
+
+async def open_ready(opener: Callable[[], T]) -> T:
+    """Open a device in a thread (opening can block) and wait until it works or says why not.
+
+    A device that fails after opening (a camera that never delivers) is stopped before
+    ``DeviceUnavailable`` is raised: its reader thread could otherwise open the camera later and
+    keep it on, its light too, with nobody reading it.
+    """
+    device = await asyncio.to_thread(opener)
+    ready = getattr(device, "ready", None)
+    if ready is not None:
+        try:
+            await ready()
+        except BaseException:
+            device.stop()  # type: ignore[attr-defined]
+            raise
+    return device
 
 
 def describe_devices() -> str:

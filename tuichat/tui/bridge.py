@@ -230,13 +230,11 @@ class CallBridge:
     # --- media -------------------------------------------------------------------------------------
 
     async def _open(self, kind: str, opener: Callable[[], Any]) -> Any:
-        """Open a device in a thread (opening can block); a missing one becomes a notice and None."""
+        """A missing device becomes a notice and None: the call goes on without it."""
+        from tuichat.media import open_ready
+
         try:
-            device = await asyncio.to_thread(opener)
-            ready = getattr(device, "ready", None)
-            if ready is not None:
-                await ready()
-            return device
+            return await open_ready(opener)
         except DeviceUnavailable as exc:
             self._post(DeviceNotice(kind, str(exc)))
         except Exception as exc:  # a driver failing in an unexpected way must not take the call down
