@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.conftest import Recorder, free_port
+from tests.conftest import Recorder, free_port, wait_until
 from tuichat.client import RoomEvent, RoomUpdate, Session, SessionOptions, SessionStatus
 from tuichat.errors import CommandFailed, ConnectionFailed
 from tuichat.server import RoomServer, ServerLimits
@@ -134,6 +134,42 @@ async def test_connect_to_nothing_fails_fast_with_a_reason() -> None:
         await session.connect()
     assert statuses == [SessionStatus.PENDING, SessionStatus.FAILED]
     assert "cannot reach" in session.reason
+
+
+async def test_connect_with_retry_waits_for_a_server_that_is_coming_up() -> None:
+    """The first connection of the terminal app: tried again with the reconnection backoff, each
+    failure DISCONNECTED with its reason and when the next attempt comes, until the server is up."""
+    port = free_port()
+    session = Session(f"ws://127.0.0.1:{port}/ws", "alice", backoff_initial=0.05, backoff_max=0.2)
+    waits: list[tuple[SessionStatus, str, float | None]] = []
+    for status in SessionStatus:
+        session.on(status, lambda s: waits.append((s.status, s.reason, s.retry_in)))
+    connecting = asyncio.create_task(session.connect(retry=True))
+    try:
+        await wait_until(lambda: connecting.done() or
+                         len([w for w in waits if w[0] is SessionStatus.DISCONNECTED]) >= 4, timeout=5)
+        assert not connecting.done(), connecting
+        async with RoomServer("127.0.0.1", port):
+            await asyncio.wait_for(connecting, 5)
+            assert session.status is SessionStatus.ESTABLISHED
+            assert (await session.join("lobby")).joined
+            await session.disconnect()
+    finally:
+        connecting.cancel()
+    failed = [w for w in waits if w[0] is SessionStatus.DISCONNECTED and w[2] is not None]
+    assert all("cannot reach" in reason and "refused" in reason for _, reason, _ in failed), failed
+    assert [w[2] for w in failed][:4] == [0.05, 0.1, 0.2, 0.2], failed  # doubling up to backoff_max
+    assert SessionStatus.FAILED not in [w[0] for w in waits]
+    assert waits[1][0] is SessionStatus.DISCONNECTED and "attempt 2" in waits[2][1], waits
+
+
+async def test_connect_with_retry_gives_up_at_once_on_a_permanent_failure() -> None:
+    async with RoomServer("127.0.0.1", 0) as server:
+        session = Session(f"wss://127.0.0.1:{server.port}/ws", "alice", backoff_initial=0.05)
+        statuses = record_statuses(session)
+        with pytest.raises(ConnectionFailed, match="does not speak TLS"):
+            await asyncio.wait_for(session.connect(retry=True), 5)
+        assert statuses == [SessionStatus.PENDING, SessionStatus.FAILED]
 
 
 async def test_async_iteration_of_events(url: str, sessions: list[Session]) -> None:

@@ -77,18 +77,35 @@ class Session:
         """Call ``callback(session)`` when the session enters ``status``."""
         return self._emitter.on(status, callback)
 
-    async def connect(self) -> None:
-        """Open the connection; raises ConnectionFailed (and goes FAILED) when the server can't be reached."""
+    async def connect(self, *, retry: bool = False) -> None:
+        """Open the connection; raises ConnectionFailed (and goes FAILED) when the server can't be reached.
+
+        With ``retry``, a failure that may pass (refused, timed out, server busy) is tried again with
+        the reconnection backoff, as a person waiting for a server to come up would want; between
+        attempts the session is DISCONNECTED with the reason and ``retry_in``. A permanent failure
+        (unknown host, not a tuichat server, TLS mismatch) or ``max_reconnect_attempts`` ends it.
+        """
         if self.status not in (SessionStatus.NEW, SessionStatus.DISCONNECTED, SessionStatus.FAILED):
             return
         self._closing = False
-        self._set_status(SessionStatus.PENDING, f"connecting to {self.url}")
-        try:
-            await self._open()
-        except ConnectionFailed as exc:
-            self._set_status(SessionStatus.FAILED, str(exc))
-            await self._close_http()
-            raise
+        delay = self.options.backoff_initial
+        attempt = 1
+        while True:
+            self._set_status(SessionStatus.PENDING, f"connecting to {self.url}" if attempt == 1
+                             else f"connecting to {self.url} (attempt {attempt})")
+            try:
+                await self._open()
+                break
+            except ConnectionFailed as exc:
+                limit = self.options.max_reconnect_attempts
+                if not retry or exc.permanent or self._closing or (limit is not None and attempt > limit):
+                    self._set_status(SessionStatus.FAILED, str(exc))
+                    await self._close_http()
+                    raise
+                self._set_status(SessionStatus.DISCONNECTED, str(exc), retry_in=delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.options.backoff_max)
+            attempt += 1
         self._set_status(SessionStatus.ESTABLISHED, "connected")
         self._runner = asyncio.create_task(self._run(), name=f"session {self.username}")
 

@@ -126,7 +126,6 @@ class CallBridge:
         self._view_request: tuple[int, int, bool, str | None, tuple[str, ...]] | None = None
         #: A ``set_view`` is sending views; later requests only replace ``_view_request``.
         self._sending_views = False
-        self._first_connect = False
         self._stats: asyncio.Task[None] | None = None
         self.url = url
         self.user = user
@@ -191,26 +190,15 @@ class CallBridge:
         self._main.add_done_callback(log_unexpected_failure)
 
     def _on_session_status(self, session: Session) -> None:
-        if session.status is SessionStatus.FAILED and self._first_connect:
-            return  # `_connect_and_join` says it once, with when it tries again
         self._post(SessionChanged(session.status, session.reason, retry_in=session.retry_in))
 
     async def _connect_and_join(self) -> None:
-        delay = 0.5
-        self._first_connect = True
-        while not self._stopped:
-            try:
-                await self.session.connect()
-                break
-            except ConnectionFailed as exc:
-                if exc.permanent:  # no point trying again: say so and stay FAILED
-                    self._post(SessionChanged(SessionStatus.FAILED, str(exc)))
-                    return
-                # Not FAILED while another try is coming: that reads as given up, beside "retrying in 4 s".
-                self._post(SessionChanged(SessionStatus.DISCONNECTED, str(exc), retry_in=delay))
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 8.0)
-        self._first_connect = False
+        try:
+            # Until it works: the first connection is retried like a lost one, DISCONNECTED with the
+            # reason and a countdown meanwhile (FAILED would read as given up beside "retrying in 4 s").
+            await self.session.connect(retry=True)
+        except ConnectionFailed:
+            return  # permanent: the session is FAILED with the reason, which the UI has been told
         try:
             room = await self.session.join(self.room_name)
         except CommandFailed as exc:
