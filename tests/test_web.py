@@ -15,15 +15,15 @@ import aiohttp
 import numpy as np
 import pytest
 
-from tests.conftest import Recorder, wait_until
+from tests.conftest import Recorder, free_port, wait_until
 from tests.test_call import Peers, peers  # noqa: F401  (fixture)
-from tuichat.client import RoomEvent
+from tuichat.client import RoomEvent, Session
 from tuichat.client.call import Call
 from tuichat.client.stream import PlayStatus
 from tuichat.media import AudioDrain, TestPatternTrack
 from tuichat.protocol.codec import decode_server_message, encode
 from tuichat.protocol.messages import ParticipantInfo, State
-from tuichat.server import RoomServer
+from tuichat.server import RoomServer, ServerLimits
 from tuichat.server.web import CONTENT_SECURITY_POLICY
 from tuichat.tui.widgets.invite import invite_command, invite_link
 
@@ -344,7 +344,9 @@ async def test_a_browser_without_camera_permission_watches_over_mdns_candidates(
         offer = await page.js("window.tuichat.state.call.pc.localDescription.sdp")
         assert ".local " in offer and "192.0.2.2" not in offer
         await wait_playing(page, "bot")
-        assert "camera or microphone" in await page.js("document.querySelector('#messages').textContent")
+        note = await page.js("document.querySelector('#device-note').hidden || "
+                             "document.querySelector('#device-note-text').textContent")
+        assert "did not allow this page to use your camera and microphone" in note, note
         assert await page.js("document.querySelector('#publish-status').textContent") == \
             "not sending (no camera or microphone)"
         erin = await bot.room_updates.wait_for(lambda u: u.event is RoomEvent.JOINED, timeout=5)
@@ -469,6 +471,11 @@ async def test_a_private_message_to_someone_who_left_is_refused_not_sent_to_ever
         assert page.errors == []
 
 
+async def _read_all(ws: aiohttp.ClientWebSocketResponse) -> None:
+    async for _ in ws:
+        pass
+
+
 async def test_a_name_clicked_for_a_private_message_who_leaves_while_typing(
         server: RoomServer, peers: Peers) -> None:  # noqa: F811
     """Clicking a name starts a private message; that person's connection drops mid-sentence: the notice
@@ -476,6 +483,9 @@ async def test_a_name_clicked_for_a_private_message_who_leaves_while_typing(
     bob = await peers.join("bob", start=False)
     async with aiohttp.ClientSession() as http, http.ws_connect(f"ws://127.0.0.1:{server.port}/ws") as eve:
         await eve.send_str(json.dumps({"type": "join", "id": 1, "room": "call", "name": "eve"}))
+        # Read what the server sends: aiohttp answers the server's pings only while reading, and a
+        # slow browser start could outlast the heartbeat and drop eve before the page sees her.
+        reading = asyncio.create_task(_read_all(eve))
         async with chromium() as browser:
             page = WebPage(await browser.new_page(viewport={"width": 1280, "height": 720}))
             await page.join(f"http://127.0.0.1:{server.port}/r/call?name=carol")
@@ -486,6 +496,7 @@ async def test_a_name_clicked_for_a_private_message_who_leaves_while_typing(
             assert await page.js("document.activeElement.id") == "text"
             await page.page.keyboard.type("meet me at")
 
+            reading.cancel()
             await eve.close(code=4000)  # not a clean goodbye: the server calls it "connection lost"
             await page.until(f"{NOTICES_JS}.includes('eve left (connection lost)')")
             await page.page.keyboard.type(" noon")
@@ -547,4 +558,507 @@ async def test_a_recipient_who_leaves_as_the_message_goes_out(server: RoomServer
         routes[-1].send(held.pop())
         await page.until(f"{TO_JS}.label === 'dan (left)' && {NOTICES_JS}.includes('dan left')")
         assert await page.js(TEXT_JS) == "are you still there?"
+        assert page.errors == []
+
+
+# --- outages, rejoining, and what the page says meanwhile ------------------------------------------
+
+STATUS_JS = "document.querySelector('#session-status').textContent"
+TILE_JS = """(name) => {
+    const tile = [...document.querySelectorAll('.tile')].find(t => t.querySelector('.tile-name').textContent === name);
+    return tile && {status: tile.dataset.status, note: tile.querySelector('.tile-overlay').hidden ? ''
+                    : tile.querySelector('.tile-overlay').textContent, role: tile.getAttribute('role'),
+                    label: tile.getAttribute('aria-label')};
+}"""
+
+
+def _notices_of(notices: list[str], text: str) -> int:
+    return sum(1 for n in notices if n == text)
+
+
+async def _until_retrying_slowly(page: WebPage) -> None:
+    """Several attempts have failed: the next one is at least 2 s away (backoff 0.25 s doubling)."""
+    await page.until(f"/attempt ([4-9]|\\d\\d)\\)$/.test({STATUS_JS})", 10)
+
+
+async def test_an_outage_is_said_once_and_what_is_shown_is_marked_as_from_before() -> None:
+    """QA: the server away for a while, and only one small status item changed: the media said
+    "connected", the tiles froze on their last frame, the people list looked live, the log said
+    nothing, and the status said "code 1006". Now the log says it once each way, the tiles say they
+    are paused, the list is marked as from before the drop, and the title says so too."""
+    port = free_port()
+    first = RoomServer("127.0.0.1", port, limits=ServerLimits(heartbeat=2.0))
+    await first.start()
+    others = Peers(f"ws://127.0.0.1:{port}/ws")
+    try:
+        await others.join("bot", publish=True, view=(160, 120, 15))
+        async with chromium() as browser:
+            page = WebPage(await browser.new_page(viewport={"width": 1000, "height": 700}))
+            await page.join(f"http://127.0.0.1:{port}/r/call?name=dave")
+            await wait_playing(page, "bot")
+            assert await page.js("document.title") == "● call · tuichat"
+            assert await page.js("document.querySelector('.statuses').getAttribute('aria-live')") == "polite"
+
+            await first.stop()
+            await _until_retrying_slowly(page)  # several attempts: the log must not say it per attempt
+            status = await page.js(STATUS_JS)
+            assert status.startswith("server: not reachable; trying again in "), status
+            assert "code" not in status and "1006" not in status and "1001" not in status, status
+            assert _notices_of(await page.js(NOTICES_JS), "Connection lost; reconnecting…") == 1
+            assert await page.js("document.querySelector('#call-status').textContent") == \
+                "media: paused until the server is back"
+            assert await page.js("document.querySelector('#publish-status').textContent") == \
+                "not sending while reconnecting"
+            assert await page.js(f"({TILE_JS})('bot')") == {
+                "status": "paused", "note": "paused: reconnecting…", "role": "group", "label": "bot"}
+            assert await page.js("document.querySelector('#people').classList.contains('stale') && "
+                                 "!document.querySelector('#people-stale').hidden && "
+                                 "document.querySelector('#people-stale').textContent") == \
+                "As before the connection dropped"
+            assert await page.js("document.title") == "(reconnecting) call · tuichat"
+
+            async with RoomServer("127.0.0.1", port, limits=ServerLimits(heartbeat=2.0)):
+                await page.until(f"{NOTICES_JS}.includes('Reconnected.')", 15)
+                await page.until("document.querySelector('#call-status').dataset.state === 'connected'", 15)
+                notices = await page.js(NOTICES_JS)
+                assert _notices_of(notices, "Connection lost; reconnecting…") == 1, notices
+                assert _notices_of(notices, "Reconnected.") == 1, notices
+                assert notices.index("Connection lost; reconnecting…") < notices.index("Reconnected."), notices
+                assert await page.js("document.title") == "● call · tuichat"
+                assert not await page.js("document.querySelector('#people').classList.contains('stale')")
+                assert await page.js("document.querySelector('#people-stale').hidden")
+                assert await page.js(STATUS_JS) == "server: connected"
+                await page.until(f"({TILE_JS})('bot') && ({TILE_JS})('bot').status !== 'paused'", 10)
+                assert page.errors == []
+                await others.close()
+    finally:
+        await others.close()
+        await first.stop()
+
+
+async def test_a_rejoin_refused_after_a_server_restart_goes_back_to_the_join_form() -> None:
+    """QA: after a restart someone else had taken the name; the page stayed in a dead call for ever
+    (old people, frozen tiles, "sending: camera on, mic on", chat refused, no retry). Now it leaves the
+    call cleanly and puts the reason on the join form, the name selected to change."""
+    port = free_port()
+    first = RoomServer("127.0.0.1", port, limits=ServerLimits(heartbeat=2.0))
+    await first.start()
+    thief = Session(f"ws://127.0.0.1:{port}/ws", "webuser", backoff_initial=0.05)
+    try:
+        async with chromium() as browser:
+            page = WebPage(await browser.new_page(viewport={"width": 1000, "height": 700}))
+            await page.join(f"http://127.0.0.1:{port}/r/lobby?name=webuser")
+            await page.js("window.__before = {tracks: window.tuichat.state.local.stream.getTracks(), "
+                          "pc: window.tuichat.state.call.pc}")
+            await first.stop()
+            await _until_retrying_slowly(page)
+            async with RoomServer("127.0.0.1", port, limits=ServerLimits(heartbeat=2.0)) as second:
+                await thief.connect()
+                await thief.join("lobby")  # before the page's next attempt, seconds away
+                await page.until("!document.querySelector('#join-view').hidden", 15)
+                assert await page.js("document.querySelector('#join-error').textContent") == (
+                    "Could not rejoin after the connection dropped. That name is taken: someone called "
+                    "'webuser' is already in room 'lobby'. Choose another name.")
+                assert await page.js("""(() => { const i = document.activeElement; return i.id === 'join-name'
+                    && i.selectionStart === 0 && i.selectionEnd === i.value.length; })()""")
+                left = await page.js("""(() => ({
+                    tracks: window.__before.tracks.map(t => t.readyState),
+                    pc: window.__before.pc.signalingState,
+                    call: document.querySelector('#call-view').hidden,
+                    bar: document.querySelector('#statusbar').hidden,
+                    tiles: document.querySelectorAll('.tile').length,
+                    people: document.querySelectorAll('#people li').length,
+                    title: document.title}))()""")
+                assert left == {"tracks": ["ended", "ended"], "pc": "closed", "call": True, "bar": True,
+                                "tiles": 0, "people": 0, "title": "lobby · tuichat"}, left
+                # Only the thief is there: the page stopped trying. Another name joins at once.
+                assert [m.name for m in second.registry.rooms["lobby"].members.values()] == ["webuser"]
+                await page.page.keyboard.type("webuser 2")
+                await page.page.keyboard.press("Enter")
+                await page.until("document.querySelector('#call-status').dataset.state === 'connected'", 15)
+                assert sorted(m.name for m in second.registry.rooms["lobby"].members.values()) == \
+                    ["webuser", "webuser 2"]
+                assert page.errors == []
+                await thief.disconnect()
+    finally:
+        await thief.disconnect()
+        await first.stop()
+
+
+# --- the join form ---------------------------------------------------------------------------------
+
+JOIN_ERROR_JS = "document.querySelector('#join-error').textContent"
+
+
+async def test_the_join_form_says_why_a_name_does_not_work(server: RoomServer, peers: Peers) -> None:  # noqa: F811
+    """QA: a name of spaces did nothing at all, and the server's reasons came in technical words alone."""
+    await peers.join("bob", start=False)
+    async with chromium() as browser:
+        page = WebPage(await browser.new_page(viewport={"width": 1000, "height": 700}))
+        await page.page.goto(f"http://127.0.0.1:{server.port}/r/call")
+        await page.page.click("#join-button")
+        assert await page.js(JOIN_ERROR_JS) == "Type a name to join."
+        await page.page.fill("#join-name", "   ")
+        await page.page.click("#join-button")
+        assert await page.js(JOIN_ERROR_JS) == \
+            "A name can't be only spaces: type at least one letter, number or sign."
+        assert await page.js("document.activeElement.id") == "join-name"
+
+        await page.page.fill("#join-name", "a\u200db")
+        await page.page.click("#join-button")
+        await page.until(f"{JOIN_ERROR_JS} !== ''")
+        assert await page.js(JOIN_ERROR_JS) == ("That name can't be used: a name must not contain the character "
+                                                "U+200D (ZERO WIDTH JOINER). Choose another name.")
+        await page.page.fill("#join-name", "BOB")
+        await page.page.click("#join-button")
+        await page.until(f"{JOIN_ERROR_JS}.startsWith('That name is taken')")
+        assert await page.js(JOIN_ERROR_JS) == \
+            "That name is taken: someone called 'bob' is already in room 'call'. Choose another name."
+        assert await page.js("document.activeElement.id") == "join-name"
+        assert await page.js("document.querySelector('#call-view').hidden")
+        assert page.errors == []
+
+
+async def test_leaving_is_a_neutral_notice_and_focus_goes_back_to_join(server: RoomServer) -> None:
+    """QA: "You left the room." was shown in red as an alert, and focus was lost after Leave."""
+    async with chromium() as browser:
+        page = WebPage(await browser.new_page(viewport={"width": 1000, "height": 700}))
+        await page.join(f"http://127.0.0.1:{server.port}/r/call?name=carol")
+        assert await page.js("document.title") == "● call · tuichat"
+        await page.page.click("#leave")
+        await page.until("!document.querySelector('#join-view').hidden")
+        assert await page.js(JOIN_ERROR_JS) == ""
+        notice = await page.js("""(() => { const n = document.querySelector('#join-notice');
+            return {text: n.textContent, role: n.getAttribute('role'), color: getComputedStyle(n).color,
+                    danger: getComputedStyle(document.querySelector('#join-error')).color}; })()""")
+        assert notice["text"] == "You left the room." and notice["role"] == "status", notice
+        assert notice["color"] != notice["danger"], notice
+        assert await page.js("document.activeElement.id") == "join-button"
+        assert await page.js("document.title") == "call · tuichat"
+        assert page.errors == []
+
+
+# --- devices: a reload keeps them muted; denied devices can be asked for again ---------------------
+
+async def test_a_reload_keeps_the_microphone_muted(server: RoomServer, peers: Peers) -> None:  # noqa: F811
+    """QA (privacy): reloading mid-call unmuted the microphone. The choices now survive a reload, the
+    form shows them before joining, and the room never sees the mic on."""
+    bob = await peers.join("bob", start=False)
+    seen: list[tuple[str, bool]] = []
+
+    def record(update: Any) -> None:
+        if update.participant.name == "carol" and update.participant.stream is not None:
+            seen.append((update.event.value, update.participant.stream.audio_muted))
+
+    for event in (RoomEvent.PUBLISHED, RoomEvent.UPDATED):
+        bob.room.on(event, record)
+    async with chromium() as browser:
+        page = WebPage(await browser.new_page(viewport={"width": 1000, "height": 700}))
+        await page.join(f"http://127.0.0.1:{server.port}/r/call?name=carol")
+        await page.until("document.querySelector('#publish-status').textContent === 'sending: camera on, mic on'")
+        await page.page.click("#mic")
+        await page.until("document.querySelector('#publish-status').textContent === 'sending: camera on, mic muted'")
+        await page.page.reload()
+        form = await page.js("""(() => ({mic: document.querySelector('#join-mic').checked,
+            cam: document.querySelector('#join-cam').checked,
+            button: document.querySelector('#join-button').textContent}))()""")
+        assert form == {"mic": False, "cam": True, "button": "Join muted"}, form
+        await bob.room_updates.wait_for(lambda u: u.event is RoomEvent.LEFT, timeout=8)
+        seen.clear()
+        await page.page.click("#join-button")
+        await page.until("document.querySelector('#call-status').dataset.state === 'connected'", 15)
+        await page.until("document.querySelector('#publish-status').textContent === 'sending: camera on, mic muted'")
+        assert await page.js("document.querySelector('#mic').getAttribute('aria-pressed')") == "true"
+        await wait_until(lambda: any(kind == "PUBLISHED" for kind, _ in seen), timeout=5)
+        assert seen and all(muted for _, muted in seen), seen  # never "mic on", not even for a moment
+        assert bob.room.participant_named("carol").audio_muted
+        assert page.errors == []
+
+
+async def test_denied_devices_are_explained_once_and_can_be_asked_for_again(
+        server: RoomServer, peers: Peers) -> None:  # noqa: F811
+    """QA: "permission denied; permission denied; permission denied" and no way forward. Now one
+    sentence saying how to allow them, and Try again publishes them without leaving the room."""
+    bob = await peers.join("bob", view=(160, 120, 15))
+    async with chromium(without=("--use-fake-ui-for-media-stream",)) as browser:
+        context = await browser.new_context(viewport={"width": 1000, "height": 700})
+        page = WebPage(await context.new_page())
+        await page.join(f"http://127.0.0.1:{server.port}/r/call?name=erin")
+        text = await page.js("document.querySelector('#device-note-text').textContent")
+        assert text == ("The browser did not allow this page to use your camera and microphone: you can watch "
+                        "and chat, but nobody sees or hears you. To allow it, click the camera icon or the padlock "
+                        "beside the address and choose Allow, then press Try again."), text
+        assert "permission denied" not in text
+        assert await page.js("document.querySelector('#publish-status').textContent") == \
+            "not sending (no camera or microphone)"
+        erin = bob.room.participant_named("erin")
+
+        await context.grant_permissions(["camera", "microphone"], origin=f"http://127.0.0.1:{server.port}")
+        await page.page.click("#device-retry")
+        await page.until("document.querySelector('#publish-status').textContent === 'sending: camera on, mic on'")
+        assert await page.js("document.querySelector('#device-note').hidden")
+        await bob.room_updates.wait_for(lambda u: u.event is RoomEvent.PUBLISHED and u.participant.name == "erin"
+                                        and u.participant.stream.audio and u.participant.stream.video, timeout=5)
+        assert bob.room.participant_named("erin") is erin  # the same participant: never left the room
+        assert not [u for u in bob.room_updates.items if u.event is RoomEvent.LEFT]
+        await frames_change(bob.call, bob.drain, "erin", (160, 120))
+        assert page.errors == []
+
+
+# --- insecure and loopback addresses ---------------------------------------------------------------
+
+async def test_a_plain_http_lan_address_says_so_before_joining_and_still_copies_the_link(
+        server: RoomServer) -> None:
+    """QA: on http:// off localhost, Copy link always failed (no clipboard API there) and the camera
+    problem was explained only after joining, in jargon."""
+    origin = f"http://lan.test:{server.port}"
+    async with chromium("--host-resolver-rules=MAP lan.test 127.0.0.1") as browser:
+        context = await browser.new_context(viewport={"width": 1000, "height": 700})
+        await context.grant_permissions(["clipboard-read", "clipboard-write"],
+                                        origin=f"http://127.0.0.1:{server.port}")
+        page = WebPage(await context.new_page())
+        await page.page.goto(f"{origin}/r/lobby?name=lan")
+        assert not await page.js("window.isSecureContext")
+        assert await page.js("!document.querySelector('#join-insecure').hidden && "
+                             "document.querySelector('#join-insecure').textContent.replace(/\\s+/g, ' ')") == (
+            "This address cannot use your camera and microphone: browsers allow them only on https:// addresses "
+            "and on localhost. You can still watch and chat; to be seen and heard, open the room through the "
+            "server's https address or on localhost.")
+        assert await page.js("document.querySelector('#join-button').textContent") == "Join to watch and chat"
+        assert await page.js("document.querySelector('#invite-local').hidden")  # a link others can use
+
+        await page.page.click("#copy-link")
+        assert await page.js("document.querySelector('#copy-link').textContent") == "Copied"
+        reader = await context.new_page()
+        await reader.goto(f"http://127.0.0.1:{server.port}/")
+        assert await reader.evaluate("navigator.clipboard.readText()") == f"{origin}/r/lobby"
+
+        await page.page.click("#join-button")
+        await page.until("document.querySelector('#session-status').dataset.state === 'connected'")
+        await page.until("!document.querySelector('#call-view').hidden")
+        assert (await page.js("document.querySelector('#device-note-text').textContent")).startswith(
+            "This address cannot use the camera and microphone")
+        assert await page.js("document.querySelector('#device-retry').hidden")
+        assert page.errors == []
+
+
+async def test_a_loopback_invite_link_says_it_only_works_here(server: RoomServer) -> None:
+    async with chromium() as browser:
+        page = WebPage(await browser.new_page(viewport={"width": 1000, "height": 700}))
+        await page.page.goto(f"http://127.0.0.1:{server.port}/r/lobby")
+        note = await page.js("!document.querySelector('#invite-local').hidden && "
+                             "document.querySelector('#invite-local').textContent.replace(/\\s+/g, ' ')")
+        assert note and note.startswith("This link only works on this computer"), note
+        async with RoomServer("127.0.0.1", 0, public_url="https://chat.example.org") as proxied:
+            await page.page.goto(f"http://localhost:{proxied.port}/r/lobby")
+            assert await page.js("document.querySelector('#invite-link').textContent") == \
+                "https://chat.example.org/r/lobby"
+            assert await page.js("document.querySelector('#invite-local').hidden")
+        assert page.errors == []
+
+
+# --- a phone, the composer, links, accessibility ---------------------------------------------------
+
+TILES_JS = """() => [...document.querySelectorAll('.tile')].map(t => {
+    const box = (e) => { const b = e.getBoundingClientRect(); return {left: b.left, top: b.top, right: b.right,
+                                                                     bottom: b.bottom, width: b.width}; };
+    const name = t.querySelector('.tile-name'), note = t.querySelector('.tile-note');
+    return {tile: box(t), name: name.textContent, label: box(t.querySelector('.tile-label')),
+            cut: name.scrollWidth > name.clientWidth + 1,
+            note: t.querySelector('.tile-overlay').hidden ? null : box(note)};
+})"""
+
+
+async def test_a_phone_shows_two_columns_with_readable_names(server: RoomServer, peers: Peers) -> None:  # noqa: F811
+    """QA at 390×844: six people gave three columns of ~105 px tiles, names cut to one letter, and the
+    overlay text wrapped over the name label."""
+    for name in ("christina", "bob", "chatter", "nocam", "silent"):
+        await peers.join(name, start=False)
+    async with chromium() as browser:
+        context = await browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2,
+                                            is_mobile=True, has_touch=True)
+        page = WebPage(await context.new_page())
+        await page.join(f"http://127.0.0.1:{server.port}/r/call?name=webphone")
+        await page.until("document.querySelectorAll('.tile').length === 6")
+        await page.until(f"(({TILES_JS})()).every(t => t.note === null || t.note.width > 0)")
+        tiles = await page.js(TILES_JS)
+        columns = {round(t["tile"]["left"]) for t in tiles}
+        assert len(columns) == 2, tiles
+        for t in tiles:
+            assert t["tile"]["width"] >= 160, t
+            assert not t["cut"], t  # the whole name shows
+            if t["note"] is not None:  # "not sharing video" sits above the label, inside the tile
+                assert t["note"]["bottom"] <= t["label"]["top"] + 0.5, t
+                assert t["tile"]["left"] <= t["note"]["left"] and t["note"]["right"] <= t["tile"]["right"], t
+        assert await page.js("document.documentElement.scrollWidth") <= 390
+        side = (await page.js(LAYOUT_JS))["side"]
+        assert all(t["tile"]["bottom"] <= side["top"] for t in tiles), (tiles, side)  # none over the people
+
+        # Two people: one column.
+        for peer in peers.made[1:]:
+            await peer.session.disconnect()
+        await page.until("document.querySelectorAll('.tile').length === 2")
+        await page.until(f"new Set((({TILES_JS})()).map(t => Math.round(t.tile.left))).size === 1")
+        assert page.errors == []
+
+
+async def test_the_composer_keeps_lines_and_counts_characters_as_the_server_does(
+        server: RoomServer, peers: Peers) -> None:  # noqa: F811
+    """QA: the composer was an <input>: pasted lines were joined, a 2100-character paste was cut to
+    2000 without a word, and 1500 emoji were cut to 1000 (UTF-16 units, not characters)."""
+    bob = await peers.join("bob", start=False)
+    async with chromium() as browser:
+        context = await browser.new_context(viewport={"width": 1280, "height": 720},
+                                            permissions=["clipboard-read", "clipboard-write"])
+        page = WebPage(await context.new_page())
+        await page.join(f"http://127.0.0.1:{server.port}/r/call?name=carol")
+        assert await page.js("document.querySelector('#text').tagName") == "TEXTAREA"
+        one_line = await page.js("document.querySelector('#text').offsetHeight")
+
+        async def paste(text: str) -> None:
+            await page.js(f"navigator.clipboard.writeText({json.dumps(text)})")
+            await page.page.focus("#text")
+            await page.page.keyboard.press("Control+V")
+
+        async def sent() -> str:
+            said = await bob.room_updates.wait_for(lambda u: u.event is RoomEvent.MESSAGE, timeout=5)
+            bob.room_updates.items.clear()
+            return str(said.message.text)
+
+        # Shift+Enter is a new line, Enter sends; the box grows with the lines.
+        await page.page.focus("#text")
+        await page.page.keyboard.type("line one")
+        await page.page.keyboard.press("Shift+Enter")
+        await page.page.keyboard.type("line two")
+        await page.page.keyboard.press("Shift+Enter")
+        await page.page.keyboard.type("line three")
+        assert await page.js(TEXT_JS) == "line one\nline two\nline three"
+        assert await page.js("document.querySelector('#text').offsetHeight") > one_line + 20
+        await page.page.keyboard.press("Enter")
+        assert await sent() == "line one\nline two\nline three"
+        await page.until(f"{TEXT_JS} === ''")
+        assert await page.js("document.querySelector('#text').offsetHeight") == one_line
+
+        # A pasted block keeps its lines.
+        await paste("first\r\nsecond\n  indented third")
+        assert await page.js(TEXT_JS) == "first\nsecond\n  indented third"
+        await page.page.keyboard.press("Enter")
+        assert await sent() == "first\nsecond\n  indented third"
+
+        # 1500 emoji are 1500 characters to the server: all kept, sent whole.
+        await paste("😀" * 1500)
+        assert await page.js(f"[...{TEXT_JS}].length") == 1500
+        assert await page.js("document.querySelector('#composer-note').textContent") == ""
+        await page.page.keyboard.press("Enter")
+        assert await sent() == "😀" * 1500
+
+        # A paste past the limit is cut to fit, and says so.
+        await paste("B" * 2100)
+        assert await page.js(TEXT_JS) == "B" * 2000
+        assert await page.js("document.querySelector('#composer-note').textContent") == \
+            "A message holds at most 2000 characters: 100 characters were left out."
+        await page.js("document.querySelector('#text').value = ''")
+        await paste("x" * 10 + "😀" * 2100)
+        assert await page.js(f"[...{TEXT_JS}].length") == 2000
+        assert await page.js("document.querySelector('#composer-note').textContent") == \
+            "A message holds at most 2000 characters: 110 characters were left out."
+        await page.page.keyboard.press("Enter")
+        assert await sent() == "x" * 10 + "😀" * 1990
+        assert page.errors == []
+
+
+async def test_links_in_messages_are_anchors_made_as_text(server: RoomServer, peers: Peers) -> None:  # noqa: F811
+    bob = await peers.join("bob", start=False)
+    text = ("docs at https://example.org/a?b=1&c=2. and (see http://x.test/p(1)) javascript:alert(1) "
+            "<a href=\"https://evil.test\">x</a> https://")
+    async with chromium() as browser:
+        page = WebPage(await browser.new_page(viewport={"width": 1280, "height": 720}))
+        await page.join(f"http://127.0.0.1:{server.port}/r/call?name=carol")
+        await bob.room.send_message(text)
+        await page.until("document.querySelectorAll('#messages .message').length === 1")
+        message = await page.js("""(() => { const m = document.querySelector('#messages .message-text');
+            return {text: m.textContent, elements: m.querySelectorAll('*').length,
+                    links: [...m.querySelectorAll('a')].map(a => ({href: a.getAttribute('href'), text: a.textContent,
+                                                                    rel: a.rel, target: a.target}))}; })()""")
+        assert message["text"] == text
+        rel = "noopener noreferrer nofollow"
+        assert message["links"] == [
+            {"href": "https://example.org/a?b=1&c=2", "text": "https://example.org/a?b=1&c=2", "rel": rel,
+             "target": "_blank"},
+            {"href": "http://x.test/p(1)", "text": "http://x.test/p(1)", "rel": rel, "target": "_blank"},
+            # The markup stays text; only the address in it is a link.
+            {"href": "https://evil.test/", "text": "https://evil.test", "rel": rel, "target": "_blank"},
+        ], message
+        assert message["elements"] == 3  # the anchors alone: nothing made from the <a href> in the text
+        assert page.errors == []
+
+
+async def test_controls_people_and_tiles_for_keyboards_and_screen_readers(
+        server: RoomServer, peers: Peers) -> None:  # noqa: F811
+    """QA: the toggles changed label and aria-pressed together ("Unmute mic, pressed"), people could
+    be clicked but not reached by keyboard, and tiles had no names for screen readers."""
+    await peers.join("eve", start=False)
+    async with chromium() as browser:
+        page = WebPage(await browser.new_page(viewport={"width": 1280, "height": 720}))
+        await page.join(f"http://127.0.0.1:{server.port}/r/call?name=carol")
+        await page.page.click("#mic")
+        await page.page.click("#cam")
+        controls = page.page.locator("#statusbar .controls")
+        assert (await controls.aria_snapshot()).splitlines() == [
+            '- button "Mute mic" [pressed]', '- button "Camera off" [pressed]', '- button "Leave"']
+        await page.page.click("#mic")
+        assert (await controls.aria_snapshot()).splitlines() == [
+            '- button "Mute mic"', '- button "Camera off" [pressed]', '- button "Leave"']
+
+        # A person is a button: reached with Tab, Enter starts a private message.
+        await page.page.focus("#people-heading")  # not focusable: Tab starts from here
+        await page.js("document.querySelector('#people-heading').tabIndex = -1")
+        await page.page.focus("#people-heading")
+        await page.page.keyboard.press("Tab")
+        assert await page.js("document.activeElement.closest('#people') !== null && "
+                             "document.activeElement.querySelector('.person-name').textContent") == "eve"
+        await page.page.keyboard.press("Enter")
+        assert (await page.js(TO_JS))["label"] == "eve (private)"
+        assert await page.js("document.activeElement.id") == "text"
+
+        # Tiles are groups named after their person.
+        await page.until("document.querySelectorAll('.tile').length === 2")
+        assert await page.page.get_by_role("group", name="eve", exact=True).count() == 1
+        assert await page.page.get_by_role("group", name="carol (you)", exact=True).count() == 1
+        assert page.errors == []
+
+
+# --- the landing form and error pages --------------------------------------------------------------
+
+async def test_bad_room_and_name_on_the_landing_form_keep_what_was_typed(server: RoomServer) -> None:
+    base = f"http://127.0.0.1:{server.port}"
+    async with aiohttp.ClientSession() as http:
+        # A room URL that does not work: a favicon, and a link back to the form with the room filled in.
+        async with http.get(f"{base}/r/a%20b") as response:
+            body = await response.text()
+            assert response.status == 400
+            assert '<link rel="icon" href="../static/favicon.svg" type="image/svg+xml">' in body
+            assert '<a href="../?room=a+b">Change the room name</a>' in body
+        async with http.get(f"{base}/?room=a+b") as response:
+            assert 'value="a b"' in await response.text()
+        # The form itself, sent without its browser checks: shown again with the values and the reason.
+        async with http.get(f"{base}/join?room=my+room&name=bob") as response:
+            body = await response.text()
+            assert response.status == 400 and 'value="my room"' in body and 'value="bob"' in body
+            assert "That room name does not work: a room name must not contain spaces." in body
+        async with http.get(f"{base}/join?room=ok&name=a%E2%80%AEb") as response:
+            body = await response.text()
+            assert response.status == 400 and 'value="ok"' in body and 'value="a\u202eb"' in body
+            assert "That name can&#x27;t be used: a name must not contain the character U+202E" in body
+
+    async with chromium() as browser:  # the browser refuses a space before sending anything
+        page = WebPage(await browser.new_page(viewport={"width": 1000, "height": 700}))
+        await page.page.goto(f"{base}/")
+        await page.page.fill("input[name=room]", "my room")
+        await page.page.click("button[type=submit]")
+        assert await page.js("document.querySelector('input[name=room]').validity.patternMismatch")
+        assert page.page.url == f"{base}/"
+        await page.page.fill("input[name=room]", "my-room")
+        await page.page.click("button[type=submit]")
+        await page.page.wait_for_url(f"{base}/r/my-room")
         assert page.errors == []

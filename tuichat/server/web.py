@@ -3,8 +3,9 @@
 Everything is served from files in the package (``tuichat/web``), never fetched from elsewhere.
 Every response carries a Content-Security-Policy that allows only this origin's scripts and styles
 (no inline code), ``nosniff`` and ``no-referrer``. A bad room name in a URL gets a short HTML page
-with status 400 saying what is wrong. Names and messages never pass through here: the page's script
-inserts them as text.
+with status 400 saying what is wrong and a link back to the start page's form with the room filled
+in; the form sent with a bad room or name comes back with what was typed and the reason. Names and
+messages never pass through here: the page's script inserts them as text.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ import html
 import importlib.resources
 import string
 from functools import cache
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, quote_plus, urlsplit
 
 from aiohttp import web
 
+from tuichat.protocol.limits import TEXT_MAX_LENGTH
 from tuichat.protocol.names import name_problem, room_problem
 
 __all__ = ["CONTENT_SECURITY_POLICY", "SECURITY_HEADERS", "WebClient", "invite_link", "public_base_url"]
@@ -79,10 +81,31 @@ def _root(request: web.BaseRequest) -> str:
     return "/".join([".."] * depth) or "."
 
 
-def _error_page(request: web.BaseRequest, status: int, title: str, detail: str) -> web.Response:
+def _error_page(request: web.BaseRequest, status: int, title: str, detail: str, *,
+                room: str | None = None) -> web.Response:
+    """A short page saying what went wrong; with ``room``, a link back to the start page's form with
+    that room filled in, so what was typed can be corrected rather than typed again."""
+    root = _root(request)
+    action = ""
+    if room is not None:
+        action = f'<p><a href="{html.escape(_form_link(root, room))}">Change the room name</a></p>'
     body = _template("error.html").substitute(
-        root=_root(request), status=status, title=html.escape(title), detail=html.escape(detail))
+        root=root, status=status, title=html.escape(title), detail=html.escape(detail), action=action)
     return web.Response(status=status, text=body, content_type="text/html", charset="utf-8")
+
+
+def _form_link(root: str, room: str) -> str:
+    """The start page with its room field holding ``room`` (``../?room=a+b``)."""
+    return f"{root}/?room={quote_plus(room)}" if room else f"{root}/"
+
+
+def _room_refusal(problem: str) -> str:
+    return f"That room name does not work: {problem}."
+
+
+def _name_refusal(problem: str) -> str:
+    """The same sentence the room page shows when the server refuses a name."""
+    return f"That name can't be used: {problem}. Choose another name."
 
 
 class WebClient:
@@ -97,19 +120,30 @@ class WebClient:
         app.on_response_prepare.append(_add_security_headers)
 
     async def _index(self, request: web.Request) -> web.Response:
+        """The start page; ``?room=`` and ``?name=`` fill its form (the error page's way back)."""
+        return self._landing(request, request.query.get("room", ""), request.query.get("name", ""))
+
+    def _landing(self, request: web.Request, room: str, name: str, *, error: str = "",
+                 status: int = 200) -> web.Response:
         base = public_base_url(self.public_url, request)
-        body = _template("index.html").substitute(root=_root(request), address=html.escape(urlsplit(base).netloc))
-        return web.Response(text=body, content_type="text/html", charset="utf-8")
+        body = _template("index.html").substitute(
+            root=_root(request), address=html.escape(urlsplit(base).netloc), room=html.escape(room),
+            name=html.escape(name), error=html.escape(error))
+        return web.Response(status=status, text=body, content_type="text/html", charset="utf-8")
 
     async def _join(self, request: web.Request) -> web.Response:
-        """The landing page's form (no script needed): redirect to the room's page."""
+        """The landing page's form (no script needed): redirect to the room's page, or show the form
+        again with what was typed and why it does not work (a browser that skipped its own checks)."""
         room = request.query.get("room", "").strip()
         name = request.query.get("name", "").strip()
         problem = room_problem(room)
         if problem:
-            return _error_page(request, 400, "That room name does not work", f"{problem}.")
+            return self._landing(request, room, name, error=_room_refusal(problem), status=400)
+        name_trouble = name_problem(name) if name else None
+        if name_trouble:
+            return self._landing(request, room, name, error=_name_refusal(name_trouble), status=400)
         target = f"{ROOM_PATH.lstrip('/')}{quote(room, safe='')}"  # relative: works under a proxy's prefix
-        if name and name_problem(name) is None:
+        if name:
             target += f"?name={quote(name, safe='')}"
         raise web.HTTPSeeOther(target)
 
@@ -118,10 +152,11 @@ class WebClient:
         problem = room_problem(room)
         if problem:
             return _error_page(request, 400, "That room name does not work", f"{problem}. Room names are 1-32 letters, "
-                               "numbers, punctuation or symbols, without spaces or '/'.")
+                               "numbers, punctuation or symbols, without spaces or '/'.", room=room)
         base = public_base_url(self.public_url, request)
         body = _template("room.html").substitute(root=_root(request), room=html.escape(room),
-                                                 invite=html.escape(invite_link(base, room)), base=html.escape(base))
+                                                 invite=html.escape(invite_link(base, room)), base=html.escape(base),
+                                                 text_max=TEXT_MAX_LENGTH)
         return web.Response(text=body, content_type="text/html", charset="utf-8",
                             headers={"Cache-Control": "no-store"})
 

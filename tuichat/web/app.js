@@ -2,9 +2,10 @@
 //
 // The offer has the same fixed layout as the terminal client's (tuichat/server/media.py): our
 // sendonly video and sendonly audio, then `media_slots` pairs of recvonly video + audio. Nothing is
-// renegotiated: mute and camera-off use sender.replaceTrack, and `streams` events say which
-// participant is on which receive slot. Everything other people send (names, messages) goes into the
-// page with textContent, never as HTML. Standard APIs only, so it runs in Chromium and Firefox.
+// renegotiated: mute, camera-off and devices allowed late use sender.replaceTrack, and `streams`
+// events say which participant is on which receive slot. Everything other people send (names,
+// messages) goes into the page with textContent or as text nodes, never parsed as HTML. Standard
+// APIs only, so it runs in Chromium and Firefox.
 "use strict";
 
 (() => {
@@ -16,13 +17,63 @@
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
     return url.href;
   })();
+  /** The server's limit on a chat message, in characters (code points, as Python counts them). */
+  const TEXT_MAX = Number(meta("text-max")) || 2000;
 
-  // Every limit and timeout in one place (milliseconds).
+  // Every limit and timeout in one place (milliseconds, pixels).
   const LIMITS = {
     viewMaxWidth: 640, viewMaxHeight: 480, viewMinSide: 16, viewFps: 15,
-    commandTimeout: 10000, iceGatherTimeout: 5000, connectTimeout: 15000,
-    backoffInitial: 250, backoffMax: 8000, restartDelay: 1000, viewDebounce: 300,
-    messagesKept: 500,
+    commandTimeout: 10000, iceGatherTimeout: 5000, connectTimeout: 15000, socketOpenTimeout: 10000,
+    backoffInitial: 250, backoffMax: 8000, restartDelay: 1000, viewDebounce: 300, leaveTimeout: 1000,
+    messagesKept: 500, copiedShown: 2000, tileGap: 10,
+  };
+
+  /** Where the page is with the room; the title, statuses and tiles follow it. */
+  const Phase = Object.freeze({
+    OUT: "out",                    // the join form
+    JOINING: "joining",            // devices asked for, the join command on its way
+    IN: "in",                      // in the room
+    RECONNECTING: "reconnecting",  // the connection dropped; what is shown is from before
+  });
+
+  /** What the join form's choices and the mute buttons remember across a reload (this tab only). */
+  const CHOICES_KEY = "tuichat.devices";
+
+  /** Codes of a refused join that are about the name: the name field is the way forward. */
+  const NAME_CODES = new Set(["invalid_name", "name_taken"]);
+
+  const DEVICE_PROBLEMS = {
+    insecure: {
+      retry: false,
+      text: "This address cannot use the camera and microphone: browsers allow them only on https:// " +
+        "addresses and on localhost. You can watch and chat, but nobody sees or hears you.",
+    },
+    denied: {
+      retry: true,
+      text: "The browser did not allow this page to use your camera and microphone: you can watch and chat, " +
+        "but nobody sees or hears you. To allow it, click the camera icon or the padlock beside the address " +
+        "and choose Allow, then press Try again.",
+    },
+    missing: {
+      retry: true,
+      text: "No camera or microphone was found: you can watch and chat, but nobody sees or hears you. " +
+        "Connect one, then press Try again.",
+    },
+    busy: {
+      retry: true,
+      text: "The camera and microphone could not be started; another program may be using them. You can " +
+        "watch and chat, but nobody sees or hears you. Close the other program, then press Try again.",
+    },
+    noCamera: {
+      retry: true,
+      text: "No camera could be used: the others hear you but do not see you. Connect one or close the " +
+        "program using it, then press Try again.",
+    },
+    noMicrophone: {
+      retry: true,
+      text: "No microphone could be used: the others see you but do not hear you. Connect one or close the " +
+        "program using it, then press Try again.",
+    },
   };
 
   const $ = (id) => document.getElementById(id);
@@ -42,10 +93,15 @@
   // --- the WebSocket: commands with ids, answered by ack or error; reconnects with backoff --------
 
   class Signal {
-    constructor(url, { onEvent, onStatus, onReopen }) {
+    /**
+     * onLost: an open connection dropped (once per drop, not per failed attempt);
+     * onRetry(attempt, delay): the next attempt is scheduled; onReopen: an attempt succeeded.
+     */
+    constructor(url, { onEvent, onLost, onRetry, onReopen }) {
       this.url = url;
       this.onEvent = onEvent;
-      this.onStatus = onStatus;
+      this.onLost = onLost;
+      this.onRetry = onRetry;
       this.onReopen = onReopen;
       this.ws = null;
       this.nextId = 1;
@@ -60,32 +116,48 @@
         const ws = new WebSocket(this.url);
         this.ws = ws;
         let opened = false;
-        ws.onopen = () => { opened = true; this.attempt = 0; this.onStatus("connected", "connected"); resolve(); };
+        // A socket that neither opens nor fails (a silently dropped SYN) must not stall the retries.
+        const timeout = setTimeout(() => ws.close(), LIMITS.socketOpenTimeout);
+        ws.onopen = () => { opened = true; clearTimeout(timeout); resolve(); };
         ws.onmessage = (event) => this.dispatch(event.data);
-        ws.onclose = (event) => {
+        ws.onclose = () => {
+          clearTimeout(timeout);
           if (this.ws !== ws) return;
-          this.failPending(`connection lost (code ${event.code})`);
-          if (!opened) reject(new Error(`cannot reach the server (code ${event.code})`));
-          if (!this.closing && opened) this.reconnectLater(`connection lost (code ${event.code})`);
+          this.failPending("the connection to the server was lost");
+          if (!opened) reject(new Error("the server is not reachable"));
+          else if (!this.closing) {
+            this.onLost();
+            this.reconnectLater();
+          }
         };
       });
     }
 
-    reconnectLater(reason) {
+    reconnectLater() {
       this.attempt += 1;
       const delay = Math.min(LIMITS.backoffInitial * 2 ** (this.attempt - 1), LIMITS.backoffMax);
-      this.onStatus("reconnecting", `${reason}; retrying in ${(delay / 1000).toFixed(1)} s (attempt ${this.attempt})`);
+      this.onRetry(this.attempt, delay);
       clearTimeout(this.timer);
       this.timer = setTimeout(async () => {
         if (this.closing) return;
         try {
           await this.open();
-        } catch (error) {
-          this.reconnectLater(error.message);
+        } catch {
+          if (!this.closing) this.reconnectLater();
           return;
         }
-        this.onReopen();
+        if (!this.closing) this.onReopen();
       }, delay);
+    }
+
+    /** Back to the first, shortest delay: called once the room has taken us back. */
+    settled() {
+      this.attempt = 0;
+    }
+
+    /** Drop the connection and try again (an attempt that opened but could not rejoin). */
+    restart() {
+      if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.close(1000, "retrying");
     }
 
     dispatch(data) {
@@ -138,6 +210,7 @@
   // --- state ---------------------------------------------------------------------------------------
 
   const state = {
+    phase: Phase.OUT,
     name: "",
     signal: null,
     me: null,                 // our participant id
@@ -147,6 +220,7 @@
     publicUrl: meta("base"),
     shown: new Set(),         // "ts:id" of messages already in the log
     local: { stream: null, video: null, audio: null },
+    deviceProblem: null,      // one of DEVICE_PROBLEMS while the camera or microphone cannot be used
     micMuted: false,
     camOff: false,
     call: null,               // the current Call
@@ -160,12 +234,31 @@
     recipient: null,
   };
 
+  function loadChoices() {
+    try {
+      const saved = JSON.parse(sessionStorage.getItem(CHOICES_KEY) || "{}");
+      state.micMuted = saved.micMuted === true;
+      state.camOff = saved.camOff === true;
+    } catch {
+      // Storage refused (a privacy setting): start unmuted, as without a reload.
+    }
+  }
+
+  function saveChoices() {
+    try {
+      sessionStorage.setItem(CHOICES_KEY, JSON.stringify({ micMuted: state.micMuted, camOff: state.camOff }));
+    } catch {
+      // Storage refused: the choice holds until the page is reloaded.
+    }
+  }
+
   // --- the call ------------------------------------------------------------------------------------
 
   class Call {
     constructor(slots) {
       this.pc = new RTCPeerConnection({ iceServers: [], bundlePolicy: "max-bundle" });
       this.closed = false;
+      this.ready = false;  // connected and ready to publish
       this.answer = null;
       const { video, audio } = state.local;
       this.video = this.pc.addTransceiver(video && !state.camOff ? video : "video", { direction: "sendonly" });
@@ -227,12 +320,20 @@
       const s = this.pc.connectionState;
       if (s === "failed") {
         setStatus("call-status", "failed", "media: failed; retrying");
-        setTimeout(() => { if (state.call === this) startCall(); }, LIMITS.restartDelay);
+        setTimeout(() => { if (state.call === this && state.phase === Phase.IN) startCall(); }, LIMITS.restartDelay);
       } else if (s === "disconnected") {
         setStatus("call-status", "reconnecting", "media: interrupted");
       } else if (s === "connected") {
         setStatus("call-status", "connected", "media: connected");
       }
+    }
+
+    /** Send what the devices and the mute choices say now (no renegotiation: the senders exist). */
+    async sendLocal() {
+      if (this.closed) return;
+      const { video, audio } = state.local;
+      await this.video.sender.replaceTrack(video && !state.camOff ? video : null);
+      await this.audio.sender.replaceTrack(audio && !state.micMuted ? audio : null);
     }
 
     close() {
@@ -253,6 +354,7 @@
     try {
       await call.start();
       if (call.closed) return;
+      call.ready = true;
       setStatus("call-status", "connected", "media: connected");
       await publish();
     } catch (error) {
@@ -265,32 +367,37 @@
   async function publish() {
     const { audio, video } = state.local;
     if (!audio && !video) { renderPublish(); return; }
-    await state.signal.command({ type: "publish", audio: Boolean(audio), video: Boolean(video) });
+    // The mutes go first: the server holds them for the publication, so nobody ever sees a muted
+    // microphone as on, not even between two messages.
     if (state.micMuted || state.camOff) {
-      await state.signal.command({ type: "mute", audio: state.micMuted || !audio, video: state.camOff || !video });
+      await state.signal.command({ type: "mute", audio: state.micMuted, video: state.camOff });
     }
+    await state.signal.command({ type: "publish", audio: Boolean(audio), video: Boolean(video) });
     state.published = true;
     renderPublish();
   }
 
   async function setMic(muted) {
     state.micMuted = muted;
+    saveChoices();
     const track = state.local.audio;
     if (track) track.enabled = !muted;
-    if (state.call) await state.call.audio.sender.replaceTrack(muted ? null : track);
-    renderControls();
+    renderControls();  // at once: the button answers the click, whatever the network does
     renderPublish();
+    renderTiles();
+    if (state.call) await state.call.sendLocal();
     if (state.published) await state.signal.command({ type: "mute", audio: muted || !track });
   }
 
   async function setCamera(off) {
     state.camOff = off;
+    saveChoices();
     const track = state.local.video;
     if (track) track.enabled = !off;
-    if (state.call) await state.call.video.sender.replaceTrack(off ? null : track);
     renderControls();
     renderPublish();
     renderTiles();
+    if (state.call) await state.call.sendLocal();
     if (state.published) await state.signal.command({ type: "mute", video: off || !track });
   }
 
@@ -313,7 +420,7 @@
   let viewTimer = null;
   function viewLater() {
     clearTimeout(viewTimer);
-    viewTimer = setTimeout(() => { sendView().catch(() => {}); }, LIMITS.viewDebounce);
+    viewTimer = setTimeout(() => { if (state.phase === Phase.IN) sendView().catch(() => {}); }, LIMITS.viewDebounce);
   }
 
   // --- room events ---------------------------------------------------------------------------------
@@ -405,6 +512,11 @@
     const input = $("text");
     const text = input.value;
     if (!text.trim() || !state.signal) return;
+    if (state.phase === Phase.RECONNECTING) {
+      addNotice("Not sent: the connection to the server dropped. Your text is kept; send it again once " +
+        "the page has reconnected.", "refused");
+      return;
+    }
     const chosen = state.recipient;
     // Never fall back to everyone: a private message to someone gone stays in the input.
     if (chosen && chosen.gone) {
@@ -414,7 +526,11 @@
     }
     try {
       await state.signal.command({ type: "message", text, to: chosen ? chosen.id : null });
-      if (input.value === text) input.value = "";  // not what was typed meanwhile
+      if (input.value === text) {  // not what was typed meanwhile
+        input.value = "";
+        $("composer-note").textContent = "";
+        fitComposer();
+      }
     } catch (error) {
       // They left just before it reached the server (their LEFT was still on its way to us).
       const gone = chosen && error instanceof CommandError && error.code === "unknown_participant";
@@ -422,62 +538,59 @@
     }
   }
 
+  // --- joining, losing the server, rejoining, leaving ----------------------------------------------
+
+  /** A refused join in plain words, with the server's reason and what to do about it. */
+  function refusal(error) {
+    const reason = error.message.replace(/\.+$/, "");
+    switch (error.code) {
+      case "invalid_name": return `That name can't be used: ${reason}. Choose another name.`;
+      case "name_taken": return `That name is taken: ${reason}. Choose another name.`;
+      case "room_full": return `The room is full: ${reason}. Try again when someone has left.`;
+      case "invalid_room": return `That room name does not work: ${reason}.`;
+      default: return `The server refused: ${reason}.`;
+    }
+  }
+
   async function joinRoom() {
+    const signal = state.signal;
     const join = { type: "join", room: ROOM, name: state.name };
     if (state.resume) join.resume = state.resume;
-    await state.signal.command(join);  // STATE arrives before the ack
+    await signal.command(join);  // STATE arrives before the ack
+    if (state.signal !== signal) return;
+    signal.settled();
+    const back = state.phase === Phase.RECONNECTING;
+    state.phase = Phase.IN;
+    setStatus("session-status", "connected", "server: connected");
+    if (back) addNotice("Reconnected.");
+    renderTitle();
+    renderPeople();
+    renderPublish();
     startCall();
   }
 
-  async function onReopen() {
-    try {
-      await joinRoom();
-    } catch (error) {
-      setStatus("session-status", "failed", `server: could not rejoin: ${error.message}`);
-      addNotice(`Could not rejoin: ${error.message}`);
-    }
-  }
-
-  async function openDevices() {
-    const notes = [];
-    const tryGet = async (constraints) => {
-      try { return await navigator.mediaDevices.getUserMedia(constraints); } catch (error) {
-        notes.push(error.name === "NotAllowedError" ? "permission denied" : error.message || error.name);
-        return null;
-      }
-    };
-    if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
-      return "this page is not on a secure origin (https or localhost): the camera and microphone are off";
-    }
-    const video = { width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 15 } };
-    let stream = await tryGet({ video, audio: true });
-    if (!stream) stream = await tryGet({ audio: true }) || await tryGet({ video });
-    if (!stream) return `no camera or microphone (${notes.join("; ")})`;
-    state.local = { stream, video: stream.getVideoTracks()[0] || null, audio: stream.getAudioTracks()[0] || null };
-    return "";
-  }
-
   async function join(name) {
+    if (state.phase !== Phase.OUT) return;
+    state.phase = Phase.JOINING;
     state.name = name;
     $("join-button").disabled = true;
     $("join-error").textContent = "";
-    const deviceNote = await openDevices();
-    const signal = new Signal(WS_URL, {
-      onEvent,
-      onStatus: (kind, detail) => setStatus("session-status", kind, `server: ${detail}`),
-      onReopen,
-    });
+    $("join-notice").textContent = "";
+    const { stream, problem } = await askForDevices();
+    useDevices(stream, problem);
+    const signal = new Signal(WS_URL, { onEvent, onLost: onConnectionLost, onRetry, onReopen });
     state.signal = signal;
     try {
       setStatus("session-status", "connecting", "server: connecting…");
       await signal.open();
       await joinRoom();
     } catch (error) {
-      signal.close();
-      state.signal = null;
-      stopDevices();
-      $("join-button").disabled = false;
-      $("join-error").textContent = error instanceof CommandError ? error.message : `Could not join: ${error.message}`;
+      endCall();
+      const refused = error instanceof CommandError;
+      showJoinView({
+        error: refused ? refusal(error) : `Could not join: ${error.message}.`,
+        focus: refused && !NAME_CODES.has(error.code) ? "join-button" : "join-name",
+      });
       return;
     }
     const url = new URL(location.href);
@@ -487,34 +600,197 @@
     $("call-view").hidden = false;
     followLog();
     $("statusbar").hidden = false;
-    if (deviceNote) addNotice(`Camera and microphone: ${deviceNote}.`);
+    renderDeviceNote();
     renderControls();
-    $("text").focus();
+    layoutGrid();
+    $("text").focus({ preventScroll: true });  // a phone's stacked view stays at the tiles
+  }
+
+  /** The connection dropped: say so once, and mark what is shown as from before the drop. */
+  function onConnectionLost() {
+    if (state.phase !== Phase.IN) return;
+    state.phase = Phase.RECONNECTING;
+    addNotice("Connection lost; reconnecting…");
+    // The media went with the connection; a new call starts once the room has taken us back.
+    if (state.call) state.call.close();
+    state.published = false;
+    setStatus("call-status", "reconnecting", "media: paused until the server is back");
+    renderPublish();
+    renderPeople();
+    renderTiles();
+    renderTitle();
+  }
+
+  function onRetry(attempt, delay) {
+    const seconds = delay < 1000 ? (delay / 1000).toFixed(1) : String(Math.round(delay / 1000));
+    const what = attempt === 1 ? "connection lost" : "not reachable";
+    setStatus("session-status", "reconnecting", `server: ${what}; trying again in ${seconds} s (attempt ${attempt})`);
+  }
+
+  async function onReopen() {
+    const signal = state.signal;
+    if (!signal) return;
+    setStatus("session-status", "connecting", "server: rejoining…");
+    try {
+      await joinRoom();
+    } catch (error) {
+      if (state.signal !== signal) return;
+      if (error instanceof CommandError) {
+        // Refused (after a restart someone else has the name, or the room is full): trying again
+        // would not change that, so leave the call and let the person choose.
+        endCall();
+        showJoinView({ error: `Could not rejoin after the connection dropped. ${refusal(error)}`, focus: "join-name" });
+      } else {
+        signal.restart();  // the connection is there but the join did not go through: try again
+      }
+    }
   }
 
   async function leave() {
     const signal = state.signal;
-    state.signal = null;
-    if (signal) {
+    state.phase = Phase.OUT;  // a drop while saying goodbye is not an outage
+    if (signal && signal.ws && signal.ws.readyState === WebSocket.OPEN) {
       await Promise.race([signal.command({ type: "leave" }).catch(() => {}),
-        new Promise((resolve) => setTimeout(resolve, 1000))]);
-      signal.close();
+        new Promise((resolve) => setTimeout(resolve, LIMITS.leaveTimeout))]);
     }
+    endCall();
+    showJoinView({ notice: "You left the room.", focus: "join-button" });
+  }
+
+  /** Out of the room: connection, call and devices closed, the room's people and tiles gone. */
+  function endCall() {
+    if (state.signal) state.signal.close();
+    state.signal = null;
     if (state.call) state.call.close();
     state.call = null;
     stopDevices();
+    state.phase = Phase.OUT;
     state.resume = null;
     state.published = false;
     state.participants = new Map();
     state.recipient = null;
     state.assignments = new Map();
+    state.deviceProblem = null;
     for (const tile of state.tiles.values()) tile.root.remove();
     state.tiles.clear();
+    setStatus("session-status", "new", "not connected");
+    setStatus("call-status", "new", "media off");
+    setStatus("publish-status", "new", "not sending");
+    renderPeople();
+    renderDeviceNote();
+    renderTitle();
+  }
+
+  /** The join form, with a refusal (in the error colour) or a notice, and the focus where it helps. */
+  function showJoinView({ error = "", notice = "", focus = "join-name" }) {
     $("call-view").hidden = true;
     $("statusbar").hidden = true;
     $("join-view").hidden = false;
     $("join-button").disabled = false;
-    $("join-error").textContent = "You left the room.";
+    $("join-error").textContent = error;
+    $("join-notice").textContent = notice;
+    $("join-name").value = state.name;
+    renderJoinForm();
+    renderTitle();
+    const target = $(focus);
+    target.focus();
+    if (focus === "join-name") target.select();
+  }
+
+  function onJoinSubmit(event) {
+    event.preventDefault();
+    const typed = $("join-name").value;
+    const name = typed.trim();
+    const problem = !typed ? "Type a name to join."
+      : !name ? "A name can't be only spaces: type at least one letter, number or sign." : "";
+    if (problem) {
+      $("join-notice").textContent = "";
+      $("join-error").textContent = problem;
+      $("join-name").focus();
+      return;
+    }
+    join(name);
+  }
+
+  // --- camera and microphone -----------------------------------------------------------------------
+
+  function mediaDevicesUsable() {
+    return Boolean(navigator.mediaDevices && navigator.mediaDevices.getUserMedia);
+  }
+
+  /** The camera and microphone, or as much of them as works, and what stands in the way of the rest. */
+  async function askForDevices() {
+    if (!mediaDevicesUsable()) return { stream: null, problem: DEVICE_PROBLEMS.insecure };
+    const ask = (constraints) => navigator.mediaDevices.getUserMedia(constraints);
+    const video = { width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 15 } };
+    let first;
+    try {
+      return { stream: await ask({ video, audio: true }), problem: null };
+    } catch (error) {
+      first = error;
+    }
+    // A refusal covers both: asking again for each would only be refused again.
+    if (first.name === "NotAllowedError" || first.name === "SecurityError") {
+      return { stream: null, problem: DEVICE_PROBLEMS.denied };
+    }
+    // One may work alone (a laptop without a microphone, a camera in use elsewhere).
+    const audioOnly = await ask({ audio: true }).catch(() => null);
+    if (audioOnly) return { stream: audioOnly, problem: DEVICE_PROBLEMS.noCamera };
+    const videoOnly = await ask({ video }).catch(() => null);
+    if (videoOnly) return { stream: videoOnly, problem: DEVICE_PROBLEMS.noMicrophone };
+    if (first.name === "NotFoundError" || first.name === "OverconstrainedError") {
+      return { stream: null, problem: DEVICE_PROBLEMS.missing };
+    }
+    if (first.name === "NotReadableError" || first.name === "AbortError") {
+      return { stream: null, problem: DEVICE_PROBLEMS.busy };
+    }
+    return {
+      stream: null,
+      problem: {
+        retry: true,
+        text: `The camera and microphone could not be used (${first.message || first.name}): you can watch ` +
+          "and chat, but nobody sees or hears you. Press Try again to ask once more.",
+      },
+    };
+  }
+
+  /** Take ``stream`` as our devices (stopping any earlier ones), muted as chosen. */
+  function useDevices(stream, problem) {
+    if (stream) {
+      stopDevices();
+      const video = stream.getVideoTracks()[0] || null;
+      const audio = stream.getAudioTracks()[0] || null;
+      if (video) video.enabled = !state.camOff;
+      if (audio) audio.enabled = !state.micMuted;
+      state.local = { stream, video, audio };
+    }
+    state.deviceProblem = problem;
+  }
+
+  /** Try again: ask for the devices once more and send them, in the same call and the same room. */
+  async function retryDevices() {
+    const button = $("device-retry");
+    button.disabled = true;
+    try {
+      const { stream, problem } = await askForDevices();
+      if (state.phase === Phase.OUT) {
+        if (stream) for (const track of stream.getTracks()) track.stop();
+        return;
+      }
+      useDevices(stream, problem);
+      renderDeviceNote();
+      renderControls();
+      renderPublish();
+      renderTiles();
+      const call = state.call;
+      if (!stream || !call) return;
+      await call.sendLocal();
+      if (state.phase === Phase.IN && call.ready && state.call === call) await publish();
+    } catch (error) {
+      addNotice(`Camera and microphone: ${error.message}`, "refused");
+    } finally {
+      button.disabled = false;
+    }
   }
 
   function stopDevices() {
@@ -531,6 +807,38 @@
     node.title = text;
   }
 
+  /** "● room · tuichat" in a call, "(reconnecting) room · tuichat" while the server is away. */
+  function renderTitle() {
+    const title = `${ROOM} · tuichat`;
+    if (state.phase === Phase.RECONNECTING) document.title = `(reconnecting) ${title}`;
+    else if (state.phase === Phase.IN) document.title = `● ${title}`;
+    else document.title = title;
+  }
+
+  /** The join form's device choices, and a button that says what joining will do. */
+  function renderJoinForm() {
+    const usable = mediaDevicesUsable();
+    $("join-insecure").hidden = usable;
+    $("join-devices").hidden = !usable;
+    $("join-hint").hidden = !usable;
+    $("join-cam").checked = !state.camOff;
+    $("join-mic").checked = !state.micMuted;
+    let label;
+    if (!usable) label = "Join to watch and chat";
+    else if (state.micMuted && state.camOff) label = "Join muted with camera off";
+    else if (state.micMuted) label = "Join muted";
+    else if (state.camOff) label = "Join with camera off";
+    else label = "Join with camera and microphone";
+    $("join-button").textContent = label;
+  }
+
+  function renderDeviceNote() {
+    const problem = state.phase === Phase.OUT ? null : state.deviceProblem;
+    $("device-note").hidden = !problem;
+    $("device-note-text").textContent = problem ? problem.text : "";
+    $("device-retry").hidden = !(problem && problem.retry);
+  }
+
   function terminalAddress(base) {
     const url = new URL(base);
     const prefix = url.pathname.replace(/\/+$/, "");
@@ -539,10 +847,17 @@
     return url.port ? url.host : `${url.host}:80`;
   }
 
+  /** localhost, 127.x.y.z or ::1: an address that means "this computer" wherever it is opened. */
+  function isLoopback(hostname) {
+    const host = hostname.replace(/^\[|\]$/g, "").toLowerCase();
+    return host === "localhost" || host.endsWith(".localhost") || host === "::1" || /^127\./.test(host);
+  }
+
   function renderInvite() {
     const link = `${state.publicUrl.replace(/\/+$/, "")}/r/${encodeURIComponent(ROOM)}`;
     $("invite-link").textContent = link;
     $("invite-link").href = link;
+    $("invite-local").hidden = !isLoopback(new URL(link).hostname);
     const endOfOptions = ROOM.startsWith("-") ? "-- " : "";
     $("invite-command").textContent =
       `tuichat connect ${shellQuote(terminalAddress(state.publicUrl))} THEIR_NAME ${endOfOptions}${shellQuote(ROOM)}`;
@@ -552,6 +867,46 @@
   function shellQuote(word) {
     if (/^[A-Za-z0-9_@%+=:,.\/-]+$/.test(word)) return word;
     return `'${word.replaceAll("'", `'"'"'`)}'`;
+  }
+
+  /**
+   * Copy ``text``: the Clipboard API where the browser offers it (https and localhost only), else
+   * the older copy command on a selected text area, which works on plain http:// too.
+   */
+  async function copyText(text) {
+    if (navigator.clipboard && window.isSecureContext) {
+      try {
+        await navigator.clipboard.writeText(text);
+        return true;
+      } catch {
+        // Refused (no permission): the older way below may still work.
+      }
+    }
+    const returnTo = document.activeElement;
+    const area = el("textarea", "offscreen");
+    area.value = text;
+    area.readOnly = true;
+    area.setAttribute("aria-hidden", "true");
+    document.body.append(area);
+    area.select();
+    let copied = false;
+    try {
+      copied = document.execCommand("copy");
+    } catch {
+      copied = false;
+    }
+    area.remove();
+    if (returnTo && returnTo.focus) returnTo.focus();
+    return copied;
+  }
+
+  let copiedTimer = null;
+  async function copyInvite() {
+    const button = $("copy-link");
+    const copied = await copyText($("invite-link").href);
+    button.textContent = copied ? "Copied" : "Copy failed";
+    clearTimeout(copiedTimer);
+    copiedTimer = setTimeout(() => { button.textContent = "Copy link"; }, LIMITS.copiedShown);
   }
 
   function badges(info) {
@@ -572,18 +927,26 @@
     const list = $("people");
     const select = $("to");
     const chosen = state.recipient;
+    const stale = state.phase === Phase.RECONNECTING;
+    list.classList.toggle("stale", stale);
+    $("people-stale").hidden = !stale;
     list.replaceChildren();
     const people = [...state.participants.values()];
     for (const info of people) {
-      const item = el("li", info.id === state.me ? "person me" : "person");
+      const me = info.id === state.me;
+      const item = el("li", me ? "person me" : "person");
       item.dataset.id = info.id;
-      item.append(el("span", "person-name", info.name));
-      if (info.id === state.me) item.append(el("span", "you", "you"));
-      for (const badge of badges(info)) item.append(el("span", "badge", badge));
-      if (info.id !== state.me) {
-        item.title = `Send ${info.name} a private message`;
-        item.addEventListener("click", () => { chooseRecipient(info.id); $("text").focus(); });
+      // Someone else is a button (Tab reaches it, Enter starts a private message); we are not.
+      const body = el(me ? "span" : "button", "person-action");
+      body.append(el("span", "person-name", info.name));
+      if (me) body.append(el("span", "you", "you"));
+      for (const badge of badges(info)) body.append(el("span", "badge", badge));
+      if (!me) {
+        body.type = "button";
+        body.title = `Send ${info.name} a private message`;
+        body.addEventListener("click", () => { chooseRecipient(info.id); $("text").focus(); });
       }
+      item.append(body);
       list.append(item);
     }
     $("people-count").textContent = String(people.length);
@@ -609,6 +972,7 @@
   function makeTile(id) {
     const root = el("div", "tile");
     root.dataset.id = id;
+    root.setAttribute("role", "group");  // named after its person in renderTile
     const video = el("video");
     video.autoplay = true;
     video.playsInline = true;
@@ -617,9 +981,13 @@
     const name = el("span", "tile-name");
     const flags = el("span", "tile-flags");
     label.append(name, flags);
+    // The note sits in the space above the label (the tile is a two-row grid), so a long note
+    // never covers the name.
     const overlay = el("div", "tile-overlay");
+    const note = el("span", "tile-note");
+    overlay.append(note);
     root.append(video, overlay, label);
-    const tile = { root, video, name, flags, overlay, slot: null, playing: false };
+    const tile = { root, video, name, flags, overlay, note, slot: null, playing: false };
     video.addEventListener("playing", () => { tile.playing = true; renderTile(id); });
     video.addEventListener("resize", () => renderTile(id));
     return tile;
@@ -630,6 +998,7 @@
     if (!tile) return;
     const info = id === "self" ? state.participants.get(state.me) : state.participants.get(id);
     let note = "";
+    let status = "idle";
     if (id === "self") {
       tile.name.textContent = `${state.name} (you)`;
       if (!state.local.video) note = "no camera";
@@ -639,13 +1008,17 @@
       tile.name.textContent = info ? info.name : id;
       tile.flags.textContent = info ? badges(info).join(" · ") : "";
       const stream = info && info.stream;
-      if (tile.slot === null) note = stream && stream.video ? "waiting for video…" : "not sharing video";
+      if (state.phase === Phase.RECONNECTING) {
+        note = "paused: reconnecting…";
+        status = "paused";
+      } else if (tile.slot === null) note = stream && stream.video ? "waiting for video…" : "not sharing video";
       else if (stream && !stream.video) note = "no camera";
       else if (stream && stream.video_muted) note = "camera off";
       else if (!tile.playing || !tile.video.videoWidth) note = "connecting video…";
     }
-    tile.root.dataset.status = note ? "idle" : "playing";
-    tile.overlay.textContent = note;
+    tile.root.setAttribute("aria-label", tile.name.textContent);
+    tile.root.dataset.status = note ? status : "playing";
+    tile.note.textContent = note;
     tile.overlay.hidden = !note;
     const size = tile.video.videoWidth ? `${tile.video.videoWidth}×${tile.video.videoHeight}` : "";
     tile.root.title = size;
@@ -664,7 +1037,7 @@
         const source = state.local.stream && state.local.video ? state.local.stream : null;
         if (tile.video.srcObject !== source) tile.video.srcObject = source;
         tile.root.classList.add("self");
-      } else {
+      } else if (state.phase !== Phase.RECONNECTING) {  // meanwhile the last picture stays, marked paused
         const slot = state.assignments.get(id);
         const stream = slot !== undefined && state.call && state.call.slots[slot] ? state.call.slots[slot].stream : null;
         if (tile.video.srcObject !== stream) {
@@ -681,15 +1054,28 @@
     viewLater();
   }
 
-  /** The tile size (4:3) that fills the stage best for this many tiles; set through CSSOM, not inline CSS. */
+  /** One column of a narrow window (phones): the view scrolls, the tiles come first. */
+  const STACKED = window.matchMedia("(max-width: 800px)");
+
+  /**
+   * The tile size (4:3) that fills the stage best for this many tiles; set through CSSOM, not inline
+   * CSS. Side by side with the people and messages, the tiles fit the stage; stacked above them (a
+   * narrow window, whose view scrolls) they may take up to a screen's height, so two people on a
+   * phone get the whole width each, and six get two columns rather than three tiny ones.
+   */
   function layoutGrid() {
     const grid = $("grid");
     const count = Math.max(1, state.tiles.size);
-    const gap = 10;
+    const gap = LIMITS.tileGap;
     // Whole pixels rounded down: clientWidth rounds 717.5 up to 718, and tiles sized for 718 wrap.
     const box = grid.getBoundingClientRect();
     const width = Math.floor(box.width);
-    const height = Math.floor(box.height);
+    let height = Math.floor(box.height);
+    if (STACKED.matches) {
+      const view = $("call-view");
+      const padding = parseFloat(getComputedStyle(view).paddingTop) + parseFloat(getComputedStyle(view).paddingBottom);
+      height = Math.floor(window.innerHeight - $("statusbar").offsetHeight - padding);
+    }
     if (!width || !height) return;
     let best = 0;
     for (let cols = 1; cols <= count; cols++) {
@@ -698,7 +1084,8 @@
       if (rows * (w * 3 / 4) + (rows - 1) * gap > height) w = ((height - (rows - 1) * gap) / rows) * 4 / 3;
       best = Math.max(best, Math.floor(w));
     }
-    grid.style.setProperty("--tile-width", `${best}px`);
+    const value = `${best}px`;
+    if (grid.style.getPropertyValue("--tile-width") !== value) grid.style.setProperty("--tile-width", value);
   }
 
   function renderControls() {
@@ -706,8 +1093,10 @@
     const cam = $("cam");
     mic.disabled = !state.local.audio;
     cam.disabled = !state.local.video;
-    mic.textContent = state.micMuted ? "Unmute mic" : "Mute mic";
-    cam.textContent = state.camOff ? "Camera on" : "Camera off";
+    // Fixed labels, the state in aria-pressed: a screen reader says "Mute mic, pressed", never
+    // "Unmute mic, pressed" (which reads as the opposite).
+    mic.textContent = "Mute mic";
+    cam.textContent = "Camera off";
     mic.setAttribute("aria-pressed", String(state.micMuted));
     cam.setAttribute("aria-pressed", String(state.camOff));
   }
@@ -715,6 +1104,7 @@
   function renderPublish() {
     const { audio, video } = state.local;
     if (!audio && !video) setStatus("publish-status", "idle", "not sending (no camera or microphone)");
+    else if (state.phase === Phase.RECONNECTING) setStatus("publish-status", "reconnecting", "not sending while reconnecting");
     else if (!state.published) setStatus("publish-status", "connecting", "not sending yet");
     else {
       const parts = [];
@@ -756,6 +1146,55 @@
     followLog();
   }
 
+  /** http(s) addresses in chat; what ends one is decided by trimLinkEnd. */
+  const LINK_PATTERN = /\bhttps?:\/\/[^\s<>"]+/gi;
+  const CLOSING = { ")": "(", "]": "[", "}": "{" };
+
+  /** An address without what usually follows it in a sentence: a full stop, a comma, or the ")"
+   *  closing a parenthesis opened before the address (one opened inside it stays: ``…/p(1)``). */
+  function trimLinkEnd(candidate) {
+    const count = (text, char) => text.split(char).length - 1;
+    let end = candidate.length;
+    while (end > 0) {
+      const last = candidate[end - 1];
+      const kept = candidate.slice(0, end);
+      if (".,:;!?'*".includes(last)) end -= 1;
+      else if (CLOSING[last] && count(kept, last) > count(kept, CLOSING[last])) end -= 1;
+      else break;
+    }
+    return candidate.slice(0, end);
+  }
+
+  /** The address as the link's target, or null if it is no http(s) URL with a host. */
+  function linkTarget(candidate) {
+    try {
+      const url = new URL(candidate);
+      return (url.protocol === "http:" || url.protocol === "https:") && url.hostname ? url.href : null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** Chat text as text nodes, with each web address an anchor made from the address alone. */
+  function linkify(text) {
+    const fragment = document.createDocumentFragment();
+    let done = 0;
+    for (const match of text.matchAll(LINK_PATTERN)) {
+      const candidate = trimLinkEnd(match[0]);
+      const target = linkTarget(candidate);
+      if (!target) continue;
+      if (match.index > done) fragment.append(text.slice(done, match.index));
+      const link = el("a", "message-link", candidate);
+      link.href = target;
+      link.rel = "noopener noreferrer nofollow";
+      link.target = "_blank";
+      fragment.append(link);
+      done = match.index + candidate.length;
+    }
+    if (done < text.length) fragment.append(text.slice(done));
+    return fragment;
+  }
+
   function addMessage(chat) {
     const key = `${chat.ts}:${chat.id}`;
     if (state.shown.has(key)) return;
@@ -769,7 +1208,9 @@
       head.append(el("span", "message-private", `private to ${to}`));
     }
     head.append(el("time", "message-time", formatTime(chat.ts)));
-    entry.append(head, el("div", "message-text", chat.text));
+    const body = el("div", "message-text");
+    body.append(linkify(chat.text));
+    entry.append(head, body);
     appendEntry(entry);
   }
 
@@ -778,34 +1219,84 @@
     appendEntry(el("li", kind ? `notice ${kind}` : "notice", text));
   }
 
+  // --- the composer: lines kept, the server's limit counted as it counts ---------------------------
+
+  /** The box as tall as its lines (up to its CSS max-height), back to one line when empty. */
+  function fitComposer() {
+    const input = $("text");
+    input.style.removeProperty("height");
+    if (!input.value) return;
+    const borders = input.offsetHeight - input.clientHeight;
+    input.style.setProperty("height", `${input.scrollHeight + borders}px`);
+  }
+
+  /**
+   * Cut the text to the server's limit, counted in characters (code points) as the server counts
+   * them, not in UTF-16 units as maxlength would (which halves the limit for emoji). What goes is
+   * what just came in (the characters before the caret), and the note says how much.
+   */
+  function keepWithinLimit() {
+    const input = $("text");
+    const note = $("composer-note");
+    const chars = [...input.value];
+    const excess = chars.length - TEXT_MAX;
+    if (excess <= 0) {
+      note.textContent = "";
+      return;
+    }
+    const caret = [...input.value.slice(0, input.selectionEnd)].length;
+    const from = Math.max(0, caret - excess);
+    const kept = chars.slice(0, from).concat(chars.slice(caret)).slice(0, TEXT_MAX);
+    input.value = kept.join("");
+    const at = kept.slice(0, from).join("").length;
+    input.setSelectionRange(at, at);
+    note.textContent = `A message holds at most ${TEXT_MAX} characters: ${excess} ` +
+      `${excess === 1 ? "character was" : "characters were"} left out.`;
+  }
+
+  function onComposerKey(event) {
+    // Enter sends, Shift+Enter is a new line; Enter that ends an input method's composition is neither.
+    if (event.key !== "Enter" || event.shiftKey || event.altKey || event.ctrlKey || event.metaKey) return;
+    if (event.isComposing) return;
+    event.preventDefault();
+    sendMessage();
+  }
+
   // --- wiring --------------------------------------------------------------------------------------
 
   function init() {
     const params = new URLSearchParams(location.search);
     $("join-name").value = params.get("name") || "";
+    loadChoices();
+    renderJoinForm();
     renderInvite();
-    $("join-form").addEventListener("submit", (event) => {
-      event.preventDefault();
-      const name = $("join-name").value.trim();
-      if (name) join(name);
+    renderTitle();
+    $("join-form").addEventListener("submit", onJoinSubmit);
+    $("join-mic").addEventListener("change", (event) => {
+      state.micMuted = !event.target.checked;
+      saveChoices();
+      renderJoinForm();
+    });
+    $("join-cam").addEventListener("change", (event) => {
+      state.camOff = !event.target.checked;
+      saveChoices();
+      renderJoinForm();
     });
     $("composer").addEventListener("submit", (event) => {
       event.preventDefault();
       sendMessage();
     });
+    $("text").addEventListener("keydown", onComposerKey);
+    $("text").addEventListener("input", () => {
+      keepWithinLimit();
+      fitComposer();
+    });
     $("to").addEventListener("change", (event) => chooseRecipient(event.target.value || null));
     $("mic").addEventListener("click", () => setMic(!state.micMuted).catch((e) => addNotice(e.message)));
     $("cam").addEventListener("click", () => setCamera(!state.camOff).catch((e) => addNotice(e.message)));
     $("leave").addEventListener("click", () => leave());
-    $("copy-link").addEventListener("click", async () => {
-      try {
-        await navigator.clipboard.writeText($("invite-link").href);
-        $("copy-link").textContent = "Copied";
-      } catch {
-        $("copy-link").textContent = "Copy failed";
-      }
-      setTimeout(() => { $("copy-link").textContent = "Copy link"; }, 2000);
-    });
+    $("device-retry").addEventListener("click", () => retryDevices());
+    $("copy-link").addEventListener("click", () => copyInvite());
     window.addEventListener("resize", () => { layoutGrid(); viewLater(); });
     new ResizeObserver(() => layoutGrid()).observe($("grid"));
     window.addEventListener("pagehide", () => {
