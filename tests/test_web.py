@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.resources
 import json
 import os
 import shutil
@@ -24,7 +25,7 @@ from tuichat.media import AudioDrain, TestPatternTrack
 from tuichat.protocol.codec import decode_server_message, encode
 from tuichat.protocol.messages import ParticipantInfo, State
 from tuichat.server import RoomServer, ServerLimits
-from tuichat.server.web import CONTENT_SECURITY_POLICY
+from tuichat.server.web import CONTENT_SECURITY_POLICY, SCRIPT_MODULES
 from tuichat.tui.widgets.invite import invite_command, invite_link
 
 pytestmark = pytest.mark.timeout(60)
@@ -173,13 +174,19 @@ async def test_pages_carry_security_headers_and_escape_the_room(server: RoomServ
             assert headers["X-Content-Type-Options"] == "nosniff"
             assert headers["Referrer-Policy"] == "no-referrer"
             assert "<b>&x" not in body and "&lt;b&gt;&amp;x" in body
-            assert '<script src="../static/app.js" defer></script>' in body
+            assert '<script type="module" src="../static/main.js"></script>' in body
             assert "<script>" not in body and " style=" not in body and " on" + "click" not in body
             assert f"{base}/r/%3Cb%3E%26x" in body  # the invite link
-        async with http.get(f"{base}/static/app.js") as response:
-            assert response.status == 200 and response.content_type == "text/javascript"
-            assert response.headers["X-Content-Type-Options"] == "nosniff"
-            assert "innerHTML" not in await response.text()
+        # Every module of the page's script is served (a module left out of the list would break the
+        # page), as JavaScript, and none of them parses HTML.
+        package_modules = {path.name for path in importlib.resources.files("tuichat.web").iterdir()
+                           if path.name.endswith(".js")}
+        assert package_modules == set(SCRIPT_MODULES)
+        for module in SCRIPT_MODULES:
+            async with http.get(f"{base}/static/{module}") as response:
+                assert response.status == 200 and response.content_type == "text/javascript"
+                assert response.headers["X-Content-Type-Options"] == "nosniff"
+                assert "innerHTML" not in await response.text()
         async with http.get(f"{base}/static/style.css") as response:
             assert response.status == 200 and response.content_type == "text/css"
         async with http.get(f"{base}/static/room.html") as response:

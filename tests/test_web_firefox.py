@@ -94,7 +94,7 @@ async def test_firefox_joins_a_call_with_a_terminal_participant(server: RoomServ
         page = FoxPage(firefox)
         await page.do("navigate", f"http://127.0.0.1:{server.port}/r/R?name=fox")
         await page.js(COLLECT_ERRORS_JS)
-        assert await page.js("return typeof window.tuichat") == "object"  # app.js ran
+        assert await page.js("return typeof window.tuichat") == "object"  # main.js ran
         await page.do("click", "#join-button")
         await page.until("return document.querySelector('#call-status').dataset.state === 'connected'", timeout=15)
         joined = await pub.room_updates.wait_for(lambda u: u.event is RoomEvent.JOINED

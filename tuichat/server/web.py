@@ -21,7 +21,9 @@ from aiohttp import web
 from tuichat.protocol.limits import TEXT_MAX_LENGTH
 from tuichat.protocol.names import name_problem, room_problem
 
-__all__ = ["CONTENT_SECURITY_POLICY", "SECURITY_HEADERS", "WebClient", "invite_link", "public_base_url"]
+__all__ = [
+    "CONTENT_SECURITY_POLICY", "SCRIPT_MODULES", "SECURITY_HEADERS", "WebClient", "invite_link", "public_base_url",
+]
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; connect-src 'self' ws: wss:; "
@@ -35,9 +37,27 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
 }
 
+#: The page's script: ES modules, main.js importing the others by relative path (a module per part of
+#: the page, see main.js). Modules are strict about their MIME type, so they go out as text/javascript.
+SCRIPT_MODULES = (
+    "main.js",
+    "config.js",
+    "dom.js",
+    "state.js",
+    "signal.js",
+    "call.js",
+    "devices.js",
+    "tiles.js",
+    "people.js",
+    "status.js",
+    "messages.js",
+    "links.js",
+    "composer.js",
+    "invite.js",
+)
 #: The static files the pages use, with their content types; nothing else under /static/ exists.
 STATIC_FILES = {
-    "app.js": "text/javascript",
+    **dict.fromkeys(SCRIPT_MODULES, "text/javascript"),
     "style.css": "text/css",
     "favicon.svg": "image/svg+xml",
 }

@@ -1,0 +1,25 @@
+// What the server wrote into the room page (its <meta> tags) and every limit and timeout of the
+// page, read once so that no other module looks at the document's head.
+
+const meta = (name) => document.querySelector(`meta[name="tuichat-${name}"]`).content;
+
+export const ROOM = meta("room");
+/** The site root as the page reached it, so the page works under a proxy's path prefix. */
+const ROOT = new URL(meta("root"), location.href);
+export const WS_URL = (() => {
+  const url = new URL("ws", ROOT);
+  url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+  return url.href;
+})();
+/** The server's idea of its public address; a STATE's public_url replaces it. */
+export const BASE_URL = meta("base");
+/** The server's limit on a chat message, in characters (code points, as Python counts them). */
+export const TEXT_MAX = Number(meta("text-max")) || 2000;
+
+// Every limit and timeout in one place (milliseconds, pixels).
+export const LIMITS = {
+  viewMaxWidth: 640, viewMaxHeight: 480, viewMinSide: 16, viewFps: 15,
+  commandTimeout: 10000, iceGatherTimeout: 5000, connectTimeout: 15000, socketOpenTimeout: 10000,
+  backoffInitial: 250, backoffMax: 8000, restartDelay: 1000, viewDebounce: 300, leaveTimeout: 1000,
+  messagesKept: 500, copiedShown: 2000, tileGap: 10,
+};

@@ -1,0 +1,47 @@
+// What the page says about itself: the window title, the status bar's three statuses (server,
+// media, what we send) and the mute buttons. Everything here is drawn from `state`.
+
+import { ROOM } from "./config.js";
+import { $ } from "./dom.js";
+import { Phase, state } from "./state.js";
+
+export function setStatus(id, kind, text) {
+  const node = $(id);
+  node.dataset.state = kind;
+  node.textContent = text;
+  node.title = text;
+}
+
+/** "● room · tuichat" in a call, "(reconnecting) room · tuichat" while the server is away. */
+export function renderTitle() {
+  const title = `${ROOM} · tuichat`;
+  if (state.phase === Phase.RECONNECTING) document.title = `(reconnecting) ${title}`;
+  else if (state.phase === Phase.IN) document.title = `● ${title}`;
+  else document.title = title;
+}
+
+export function renderControls() {
+  const mic = $("mic");
+  const cam = $("cam");
+  mic.disabled = !state.local.audio;
+  cam.disabled = !state.local.video;
+  // Fixed labels, the state in aria-pressed: a screen reader says "Mute mic, pressed", never
+  // "Unmute mic, pressed" (which reads as the opposite).
+  mic.textContent = "Mute mic";
+  cam.textContent = "Camera off";
+  mic.setAttribute("aria-pressed", String(state.micMuted));
+  cam.setAttribute("aria-pressed", String(state.camOff));
+}
+
+export function renderPublish() {
+  const { audio, video } = state.local;
+  if (!audio && !video) setStatus("publish-status", "idle", "not sending (no camera or microphone)");
+  else if (state.phase === Phase.RECONNECTING) setStatus("publish-status", "reconnecting", "not sending while reconnecting");
+  else if (!state.published) setStatus("publish-status", "connecting", "not sending yet");
+  else {
+    const parts = [];
+    if (video) parts.push(state.camOff ? "camera off" : "camera on");
+    if (audio) parts.push(state.micMuted ? "mic muted" : "mic on");
+    setStatus("publish-status", "connected", `sending: ${parts.join(", ")}`);
+  }
+}
