@@ -199,3 +199,52 @@ async def test_a_terminal_that_goes_away_ends_the_call(url: str, tmux: Tmux, tmp
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)  # never leave it behind, whatever failed
+
+
+async def test_sigterm_leaves_the_room_and_gives_the_terminal_back(url: str, tmux: Tmux, tmp_path: object) -> None:
+    """`kill PID`: Python's default ended the process on the spot, so the others saw "connection
+    lost" and the terminal stayed on the alternate screen with mouse tracking on and no cursor."""
+    port = url.split(":")[2].split("/")[0]
+    client = shlex.join([sys.executable, "-m", "tuichat", "connect", f"127.0.0.1:{port}", "alice", "lobby",
+                         "--camera", "test", "--mic", "none", "--speaker", "none",
+                         "--log-file", f"{tmp_path}/connect.log"])
+    tmux.start(["sh", "-c", f"{client}; echo exit=$?; exec sleep 60"])  # the pane outlives the client
+    await tmux.wait_for("You joined lobby")
+    shell = int(tmux.run("display", "-p", "#{pane_pid}").strip())
+    pid = int(subprocess.run(["pgrep", "-P", str(shell)], capture_output=True, text=True).stdout.split()[0])
+    assert tmux.run("display", "-p", "#{alternate_on} #{mouse_any_flag}").split() == ["1", "1"]
+    async with Session(url, "bob") as bob:
+        room = await bob.join("lobby")
+        left = Recorder()
+        room.on(RoomEvent.LEFT, left)
+        os.kill(pid, signal.SIGTERM)
+        gone = await left.wait_for(lambda u: u.participant.name == "alice", timeout=10)
+        assert gone.reason == "left"  # a goodbye, not a connection dropped
+    screen = await tmux.wait_for("exit=143", timeout=10)
+    assert "stopped by SIGTERM" in screen
+    # The terminal is the shell's again: main screen, no mouse reporting, a visible cursor.
+    assert tmux.run("display", "-p", "#{alternate_on} #{mouse_any_flag} #{cursor_flag}").split() == ["0", "0", "1"]
+
+
+async def test_a_closed_terminal_window_leaves_the_room(url: str, tmux: Tmux, tmp_path: object) -> None:
+    """Closing the window sends SIGHUP: the others saw "connection lost" (the process died at once)."""
+    port = url.split(":")[2].split("/")[0]
+    tmux.start([sys.executable, "-m", "tuichat", "connect", f"127.0.0.1:{port}", "alice", "lobby",
+                "--camera", "test", "--mic", "none", "--speaker", "none", "--log-file", f"{tmp_path}/connect.log"])
+    await tmux.wait_for("You joined lobby")
+    pid = int(tmux.run("display", "-p", "#{pane_pid}").strip())
+    try:
+        async with Session(url, "bob") as bob:
+            room = await bob.join("lobby")
+            left = Recorder()
+            room.on(RoomEvent.LEFT, left)
+            tmux.kill()  # the pane's terminal hangs up: SIGHUP
+            gone = await left.wait_for(lambda u: u.participant.name == "alice", timeout=10)
+            assert gone.reason == "left"
+        deadline = time.monotonic() + 10
+        while os.path.exists(f"/proc/{pid}"):
+            assert time.monotonic() < deadline, "the client process is still running"
+            await asyncio.sleep(0.1)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
+import signal
 import sys
 import threading
 import time
@@ -69,6 +72,9 @@ ESCAPE_REISSUE_HOLD_S = 0.02
 REPLIES_FLOWING_S = 0.5
 #: How often to check that the terminal is still there (see ``ChatApp._watch_terminal``).
 TERMINAL_CHECK_S = 0.5
+#: After SIGTERM, how long the normal exit (leave the room, restore the terminal) may take before the
+#: process leaves the room from another thread and ends anyway (a loop stuck writing to the terminal).
+TERMINATE_GRACE_S = 8.0
 
 
 class ChatApp(App[None]):
@@ -193,23 +199,65 @@ class ChatApp(App[None]):
         if terminal is not None:
             threading.Thread(target=self._watch_terminal, args=(terminal,), name="tuichat-terminal-watch",
                              daemon=True).start()
+        if not self.is_headless:
+            self._handle_stop_signals(terminal)
+
+    def _handle_stop_signals(self, terminal: int | None) -> None:
+        """SIGTERM and SIGHUP leave the room like Ctrl+Q: Python's default ended the process on the
+        spot, the others saw "connection lost" and the terminal stayed in the app's screen modes
+        (alternate screen, mouse tracking, hidden cursor)."""
+        loop = asyncio.get_running_loop()
+
+        def terminate() -> None:
+            log.warning("SIGTERM: leaving the room and quitting")
+            self.exit_message = "tuichat: stopped by SIGTERM"
+            threading.Thread(target=self._end_if_stuck, args=(128 + signal.SIGTERM,),
+                             name="tuichat-terminate", daemon=True).start()
+            self.run_worker(self._quit_with(128 + signal.SIGTERM), exclusive=True, group="quit")
+
+        def hang_up() -> None:
+            if terminal is not None and not os.isatty(terminal):  # the terminal window closed
+                threading.Thread(target=self._leave_without_terminal, args=("the terminal hung up",),
+                                 name="tuichat-hangup", daemon=True).start()
+            else:  # `kill -HUP` with the terminal still there: quit normally
+                terminate()
+
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # not the main thread
+            loop.add_signal_handler(signal.SIGTERM, terminate)
+            loop.add_signal_handler(signal.SIGHUP, hang_up)
+
+    async def _quit_with(self, return_code: int) -> None:
+        self.query_one(MessageLog).add_notice("Leaving…")
+        await self.bridge.stop()
+        self.exit(return_code=return_code)
+
+    def _end_if_stuck(self, return_code: int) -> None:
+        time.sleep(TERMINATE_GRACE_S)
+        log.warning("the app did not end within %g s of SIGTERM: ending it", TERMINATE_GRACE_S)
+        self.bridge.stop_now()
+        logging.shutdown()
+        os._exit(return_code)
 
     def _watch_terminal(self, fd: int) -> None:
         """Leave when the terminal is gone (an SSH session dropped, the tmux pane killed) and no
-        SIGHUP came to end us (a parent such as make took it, or nohup). Textual cannot shut down
-        then: its output thread died on the first failed write and its queue blocks the app's loop,
-        while its input thread reads the hung-up terminal's end-of-file for ever. So this thread,
-        not the app, leaves the room (the others see us go) and ends the process."""
+        SIGHUP came to end us (a parent such as make took it, or nohup)."""
         while not self.bridge.stopped:
             time.sleep(TERMINAL_CHECK_S)
             if os.isatty(fd):
                 continue
             if self.bridge.stopped:  # quitting anyway: the app's own shutdown is under way
                 return
-            log.warning("the terminal went away: leaving the room")
-            self.bridge.stop_now()
-            logging.shutdown()
-            os._exit(1)
+            self._leave_without_terminal("the terminal went away")
+
+    def _leave_without_terminal(self, why: str) -> None:
+        """Textual cannot shut down without its terminal: its output thread died on the first failed
+        write and its queue blocks the app's loop, while its input thread reads the hung-up
+        terminal's end-of-file for ever. So this thread, not the app, leaves the room (the others
+        see us go) and ends the process."""
+        log.warning("%s: leaving the room", why)
+        self.bridge.stop_now()
+        logging.shutdown()
+        os._exit(1)
 
     def on_cursor_position(self, event: events.CursorPosition) -> None:
         """The terminal answered a video frame's query: it has caught up that far (see `TerminalWriter`)."""
