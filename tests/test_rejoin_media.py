@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import free_port, wait_until
 from tests.test_call import Peer, Peers, peers  # noqa: F401  (the fixture)
-from tuichat.client import RoomEvent
+from tuichat.client import RoomEvent, RoomUpdate
 from tuichat.client.call import Call, CallEvent, CallStatus
 from tuichat.client.stream import PlayedStream, PlayStatus, PublishStatus
 from tuichat.errors import CommandFailed
@@ -228,3 +228,48 @@ async def test_a_media_restart_refused_as_too_fast_is_tried_again() -> None:
             assert carol.call.published.status is PublishStatus.PUBLISHING
         finally:
             await made.close()
+
+
+async def test_a_muted_publisher_is_never_announced_unmuted_after_a_server_restart() -> None:
+    """QA: after the server restarted, the others got PUBLISHED with mic and camera on, then UPDATED
+    with both off: for a moment everyone believed a muted person could be heard and seen."""
+    port = free_port()
+    peers = Peers(f"ws://127.0.0.1:{port}/ws")  # noqa: F811  (its own server, not the fixture's)
+    first: RoomServer | None = RoomServer("127.0.0.1", port, limits=LIMITS)
+    second: RoomServer | None = None
+    try:
+        await first.start()
+        dave = await peers.join("dave")
+        frank = await peers.join("frank", publish=True)
+        frank_id = frank.room.me.id  # type: ignore[union-attr]
+        await frank.call.mute_audio(True)
+        await frank.call.mute_video(True)
+        await dave.room_updates.wait_for(lambda u: u.event is RoomEvent.UPDATED and u.participant.id == frank_id
+                                         and u.participant.audio_muted and u.participant.video_muted, timeout=5)
+        # Dave comes back first, to see frank arrive.
+        dave.session.options = replace(dave.session.options, backoff_initial=0.05)
+        frank.session.options = replace(frank.session.options, backoff_initial=1.0)
+
+        await first.stop()
+        first = None
+        second = RoomServer("127.0.0.1", port, limits=LIMITS)
+        await second.start()
+        await rejoined(dave, dave.room.me.id, publishing=False, timeout=20)  # type: ignore[union-attr]
+        # The flags as each event announced them (the participant objects are updated in place).
+        announced: list[tuple[str, bool, bool]] = []
+
+        def record(update: RoomUpdate) -> None:
+            stream = update.participant.stream if update.participant is not None else None
+            if update.participant.name == "frank" and stream is not None and (stream.audio or stream.video):
+                announced.append((update.event.value, stream.audio_muted, stream.video_muted))
+
+        for event in (RoomEvent.PUBLISHED, RoomEvent.UPDATED):
+            dave.room.on(event, record)
+        await rejoined(frank, frank_id, timeout=20)
+        await wait_until(lambda: any(event == "PUBLISHED" for event, _, _ in announced), timeout=10)
+        assert all(audio_muted and video_muted for _, audio_muted, video_muted in announced), announced
+    finally:
+        await peers.close()
+        for server in (first, second):
+            if server is not None:
+                await server.stop()

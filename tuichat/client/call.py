@@ -455,9 +455,11 @@ class Call:
             self.published._set(PublishStatus.UNPUBLISHED, "nothing to send")
             return
         try:
-            await self.room.publish(audio=audio, video=video)
+            # Mutes first: the server holds them for the publication, so the room never sees a muted
+            # microphone as on (after a rejoin, PUBLISHED said "mic on" until the mute followed).
             if self.published.audio_muted or self.published.video_muted:
                 await self.room.mute(audio=self.published.audio_muted, video=self.published.video_muted)
+            await self.room.publish(audio=audio, video=video)
         except (TuichatError, TimeoutError) as exc:
             self.published._set(PublishStatus.FAILED, str(exc))
             raise
