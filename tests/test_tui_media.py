@@ -306,6 +306,24 @@ async def test_a_media_restart_keeps_the_tile_its_place_and_the_focus(
         await until(pilot, lambda: dave_id not in grid.tiles, timeout=10)
 
 
+async def test_a_media_connection_lost_and_back_is_said_in_the_log(
+        server: RoomServer, url: str, publisher: Publisher) -> None:
+    """QA: the media connection failed on a loaded machine; every tile said "waiting for video…" and
+    PUBLISHING left the status line for 30 s, and the log said nothing at all."""
+    app = ChatApp(url, "alice", "lobby", media=MediaOptions(camera="test", mic="none", speaker="none"))
+    async with app.run_test(size=SIZE) as pilot:
+        carol = publisher.session.room.me.id  # type: ignore[union-attr]
+        await until(pilot, lambda: video_playing(app, carol), timeout=15)
+        alice = app.bridge.room.me.id  # type: ignore[union-attr]
+        await server.media.sessions[alice].pc.close()  # the server gives up on our media
+        await until(pilot, lambda: "Media connection lost (the media connection failed); reconnecting…"
+                    in log_text(app), timeout=10)
+        await until(pilot, lambda: "Media reconnected." in log_text(app), timeout=15)
+        await until(pilot, lambda: video_playing(app, carol), timeout=15)
+        assert log_text(app).count("Media connection lost") == 1
+        assert log_text(app).index("Media connection lost") < log_text(app).index("Media reconnected.")
+
+
 async def test_preview_pressed_in_a_burst_ends_in_the_last_state_pressed(
         server: RoomServer, url: str, publisher: Publisher, dave: Publisher) -> None:
     """Each press asks the server for every participant's view; a burst of presses once outran the
@@ -395,6 +413,7 @@ async def test_while_the_server_is_away_the_screen_says_what_it_shows_is_old() -
                 alice = (await watcher.join("lobby")).participant_named("alice")
                 assert alice is not None and alice.video_muted
             await until(pilot, lambda: any(video_playing(app, k) for k in app.query_one(VideoGrid).tiles), timeout=15)
+            assert "Media connection lost" not in log_text(app)  # the session's notices said it all
     finally:
         await leave(carol)
         if server is not None:

@@ -59,7 +59,7 @@ from tuichat.rtc.jitter import use_marker_release
 from tuichat.rtc.rtcp import send_reports_only_when_sending
 from tuichat.tasks import BackgroundTasks
 
-__all__ = ["Call", "CallEvent", "CallStatus", "CallUpdate"]
+__all__ = ["REJOIN_RESTART_REASON", "Call", "CallEvent", "CallStatus", "CallUpdate"]
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +76,8 @@ RESTART_DELAY_S = 1.0
 #: the VP8 target follows the uplink estimate down to ``min_bps``.
 PUBLISH_VIDEO = VideoBudget(fps=15.0, bits_per_pixel=0.1, min_bps=16_000, max_bps=500_000)
 PUBLISH_AUDIO_BPS = PUBLISH_LADDER[0].audio_bps
+#: Why the call restarts after the session rejoined the room (the UI has said that already).
+REJOIN_RESTART_REASON = "rejoined after a drop"
 #: A media restart the server refused as too fast ("slow down") is tried again, waiting this long and
 #: doubling, this many times in all.
 RESTART_RATE_LIMITED_WAIT_S = 0.5
@@ -496,6 +498,7 @@ class Call:
             if self._closed:
                 return
             log.info("call: restarting media (%s)", reason)
+            self._set_status(CallStatus.RECONNECTING, reason)  # why, before "connecting media"
             for stream in self.streams.values():
                 stream._set(PlayStatus.STOPPED, reason)
             if self.published.status is PublishStatus.PUBLISHING:
@@ -563,7 +566,7 @@ class Call:
         # The first STATE came before the call existed: a later one means the session rejoined.
         if self.status is not CallStatus.NEW and not self._closed:
             self._forget_absent()
-            self._spawn(self._restart("rejoined after a drop"), "call restart")
+            self._spawn(self._restart(REJOIN_RESTART_REASON), "call restart")
 
     def _on_left(self, update: RoomUpdate) -> None:
         """Ids are never reused in a room: a view kept for someone who left would only pile up."""

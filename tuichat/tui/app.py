@@ -24,7 +24,7 @@ from textual.timer import Timer
 from textual.widgets import Input
 
 from tuichat.client import RoomEvent, SessionOptions, SessionStatus, display_address
-from tuichat.client.call import CallStatus
+from tuichat.client.call import REJOIN_RESTART_REASON, CallEvent, CallStatus
 from tuichat.client.chatline import PRIVATE_USAGE, LineKind, parse_line, private_line
 from tuichat.client.stream import PlayStatus, PublishStatus
 from tuichat.errors import CommandFailed, ConnectionFailed
@@ -164,6 +164,8 @@ class ChatApp(App[None]):
         #: Why we are out of the room with no attempt to come (a refused join, a server that is not
         #: tuichat): keys and messages say so instead of waiting for a call that will not start.
         self._out_for_good: str | None = None
+        #: "Media connection lost" was said and "Media reconnected" not yet.
+        self._media_restart_said = False
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="main"):
@@ -338,7 +340,25 @@ class ChatApp(App[None]):
         self._refresh_tiles()
         if event.event is not None and event.status is CallStatus.FAILED:
             self.query_one(MessageLog).add_notice(f"Call failed: {event.reason}", style="bold red")
+        self._note_media_restart(event)
         self._update_media_status()
+
+    def _note_media_restart(self, event: CallChanged) -> None:
+        """The media connection failed while the server connection held: say so in the log, once
+        each way. Tiles went to "waiting for video…" and PUBLISHING left the status line, with no word
+        of why; a rejoin after a drop is not said again (the session's notices cover it)."""
+        if event.event is not CallEvent.STATUS:
+            return
+        log_widget = self.query_one(MessageLog)
+        if (event.status is CallStatus.RECONNECTING and not self._media_restart_said
+                and self.query_one(StatusLine).joined and event.reason != REJOIN_RESTART_REASON):
+            log_widget.add_notice(f"Media connection lost ({event.reason}); reconnecting…", style="red")
+            self._media_restart_said = True
+        elif event.status is CallStatus.CONNECTED and self._media_restart_said:
+            log_widget.add_notice("Media reconnected.", style="green")
+            self._media_restart_said = False
+        elif event.status in (CallStatus.FAILED, CallStatus.CLOSED):
+            self._media_restart_said = False
 
     def _refresh_tiles(self) -> None:
         """One tile per played stream: video while it plays and the camera is on, a note otherwise.
