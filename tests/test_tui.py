@@ -262,15 +262,19 @@ async def test_refused_join_is_explained(url: str) -> None:
             status = app.query_one(StatusLine)
             assert "no mic · no cam · not in the call yet" in status.render().plain  # known from the options
             await until(pilot, lambda: status.status is SessionStatus.FAILED)
-            assert "Could not join lobby: someone called 'alice' is already in room 'lobby'" in log_text(app)
+            assert "Could not join lobby: someone called 'alice' is already in room 'lobby'. Ctrl+Q quits; " \
+                   "then connect again with another name." in log_text(app)
             assert "FAILED" in screen_text(app)
+            # QA: the screen kept "nobody is sharing video yet" and an invite to a room we are not in.
+            assert "not in lobby" in screen_text(app) and "nobody is sharing video" not in screen_text(app)
+            assert not app.query_one(InviteLine).display
             # Nothing waits for a call that will not come (QA: "people (0, before the drop)", "mic on ·
             # cam on · not in the call yet", "Not sent: not in the room yet", "muted when the call starts").
             assert "not in the call yet" not in status.render().plain and "mic" not in status.render().plain
             assert app.query_one(ParticipantList).border_title == "people (0)"
             await pilot.press(*"hi", "enter")
-            await until(pilot, lambda: "Not sent: not in lobby (someone called 'alice' is already in room "
-                                       "'lobby'); Ctrl+Q quits" in log_text(app))
+            await until(pilot, lambda: "Not sent: you are not in lobby: someone called 'alice' is already in "
+                                       "room 'lobby'. Ctrl+Q quits" in log_text(app))
             await pilot.press("f2")
             await until(pilot, lambda: "Not in a call: someone called" in screen_text(app))
             await pilot.press("ctrl+q")

@@ -29,6 +29,7 @@ from tuichat.client.chatline import PRIVATE_USAGE, LineKind, parse_line, private
 from tuichat.client.stream import PlayStatus, PublishStatus
 from tuichat.errors import CommandFailed, ConnectionFailed
 from tuichat.protocol.limits import TEXT_MAX_LENGTH
+from tuichat.protocol.messages import ErrorCode
 from tuichat.render import ColorMode
 from tuichat.tui.bridge import (
     DEFAULT_FPS,
@@ -164,6 +165,7 @@ class ChatApp(App[None]):
         #: Why we are out of the room with no attempt to come (a refused join, a server that is not
         #: tuichat): keys and messages say so instead of waiting for a call that will not start.
         self._out_for_good: str | None = None
+        self._video_empty_text = "nobody is sharing video yet" if media else "video is off (chat only)"
         #: "Media connection lost" was said and "Media reconnected" not yet.
         self._media_restart_said = False
 
@@ -172,7 +174,7 @@ class ChatApp(App[None]):
             with Vertical(id="stage"):
                 yield VideoGrid(id="video", color_mode=self.color_mode,
                                 threshold=PREVIEW_THRESHOLD if self.preview else THRESHOLD,
-                                empty_text="nobody is sharing video yet" if self.media else "video is off (chat only)")
+                                empty_text=self._video_empty_text)
                 yield MessageLog(id="log")
             with Vertical(id="side"):
                 yield ParticipantList(id="people")
@@ -457,10 +459,18 @@ class ChatApp(App[None]):
             status.status = SessionStatus.FAILED
             status.reason = event.reason
             verb = "Dropped from" if self._has_joined else "Could not join"
-            messages.add_notice(f"{verb} {self.room_name}: {event.reason}", style="bold red")
+            messages.add_notice(f"{verb} {self.room_name}: {event.reason}. {_next_step(event.code)}",
+                                style="bold red")
+            # Nothing of a call that will not come: no "nobody is sharing video yet", no invite to it.
+            self.query_one(VideoGrid).empty_text = f"not in {self.room_name}"
+            self.query_one(VideoGrid).refresh()
+            self.query_one(InviteLine).display = False
             self.exit_message = f"tuichat: {event.reason}"
             return
         if event.event is RoomEvent.STATE:  # (re)joined: the room as it is now
+            if self._out_for_good is not None:  # in after all: what a refusal took away comes back
+                self.query_one(VideoGrid).empty_text = self._video_empty_text
+                self.query_one(InviteLine).display = True
             self._out_for_good = None
             status.joined = True
             people.set_stale(False)
@@ -536,7 +546,7 @@ class ChatApp(App[None]):
     async def _send(self, text: str, to_name: str | None) -> None:
         try:
             if self._out_for_good is not None:
-                raise ConnectionFailed(f"not in {self.room_name} ({self._out_for_good}); Ctrl+Q quits")
+                raise ConnectionFailed(f"you are not in {self.room_name}: {self._out_for_good}. Ctrl+Q quits")
             await self.bridge.send_message(text, to_name)
         except (CommandFailed, ConnectionFailed) as exc:
             reason = exc.reason if isinstance(exc, CommandFailed) else str(exc)
@@ -749,6 +759,17 @@ class ChatApp(App[None]):
         await self.bridge.stop()
         # 1 when the room was never joined or the server dropped us for good (as README says).
         self.exit(return_code=1 if self.exit_message else 0)
+
+
+def _next_step(code: str) -> str:
+    """What to do after the room refused us, by the server's reason."""
+    if code in (ErrorCode.NAME_TAKEN, ErrorCode.INVALID_NAME):
+        return "Ctrl+Q quits; then connect again with another name."
+    if code == ErrorCode.ROOM_FULL:
+        return "Ctrl+Q quits; try again when someone has left, or choose another room."
+    if code == ErrorCode.INVALID_ROOM:
+        return "Ctrl+Q quits; then connect again with another room name."
+    return "Ctrl+Q quits."
 
 
 def _stream_label(stream: StreamView) -> str:

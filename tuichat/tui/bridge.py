@@ -94,9 +94,12 @@ class RoomChanged(TextualMessage):
 
     def __init__(self, event: RoomEvent, participants: tuple[ParticipantView, ...], *,
                  participant: ParticipantView | None = None, message: MessageView | None = None,
-                 history: tuple[MessageView, ...] = (), reason: str = "", public_url: str | None = None) -> None:
+                 history: tuple[MessageView, ...] = (), reason: str = "", public_url: str | None = None,
+                 code: str = "") -> None:
         super().__init__()
         self.event = event
+        #: For FAILED: the server's error code (``name_taken``, ``room_full``...), to say what to do next.
+        self.code = code
         self.public_url = public_url
         self.participants = participants
         self.participant = participant
@@ -202,7 +205,7 @@ class CallBridge:
         try:
             room = await self.session.join(self.room_name)
         except CommandFailed as exc:
-            self._post(RoomChanged(RoomEvent.FAILED, (), reason=exc.reason))
+            self._post(RoomChanged(RoomEvent.FAILED, (), reason=exc.reason, code=exc.code))
             return
         except ConnectionFailed as exc:
             self._post(RoomChanged(RoomEvent.FAILED, (), reason=str(exc)))
@@ -376,6 +379,7 @@ class CallBridge:
             message=MessageView.of(update.message) if update.message else None,
             history=tuple(MessageView.of(m) for m in update.history),
             reason=update.reason or (update.failure.reason if update.failure else ""),
+            code=update.failure.code if update.failure else "",
             public_url=self.room.public_url if self.room is not None and update.event is RoomEvent.STATE else None,
         ))
 
