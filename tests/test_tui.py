@@ -719,6 +719,18 @@ async def test_command_palette_offers_tuichat_actions(url: str) -> None:
         # QA: Textual's "Maximize" hid the call behind a full-screen input line; its "Screenshot" has
         # no video in it; its "Quit" is ours, which leaves the room first.
         assert not {"Maximize", "Screenshot", "Quit"} & set(titles) and "Leave and quit" in titles
+        assert "Theme" not in titles  # QA: a light theme left the video area and status line dark
+
+
+async def test_ctrl_c_says_how_to_quit_in_the_apps_words(url: str) -> None:
+    """QA: Ctrl+C showed Textual's "Do you want to quit? Press ctrl+q to quit the app"."""
+    app = ChatApp(url, "alice", "lobby")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+c", "ctrl+c")
+        await pilot.pause()
+        toasts = [str(n.message) for n in app._notifications]
+        assert toasts == ["Ctrl+C copies. Ctrl+Q leaves the call and quits."], toasts
+        assert app.is_running
 
 
 async def test_invite_link_uses_the_servers_public_url() -> None:

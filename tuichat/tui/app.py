@@ -578,10 +578,11 @@ class ChatApp(App[None]):
                             self.action_toggle_video_only)
         yield SystemCommand("Keys and commands", "F1: every key binding", self.action_help)
         yield SystemCommand("Leave and quit", "Ctrl+Q: leave the room and quit", self.action_quit)
-        # Of Textual's own, the theme stays. "Keys" would be a second help; "Maximize" filled the
-        # screen with the input line and hid the call; "Screenshot" saves an SVG without the video
-        # (drawn straight to the terminal); our quit leaves the room first.
-        dropped = {"Keys", "Maximize", "Minimize", "Screenshot", "Quit"}
+        # None of Textual's own: "Keys" would be a second help; "Maximize" filled the screen with the
+        # input line and hid the call; "Screenshot" saves an SVG without the video (drawn straight to
+        # the terminal); our quit leaves the room first; "Theme" turned the panels light around a
+        # video area, status colours and notes made for a dark screen (half light, half dark).
+        dropped = {"Keys", "Maximize", "Minimize", "Screenshot", "Quit", "Theme"}
         yield from (command for command in super().get_system_commands(screen) if command.title not in dropped)
 
     def action_help(self) -> None:
@@ -743,6 +744,11 @@ class ChatApp(App[None]):
         caret, self._held_caret = self._held_caret, None
         if caret is not None:
             await self._dispatch_key(caret)
+
+    def action_help_quit(self) -> None:
+        """Ctrl+C (which copies in an input): Textual's own note read "Do you want to quit? Press
+        ctrl+q to quit the app", unlike the rest of the app; one toast however often it is pressed."""
+        self._state_toast("quit", "Ctrl+C copies. Ctrl+Q leaves the call and quits.")
 
     async def action_quit_twice(self) -> None:
         """Bare ``q`` leaves only when pressed twice in a row: someone who tabbed out of the input and
