@@ -16,6 +16,7 @@ from hypothesis.extra import numpy as hnp
 
 from tuichat.render import (
     HALF_BLOCK,
+    MONO_INDICES,
     PALETTE_16,
     PALETTE_256,
     CellImage,
@@ -225,27 +226,41 @@ def test_palette_tables() -> None:
 
 
 @pytest.mark.parametrize(
-    ("rgb", "i256", "i16", "imono"),
+    ("rgb", "i256", "i16"),
     [
-        ((255, 0, 0), 196, 9, 239),  # BT.601 luma 76 → ramp step 7 (78)
-        ((0, 255, 0), 46, 10, 246),
-        ((0, 0, 255), 21, 4, 234),
-        ((255, 255, 0), 226, 11, 254),  # luma 226 → 228
-        ((255, 255, 255), 231, 15, 231),
-        ((0, 0, 0), 16, 0, 16),
-        ((128, 128, 128), 244, 8, 244),  # exact gray beats cube 102 (135,135,135)
-        ((205, 0, 0), 160, 1, 237),
-        ((95, 135, 175), 67, 8, 244),  # luma 128
-        ((18, 18, 18), 233, 0, 233),
+        ((255, 0, 0), 196, 9),
+        ((0, 255, 0), 46, 10),
+        ((0, 0, 255), 21, 4),
+        ((255, 255, 0), 226, 11),
+        ((255, 255, 255), 231, 15),
+        ((0, 0, 0), 16, 0),
+        ((128, 128, 128), 244, 8),  # exact gray beats cube 102 (135,135,135)
+        ((205, 0, 0), 160, 1),
+        ((95, 135, 175), 67, 8),
+        ((18, 18, 18), 233, 0),
     ],
 )
-def test_quantize_pure_colours(rgb: tuple[int, int, int], i256: int, i16: int, imono: int) -> None:
+def test_quantize_pure_colours(rgb: tuple[int, int, int], i256: int, i16: int) -> None:
     px = np.array([[rgb]], dtype=np.uint8)
-    for mode, want in [(ColorMode.COLOR256, i256), (ColorMode.COLOR16, i16), (ColorMode.MONO, imono)]:
+    for mode, want in [(ColorMode.COLOR256, i256), (ColorMode.COLOR16, i16)]:
         colours, index = quantize(px, mode)
         assert index.dtype == np.int16
         assert int(index[0, 0]) == want, mode
         assert colours[0, 0].tolist() == PALETTE_256[want].tolist()
+
+
+@pytest.mark.parametrize("rgb", [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0), (255, 255, 255), (0, 0, 0),
+                                 (128, 128, 128), (95, 135, 175), (18, 18, 18), (200, 200, 200)])
+def test_mono_is_the_16_colour_grays_dithered_to_the_pixels_luma(rgb: tuple[int, int, int]) -> None:
+    """An area of one colour averages to its BT.601 luma, drawn with the two grays around it."""
+    r, g, b = rgb
+    luma = (77 * r + 150 * g + 29 * b + 128) >> 8
+    colours, index = quantize(np.full((16, 16, 3), rgb, dtype=np.uint8), ColorMode.MONO)
+    assert set(index.ravel().tolist()) <= set(MONO_INDICES.tolist())
+    assert abs(float(colours[..., 0].mean()) - luma) <= 4, (colours[..., 0].mean(), luma)
+    levels = sorted({int(v) for v in PALETTE_256[MONO_INDICES][:, 0]})
+    below = max(v for v in levels if v <= luma)
+    assert {int(v) for v in np.unique(colours[..., 0])} <= {below, min((v for v in levels if v > luma), default=below)}
 
 
 def test_quantize_maps_palette_to_itself() -> None:
@@ -264,7 +279,7 @@ def test_quantize_outputs_stay_in_their_palette() -> None:
     true_rgb, itrue = quantize(px, ColorMode.TRUECOLOR)
     assert ((i256 >= 16) & (i256 <= 255)).all()
     assert ((i16 >= 0) & (i16 <= 15)).all()
-    assert set(imono.tolist()) <= {16, 231, *range(232, 256)}
+    assert set(imono.tolist()) <= {0, 8, 7, 15}  # the 16 colours' grays, like the interface
     assert (mono_rgb[:, 0] == mono_rgb[:, 1]).all() and (mono_rgb[:, 1] == mono_rgb[:, 2]).all()
     assert (itrue == -1).all() and (true_rgb == px).all()
 
@@ -382,7 +397,7 @@ def test_encode_ansi_round_trip_through_pyte(mode: ColorMode, levels: int) -> No
         for c in range(cells.cols):
             ch = line[x0 + c]
             assert ch.data == HALF_BLOCK
-            if mode is ColorMode.COLOR16:
+            if mode in (ColorMode.COLOR16, ColorMode.MONO):  # mono: the 16 colours' grays
                 assert ch.fg == _FG16[int(cells.top_index[r, c])]
                 assert ch.bg == _BG16[int(cells.bottom_index[r, c])]
             else:  # truecolor, and 38;5;n (which pyte resolves to xterm's RGB)

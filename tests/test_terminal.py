@@ -149,10 +149,12 @@ async def test_video_reaches_a_real_terminal_as_truecolor_half_blocks(url: str, 
 
 
 @pytest.mark.parametrize(("colors", "forbidden"), [("16", ("38;5;", "48;5;", "38;2;", "48;2;")),
+                                                   ("mono", ("38;5;", "48;5;", "38;2;", "48;2;")),
                                                    ("256", ("38;2;", "48;2;"))])
 async def test_colors_limits_the_whole_interface(url: str, tmux: Tmux, tmp_path: object, colors: str,
                                                  forbidden: tuple[str, ...]) -> None:
-    """`--colors 16` changed only the video: borders and the status line still came in 256 colours."""
+    """`--colors 16` changed only the video: borders and the status line still came in 256 colours.
+    `--colors mono` (and NO_COLOR) drew the video in the 256-colour gray ramp beside a 16-colour UI."""
     port = url.split(":")[2].split("/")[0]
     raw = f"{tmp_path}/terminal.out"
     tmux.start([sys.executable, "-m", "tuichat", "connect", f"127.0.0.1:{port}", "alice", "lobby",

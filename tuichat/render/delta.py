@@ -340,7 +340,7 @@ class DeltaEncoder:
             first = np.minimum(np.minimum.reduceat(np.where(constrained, np.arange(n), n), starts), n - 1)
             idx = np.clip(index[first], 0, 255)
             pen = PALETTE_256[idx].astype(np.int32)
-            if self.mode is ColorMode.COLOR16:
+            if self.mode in (ColorMode.COLOR16, ColorMode.MONO):  # mono: the grays of the 16
                 base = 30 if fg else 40
                 code = np.array([str(c) for c in np.where(idx < 8, idx + base, idx + base + 52).tolist()], dtype=object)
             else:

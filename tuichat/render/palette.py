@@ -39,8 +39,11 @@ def _build_palette_256() -> npt.NDArray[np.uint8]:
 
 PALETTE_256: npt.NDArray[np.uint8] = _build_palette_256()
 
-#: The grays MONO uses, darkest first: 16 (black), the ramp 232–255, 231 (white).
-MONO_INDICES: npt.NDArray[np.int16] = np.array([16, *range(232, 256), 231], dtype=np.int16)
+#: The grays MONO uses, darkest first: the 16 ANSI colours' black, bright black, white and bright
+#: white. Mono is the 16-colour interface's video (NO_COLOR, TERM=dumb, ``--colors mono``): the
+#: 256-colour gray ramp would send codes the rest of the screen avoids. Ordered dithering between
+#: neighbouring grays makes up for having four.
+MONO_INDICES: npt.NDArray[np.int16] = np.array([0, 8, 7, 15], dtype=np.int16)
 
 for _table in (PALETTE_16, CUBE_LEVELS, GRAY_LEVELS, PALETTE_256, MONO_INDICES):
     _table.setflags(write=False)
@@ -54,7 +57,23 @@ def _nearest_level_lut(levels: npt.NDArray[np.uint8]) -> npt.NDArray[np.intp]:
 
 # Per-channel lookup tables: all 256-colour and mono quantisation is gathers and arithmetic.
 _CUBE_LUT = _nearest_level_lut(CUBE_LEVELS)
-_MONO_LUT = MONO_INDICES[_nearest_level_lut(PALETTE_256[MONO_INDICES][:, 0])]
+
+
+def _mono_tables() -> tuple[npt.NDArray[np.int16], npt.NDArray[np.int16], npt.NDArray[np.float32]]:
+    """For each luma 0–255: the gray at or below it, the gray above it, and how far it lies between."""
+    levels = PALETTE_16[MONO_INDICES][:, 0].astype(np.int32)
+    luma = np.arange(256)
+    lower = np.searchsorted(levels, luma, side="right") - 1
+    upper = np.minimum(lower + 1, len(levels) - 1)
+    span = np.maximum(levels[upper] - levels[lower], 1)
+    fraction = np.where(upper > lower, (luma - levels[lower]) / span, 0.0).astype(np.float32)
+    return MONO_INDICES[lower], MONO_INDICES[upper], fraction
+
+
+_MONO_LOWER, _MONO_UPPER, _MONO_FRACTION = _mono_tables()
+#: A 4×4 Bayer matrix as thresholds in (0, 1): a pixel takes the upper gray where its fraction
+#: between the two passes the threshold at its place, so an area averages to its true luma.
+_BAYER_4 = ((np.array([[0, 8, 2, 10], [12, 4, 14, 6], [3, 11, 1, 9], [15, 7, 13, 5]]) + 0.5) / 16).astype(np.float32)
 
 
 def _redmean_sq(a: npt.NDArray[np.float32], b: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
@@ -117,11 +136,21 @@ def _quantize_16(px: npt.NDArray[np.uint8]) -> npt.NDArray[np.int16]:
     return _lut_16()[(q[:, 0] << 10) | (q[:, 1] << 5) | q[:, 2]]
 
 
-def _quantize_mono(px: npt.NDArray[np.uint8]) -> npt.NDArray[np.int16]:
-    """The gray nearest the pixel's BT.601 luma (what webcams' YCbCr uses), in integer arithmetic."""
+def _quantize_mono(px: npt.NDArray[np.uint8], shape: tuple[int, ...]) -> npt.NDArray[np.int16]:
+    """The pixel's BT.601 luma (what webcams' YCbCr uses) dithered between the two grays around it.
+
+    ``shape`` is the pixels' own: an image (rows, columns) is dithered by position; anything else
+    gets the nearest gray.
+    """
     p = px.astype(np.uint32)
     luma = (77 * p[:, 0] + 150 * p[:, 1] + 29 * p[:, 2] + 128) >> 8
-    return _MONO_LUT[luma]
+    if len(shape) >= 2:
+        rows, cols = shape[-2:]
+        threshold = np.tile(_BAYER_4, ((rows + 3) // 4, (cols + 3) // 4))[:rows, :cols]
+        threshold = np.broadcast_to(threshold, shape).reshape(-1)
+    else:
+        threshold = np.full(luma.shape, 0.5, dtype=np.float32)
+    return np.where(_MONO_FRACTION[luma] > threshold, _MONO_UPPER[luma], _MONO_LOWER[luma])
 
 
 def quantize(
@@ -143,7 +172,7 @@ def quantize(
     elif mode is ColorMode.COLOR16:
         index = _quantize_16(flat)
     elif mode is ColorMode.MONO:
-        index = _quantize_mono(flat)
+        index = _quantize_mono(flat, shape)
     else:  # pragma: no cover - exhaustive over the enum
         raise ValueError(f"unsupported colour mode {mode!r}")
     index = index.reshape(shape)
