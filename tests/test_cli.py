@@ -32,7 +32,11 @@ def test_every_command_has_help(command: list[str]) -> None:
         (["bot", "localhost", "alice", "a/b"], "must not contain '/'"),
         (["serve", "--port", "99999"], "99999 is not between 0 and 65535"),
         (["bot", "ftp://host", "alice", "room"], "unsupported scheme 'ftp'"),
-        (["bot", "host:notaport", "alice", "room"], "invalid port"),
+        (["bot", "host:notaport", "alice", "room"],
+         "tuichat bot: error: bad port in 'host:notaport': a port is a number from 1 to 65535"),
+        # QA: "invalid port in 'ws://127.0.0.1:99999'", a URL nobody typed.
+        (["connect", "127.0.0.1:99999", "alice", "room"],
+         "tuichat connect: error: bad port in '127.0.0.1:99999': a port is a number from 1 to 65535"),
         (["connect", "localhost", "-dash", "room"],
          "'-dash' was read as an option: a name or room starting with '-' goes after --, options before it,"
          " as in: tuichat connect HOST -- -dash ROOM"),

@@ -264,7 +264,7 @@ def _url(args: argparse.Namespace, command: str) -> str | None:
     try:
         return websocket_url(args.address)
     except ValueError as exc:
-        print(f"tuichat {command}: {exc}", file=sys.stderr)
+        print(f"tuichat {command}: error: {exc}", file=sys.stderr)  # argparse's form, like other usage errors
         return None
 
 

@@ -13,7 +13,7 @@ def websocket_url(address: str, *, default_port: int = DEFAULT_PORT) -> str:
     A room's browser link (``http://host:port/r/ROOM``, what invites show) is taken as its server.
     The port defaults to ``default_port``, but for ``http://`` and ``https://``/``wss://`` (80, 443).
     """
-    address = address.strip()
+    typed = address = address.strip()  # errors quote what was typed, not the URL made of it
     if not address:
         raise ValueError("the server address is empty")
     if "://" not in address:
@@ -21,14 +21,16 @@ def websocket_url(address: str, *, default_port: int = DEFAULT_PORT) -> str:
     parts = urlsplit(address)
     scheme = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}.get(parts.scheme)
     if scheme is None:
-        raise ValueError(f"unsupported scheme {parts.scheme!r} in {address!r}; use ws://, wss://, http:// or https://")
+        raise ValueError(f"unsupported scheme {parts.scheme!r} in {typed!r}; use ws://, wss://, http:// or https://")
     try:
         port = parts.port
     except ValueError:
-        raise ValueError(f"invalid port in {address!r}") from None
+        raise ValueError(f"bad port in {typed!r}: a port is a number from 1 to 65535") from None
+    if port == 0:
+        raise ValueError(f"bad port in {typed!r}: a port is a number from 1 to 65535")
     host = parts.hostname
     if not host:
-        raise ValueError(f"no host in {address!r}")
+        raise ValueError(f"no host in {typed!r}")
     if port is None and scheme == "wss":
         netloc = _host(host)
     elif port is None and parts.scheme == "http":
