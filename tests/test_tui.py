@@ -266,7 +266,8 @@ async def test_refused_join_is_explained(url: str) -> None:
                    "then connect again with another name." in log_text(app)
             assert "FAILED" in screen_text(app)
             # QA: the screen kept "nobody is sharing video yet" and an invite to a room we are not in.
-            assert "not in lobby" in screen_text(app) and "nobody is sharing video" not in screen_text(app)
+            await until(pilot, lambda: "not in lobby" in screen_text(app))
+            assert "nobody is sharing video" not in screen_text(app)
             assert not app.query_one(InviteLine).display
             # Nothing waits for a call that will not come (QA: "people (0, before the drop)", "mic on ·
             # cam on · not in the call yet", "Not sent: not in the room yet", "muted when the call starts").

@@ -386,16 +386,17 @@ class ChatApp(App[None]):
         for stream in self.streams.values():
             person = people.get(stream.participant_id)
             camera_off = person is not None and (person.video_muted or not person.video)
+            muted = person is not None and person.audio and person.audio_muted
             if not joined:
                 grid.set_tile(stream.participant_id, stream.name, None, "reconnecting…")
             elif stream.status is PlayStatus.PLAYING and not camera_off:
-                grid.set_tile(stream.participant_id, stream.name, stream.frames, _stream_label(stream))
+                grid.set_tile(stream.participant_id, stream.name, stream.frames, _stream_label(stream), muted=muted)
             else:
                 # Someone with no camera cannot turn it on: "camera off" would say they could.
                 no_camera = person is not None and not person.video
                 note = ("no camera" if no_camera else "camera off") if camera_off else (
                     stream.reason or stream.status.name.lower())
-                grid.set_tile(stream.participant_id, stream.name, None, note)
+                grid.set_tile(stream.participant_id, stream.name, None, note, muted=muted)
         grid.set_order([p.id for p in people.values() if not p.is_self] + ["self"])
 
     def _update_media_status(self) -> None:
@@ -412,7 +413,8 @@ class ChatApp(App[None]):
                 "mic muted" if bridge.start_muted["audio"] else "mic on")
             cam = "no cam" if media and media.camera == "none" else (
                 "cam off" if bridge.start_muted["video"] else "cam on")
-            status.publish = StatusPart(f"{mic} · {cam} · not in the call yet", "not in the call yet")
+            status.publish = StatusPart(f"{mic} · {cam} · not in the call yet", "not in the call yet",
+                                        **_device_forms(mic, cam))
         grid = self.query_one(VideoGrid)
         if not status.joined:  # nothing plays while we are out of the room
             status.playing = StatusPart()
@@ -822,7 +824,14 @@ def _publish_summary(published: PublishView | None, preview: bool, has_mic: bool
             short_state += " (thin uplink)"
     preview_part = ["PREVIEW"] if preview else []
     return StatusPart(" · ".join([mic, cam, *([state] if state else []), *preview_part]),
-                      " · ".join([*([short_state] if short_state else []), *preview_part]))
+                      " · ".join([*([short_state] if short_state else []), *preview_part]),
+                      **_device_forms(mic, cam))
+
+
+def _device_forms(mic: str, cam: str) -> dict[str, str]:
+    """The publish part's ``devices`` ("mic muted · cam on") and ``off`` ("mic off") forms."""
+    off = [word for word, is_off in (("mic off", mic == "mic muted"), ("cam off", cam == "cam off")) if is_off]
+    return {"devices": f"{mic} · {cam}", "off": " · ".join(off)}
 
 
 def _playing_summary(streams: dict[str, StreamView], terminal_fps: float | None = None,

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import unicodedata
 
+from rich.cells import cell_len, set_cell_size
+
 _CONTROL_PICTURES = {code: chr(0x2400 + code) for code in range(0x20)} | {0x7F: "\u2421"}
 #: Zero-width (non-)joiners are left out rather than shown as '�': 👩‍💻 shows as 👩💻, not 👩�💻, and
 #: every terminal agrees on the width of what remains, so borders stay straight.
@@ -35,3 +37,11 @@ def printable(text: str, *, keep_newlines: bool = False) -> str:
         else:
             out.append(char)
     return "".join(out)
+
+
+def cut_to_cells(text: str, cells: int) -> str:
+    """``text`` in at most ``cells`` terminal cells, ending in '…' when cut ("connection…", not
+    "connection …"); wide characters count as two."""
+    if cell_len(text) <= cells:
+        return text
+    return set_cell_size(text, max(0, cells - 1)).rstrip() + "…"

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
 
+from rich.console import Console, ConsoleOptions, Group
+from rich.segment import Segment
 from rich.text import Text
 from textual.events import Resize
 from textual.timer import Timer
@@ -17,6 +21,46 @@ from tuichat.tui.snapshots import MessageView
 MAX_ENTRIES = 1000
 #: Wrapping 1000 entries again takes ~0.15 s of the UI thread: wait until a resize settles.
 REWRAP_DELAY_S = 0.15
+#: The border's subtitle while lines came in below what the reader is looking at.
+NEW_BELOW = "new messages ↓"
+#: A message's wrapped lines hang under its text while the time and sender take at most this share
+#: of the width; past it (a long name, a narrow log) they hang under the sender.
+MAX_HANG_SHARE = 0.5
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One line of the log: a head (time, sender) and a body whose wrapped lines hang under the body,
+    so a long message reads as one (its lines started at the left edge, like separate messages).
+
+    A renderable: Rich wraps it to whatever width it is drawn at, as the log does after a resize.
+    """
+
+    stamp: Text
+    head: Text
+    body: Text
+    #: Notices (the app's own lines) do not hang: they are short, and read as running text.
+    hang: bool = True
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> Iterator[Segment]:
+        width = options.max_width
+        prefix, body = self.stamp + self.head, self.body
+        if not self.hang:
+            prefix, body = Text(), prefix + body
+        elif prefix.cell_len > width * MAX_HANG_SHARE:  # hang under the sender instead
+            prefix, body = self.stamp.copy(), self.head + self.body
+            if prefix.cell_len > width * MAX_HANG_SHARE:
+                prefix, body = Text(), prefix + body
+        indent = Segment(" " * prefix.cell_len)
+        # Segments, not a Text of the wrapped lines: Rich would only split and wrap that again
+        # (wrapping 1000 entries so took half as long again as before the lines hung; this, less).
+        for number, line in enumerate(body.wrap(console, max(1, width - prefix.cell_len), overflow="fold")):
+            if number:
+                yield indent
+            else:
+                yield from prefix.render(console, "")
+            yield from line.render(console, "")
+            yield Segment.line()
 
 
 class MessageLog(RichLog):
@@ -44,28 +88,33 @@ class MessageLog(RichLog):
         super().__init__(wrap=True, markup=False, highlight=False, max_lines=2 * MAX_ENTRIES, min_width=1,
                          **kwargs)  # type: ignore[arg-type]
         self.border_title = "messages"
-        self._entries: deque[Text] = deque(maxlen=MAX_ENTRIES)
+        self._entries: deque[Entry] = deque(maxlen=MAX_ENTRIES)
         #: The width the shown lines were wrapped to; 0 while they need wrapping again.
         self._wrapped_at = 0
         self._rewrap_timer: Timer | None = None
         #: The newest line is in view: kept so through resizes (a shorter log kept its scroll
-        #: offset and hid the newest lines). Scrolling up by hand clears it, back to the end sets it.
+        #: offset and hid the newest lines) and new lines. Scrolling up by hand clears it: a new line
+        #: then leaves the reader where they are, and the subtitle says it came. The end sets it.
         self._following = True
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
         self._following = new_value >= self.max_scroll_y
+        if self._following:
+            self.border_subtitle = ""
 
-    def _add(self, line: Text) -> None:
-        self._entries.append(line)
+    def _add(self, entry: Entry) -> None:
+        self._entries.append(entry)
+        if not self._following:
+            self.border_subtitle = NEW_BELOW
         if not self._size_known:
-            self.write(line)  # RichLog keeps it until the first layout
+            self.write(entry, scroll_end=self._following)  # RichLog keeps it until the first layout
             return
         width = self.scrollable_content_region.width
         if not width:
             self._wrapped_at = 0  # hidden: everything is wrapped again when it is shown
             return
-        self.write(line)
+        self.write(entry, scroll_end=self._following)
         if width != self._wrapped_at:
             self._rewrap_soon()
 
@@ -98,29 +147,30 @@ class MessageLog(RichLog):
             return
         at_end = self._following
         super().clear()
-        if self._entries:  # one renderable: Rich wraps it in one pass, ~40% faster than entry by entry
-            self.write(Text("\n").join(self._entries), scroll_end=False)
+        if self._entries:  # one renderable: one write, ~40% faster than entry by entry
+            self.write(Group(*self._entries), scroll_end=False)
         if at_end:
             self.scroll_end(animate=False, immediate=False, x_axis=False)
         self._wrapped_at = width
 
     def add_message(self, message: MessageView) -> None:
-        line = Text()
-        line.append(time.strftime("%H:%M ", time.localtime(message.timestamp)), style="dim")
+        head = Text()
         sender_style = "bold green" if message.sender_is_self else "bold cyan"
         if message.private:
             target = f" → {printable(message.recipient)}" if message.recipient else ""
-            line.append(f"{printable(message.sender)}{target} (private)", style=f"{sender_style} italic")
+            head.append(f"{printable(message.sender)}{target} (private)", style=f"{sender_style} italic")
         else:
-            line.append(printable(message.sender), style=sender_style)
-        line.append(": ")
-        line.append(printable(message.text, keep_newlines=True), style="italic" if message.private else "")
-        self._add(line)
+            head.append(printable(message.sender), style=sender_style)
+        head.append(": ")
+        body = Text(printable(message.text, keep_newlines=True), style="italic" if message.private else "")
+        self._add(Entry(_stamp(message.timestamp), head, body))
 
     def add_notice(self, text: str, *, style: str = "dim", timestamp: float | None = None) -> None:
         """A line from the app itself (joins, leaves, errors); ``text`` may hold others' names, so it is
         made printable here too."""
-        line = Text()
-        line.append(time.strftime("%H:%M ", time.localtime(timestamp or time.time())), style="dim")
-        line.append(printable(text, keep_newlines=True), style=style)
-        self._add(line)
+        body = Text(printable(text, keep_newlines=True), style=style)
+        self._add(Entry(_stamp(timestamp or time.time()), Text(), body, hang=False))
+
+
+def _stamp(timestamp: float) -> Text:
+    return Text(time.strftime("%H:%M ", time.localtime(timestamp)), style="dim")

@@ -6,12 +6,13 @@ import math
 import time
 from dataclasses import dataclass
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
 from tuichat.client import SessionStatus
-from tuichat.tui.safe_text import printable
+from tuichat.tui.safe_text import cut_to_cells, printable
 
 STATUS_STYLES = {
     SessionStatus.NEW: "bright_black",
@@ -22,18 +23,37 @@ STATUS_STYLES = {
 }
 
 
+#: A reason is cut (with '…') to no fewer cells than this before a room not yet joined goes.
+MIN_REASON_CELLS = 16
+
+
 @dataclass(frozen=True)
 class StatusPart:
-    """A part of the status line in full and in short (empty: the part goes) for narrow terminals."""
+    """A part of the status line in full and in short (empty: the part goes) for narrow terminals.
+
+    The publish part also says what our devices do (``devices``: "mic muted · cam on") and, shortest,
+    only what is off (``off``: "mic off"): being muted is what a person most needs to see of
+    themselves, and the people list that shows it is hidden in a narrow terminal (QA: at 63 columns
+    nothing on screen said the mic was off).
+    """
 
     full: str = ""
     short: str = ""
+    devices: str = ""
+    off: str = ""
 
 
-# How a line too wide for the terminal gives way, one step at a time, least useful first: the
-# session's status and the reason it is not up always stay, and the head count goes last (the
-# README promises it where the people list is hidden).
-_DEGRADE = ("playing", "room", "publish", "publish-gone", "playing-gone", "count")
+def _joined(*items: str) -> str:
+    return " · ".join(item for item in items if item)
+
+
+
+# How a line too wide for the terminal gives way, one step at a time, least useful first: details
+# of the media first (a thin uplink's size and cause held the room name out at 120 columns), then
+# the room, our stream's state and others', then our mute, and the head count last (the README
+# promises it where the people list is hidden). The session's status and the reason it is not up
+# always stay: a reason still too long is cut with '…', never the countdown after it.
+_DEGRADE = ("playing", "publish-details", "room", "publish", "publish-gone", "playing-gone", "mute", "count")
 
 
 class StatusLine(Widget):
@@ -72,20 +92,33 @@ class StatusLine(Widget):
     def render(self) -> Text:
         width = self.content_size.width
         line = self._line(0)
+        if not width or line.cell_len <= width:
+            return line
         for steps in range(1, len(_DEGRADE) + 1):
-            if not width or line.cell_len <= width:
-                break
             line = self._line(steps)
+            if line.cell_len <= width:
+                return line
+        # Still too wide: cut the reason (with '…'; the countdown after it stays). Short of room even
+        # so, a room not joined yet goes too; whatever still does not fit is cut at the end.
+        last = len(_DEGRADE)
+        if self.reason and self.status is not SessionStatus.ESTABLISHED:
+            for keep_room, least in ((True, MIN_REASON_CELLS), (False, 1)):
+                over = self._line(last, keep_room=keep_room).cell_len - width
+                reason_cells = cell_len(printable(self.reason)) - over
+                if reason_cells >= least:
+                    return self._line(last, keep_room=keep_room, reason_cells=reason_cells)
+        line = self._line(last, keep_room=False)
+        line.truncate(width, overflow="ellipsis")
         return line
 
-    def _line(self, steps: int) -> Text:
-        """The line after the first ``steps`` of ``_DEGRADE``."""
+    def _line(self, steps: int, *, keep_room: bool = True, reason_cells: int | None = None) -> Text:
+        """The line after the first ``steps`` of ``_DEGRADE``; the reason cut to ``reason_cells``."""
         given_up = set(_DEGRADE[:steps])
         line = Text(no_wrap=True, overflow="ellipsis")
         line.append("● ", style=STATUS_STYLES[self.status])
         line.append(self.status.name, style=STATUS_STYLES[self.status])
         if self.room:
-            if "room" not in given_up or not self.joined:
+            if "room" not in given_up or (not self.joined and keep_room):
                 line.append("  room ", style="dim")
                 line.append(printable(self.room), style="bold" if self.joined else "dim")
             if self.joined and "count" not in given_up:
@@ -93,17 +126,28 @@ class StatusLine(Widget):
         if self.reason and self.status is not SessionStatus.ESTABLISHED:
             # Why the session is not up comes before the media, which a narrow line gives up first.
             line.append("  │ ", style="dim")
-            line.append(printable(self.reason), style="dim")
+            reason = printable(self.reason)
+            line.append(reason if reason_cells is None else cut_to_cells(reason, reason_cells), style="dim")
             if self.retry_at is not None:
                 wait = math.ceil(self.retry_at - time.monotonic())
                 line.append(f" (retrying in {wait} s)" if wait > 0 else " (retrying now)", style="dim")
-        parts = []
-        if "publish-gone" not in given_up:
-            parts.append(self.publish.short if "publish" in given_up else self.publish.full)
-        if "playing-gone" not in given_up:
-            parts.append(self.playing.short if "playing" in given_up else self.playing.full)
-        for part in parts:
+        for part in (self._publish_form(given_up), self._playing_form(given_up)):
             if part:
                 line.append("  │ ", style="dim")
                 line.append(printable(part))
         return line
+
+    def _publish_form(self, given_up: set[str]) -> str:
+        publish = self.publish
+        if "publish-details" not in given_up:
+            return publish.full
+        if "publish" not in given_up:
+            return _joined(publish.devices, publish.short)
+        if "publish-gone" not in given_up:
+            return _joined(publish.off, publish.short)
+        return "" if "mute" in given_up else publish.off
+
+    def _playing_form(self, given_up: set[str]) -> str:
+        if "playing-gone" in given_up:
+            return ""
+        return self.playing.short if "playing" in given_up else self.playing.full

@@ -45,6 +45,8 @@ from tuichat.tui.safe_text import printable
 #: Styles built for (fg, bg) pairs; bounded, least recently used dropped.
 STYLE_CACHE_SIZE = 8192
 DEFAULT_ASPECT = (4, 3)
+#: A tile's label says so when its person's microphone is off (as the people list does).
+MUTED_MARK = "mic off"
 #: Blank columns between tiles side by side.
 TILE_GAP = 1
 #: Direct output's tolerance per channel (levels): normal, and the low-bandwidth preview's.
@@ -80,6 +82,8 @@ class Tile:
     name: str
     source: FrameSource | None = None
     status: str = ""
+    #: Their microphone is off: the label says so (in video only, nothing else on screen does).
+    muted: bool = False
     seq: int = -1
     frame_size: tuple[int, int] | None = None
     cells: CellImage | None = None
@@ -210,11 +214,13 @@ class VideoGrid(Widget, can_focus=False):
 
     # --- what the app calls ----------------------------------------------------------------------
 
-    def set_tile(self, key: str, name: str, source: FrameSource | None, status: str = "") -> None:
-        """Add or update a participant's tile; ``source=None`` shows the status instead of video."""
+    def set_tile(self, key: str, name: str, source: FrameSource | None, status: str = "", *,
+                 muted: bool = False) -> None:
+        """Add or update a participant's tile; ``source=None`` shows the status instead of video;
+        ``muted``: their microphone is off (marked in the label)."""
         tile = self.tiles.get(key)
         if tile is None:
-            tile = self.tiles[key] = Tile(key, name, source, status)
+            tile = self.tiles[key] = Tile(key, name, source, status, muted)
             self._relayout()
             return
         # The app calls this on every stats update: only a new tile changes the layout, so anything
@@ -229,15 +235,15 @@ class VideoGrid(Widget, can_focus=False):
             if not same:
                 tile.seq, tile.drawn_at = -1, -1e9
                 self._tick()
-            if (name, status) != (tile.name, tile.status):
+            if (name, status, muted) != (tile.name, tile.status, tile.muted):
                 self._invalidate_rows(tile.y, 1)
         elif source is not tile.source:
             tile.source, tile.seq, tile.cells, tile.image_lines, tile.drawn_at = source, -1, None, [], -1e9
             self._invalidate_rows(tile.y, tile.height)
             self._tick()
-        elif (name, status) != (tile.name, tile.status):
+        elif (name, status, muted) != (tile.name, tile.status, tile.muted):
             self._invalidate_rows(tile.y, 1)
-        tile.name, tile.status = name, status
+        tile.name, tile.status, tile.muted = name, status, muted
 
     def set_order(self, keys: list[str]) -> None:
         """Put the tiles in this order (keys not listed keep theirs, after): a tile that comes back
@@ -570,10 +576,19 @@ class VideoGrid(Widget, can_focus=False):
     def _tile_line(self, tile: Tile, line: int) -> list[Segment]:
         black = self._styles.get((0, 0, 0), (0, 0, 0))
         if line == 0:
-            label = Text(no_wrap=True, overflow="ellipsis")
+            label = Text(no_wrap=True)
             label.append(" " + printable(tile.name), style="bold white on grey15")
+            if tile.muted:
+                label.append(f"  {MUTED_MARK}", style="bold red on grey15")
             if tile.status:
                 label.append("  " + printable(tile.status), style="grey70 on grey15")
+            # A blank cell at the end too: a label that filled its tile ran into the border or the
+            # next tile ("carol  24×18 13 fps 34 kbps││"). Cut, it ends in '…': the stats go first.
+            room = tile.width - 1
+            if label.cell_len > room:
+                label.truncate(max(0, room - 1))
+                label.rstrip()
+                label.append("…", style="grey70 on grey15")
             label.truncate(tile.width, pad=True)
             label.stylize("on grey15")
             return self._fixed_width(label, tile.width)
