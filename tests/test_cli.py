@@ -5,15 +5,17 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
 from typing import Any
 
+import aiohttp
 import pytest
 
 from tests.conftest import Recorder, free_port
-from tuichat.client import RoomEvent, Session
+from tuichat.client import RoomEvent, Session, websocket_url
 
 TUICHAT = [sys.executable, "-m", "tuichat"]
 
@@ -188,6 +190,37 @@ async def test_serve_logs_connections_joins_and_leaves_and_stops_on_ctrl_c() -> 
         if server.returncode is None:
             server.kill()
             await server.wait()
+
+
+async def test_serve_says_how_to_invite_at_an_address_others_can_reach() -> None:
+    """QA: `serve` printed only "listening on 0.0.0.0:19703", no command or link to hand out."""
+    port = free_port()
+    server = await asyncio.create_subprocess_exec(
+        *TUICHAT, "serve", "--host", "0.0.0.0", "--port", str(port),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    assert server.stderr is not None
+    try:
+        lines: list[str] = []
+        while not any("invite from a browser" in line for line in lines):
+            line = (await asyncio.wait_for(server.stderr.readline(), 10)).decode()
+            assert line, f"the server exited: {lines}"
+            lines.append(line)
+        command = next(line for line in lines if "invite from a terminal: " in line)
+        words = shlex.split(command.split("invite from a terminal: ", 1)[1])
+        assert words[:2] == ["tuichat", "connect"] and words[3:] == ["THEIR_NAME", "ROOM"], words
+        address = words[2]
+        assert not address.startswith(("0.0.0.0", "127.")) and address.endswith(f":{port}"), address
+        link = next(line for line in lines if "invite from a browser: " in line).split(": ", 1)[1].split()[0]
+        assert link == f"http://{address}/r/ROOM"
+        # What it names works: the command's address, and the page.
+        async with Session(websocket_url(address), "alice") as alice:
+            assert (await alice.join("lobby")).joined
+        async with aiohttp.ClientSession() as http, http.get(link) as response:
+            assert response.status == 200
+    finally:
+        server.kill()
+        await server.wait()
 
 
 def test_serve_on_a_busy_port_fails_clearly() -> None:

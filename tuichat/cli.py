@@ -70,13 +70,16 @@ def _ice_servers(args: argparse.Namespace) -> list[object]:
     return servers
 
 
-def _add_media(parser: argparse.ArgumentParser, *, camera: str, mic: str) -> None:
+def _add_media(parser: argparse.ArgumentParser, *, camera: str, mic: str, speaker: bool = False) -> None:
     media = parser.add_argument_group("media")
     media.add_argument("--camera", default=camera, metavar="SRC",
                        help=f"a camera index or path, 'test' (an animated pattern), a video file, or 'none' "
                             f"(default: {camera})")
     media.add_argument("--mic", default=mic, metavar="SRC",
                        help=f"a microphone name or index, 'default', 'test' (a tone), or 'none' (default: {mic})")
+    if speaker:
+        media.add_argument("--speaker", default="default", metavar="SINK",
+                           help="a speaker name or index, 'default', or 'none' (default: default)")
 
 
 def _add_tls_client(parser: argparse.ArgumentParser) -> None:
@@ -183,9 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     connect = commands.add_parser("connect", help="join a room in the terminal client",
                                   description="Open the terminal client and join ROOM as USER.")
     _add_client(connect)
-    _add_media(connect, camera="0", mic="default")
-    connect.add_argument("--speaker", default="default", metavar="SINK",
-                         help="a speaker name or index, 'default', or 'none' (default: default)")
+    _add_media(connect, camera="0", mic="default", speaker=True)
     connect.add_argument("--colors", default="auto", choices=["auto", "truecolor", "256", "16", "mono"],
                          help="colours of the video and the interface (default: auto, detected from "
                               "COLORTERM, TERM and NO_COLOR)")

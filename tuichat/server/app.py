@@ -24,7 +24,7 @@ from tuichat.protocol.limits import (
 from tuichat.server.connection import Connection
 from tuichat.server.media import NEGOTIATE_TIMEOUT_S, SLOT_REST_S, MediaHub
 from tuichat.server.room import Registry
-from tuichat.server.web import WebClient, check_public_url, public_base_url
+from tuichat.server.web import WebClient, check_public_url, join_hints, public_base_url
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +93,8 @@ class RoomServer:
         await web.TCPSite(self._runner, self.host, self.requested_port, ssl_context=self.ssl_context).start()
         self.port = self._runner.addresses[0][1]
         log.info("tuichat server listening on %s:%d", self.host, self.port)
+        for line in join_hints(self.host, self.port, tls=self.ssl_context is not None, public_url=self.public_url):
+            log.info("%s", line)
 
     async def stop(self) -> None:
         runner, self._runner = self._runner, None

@@ -10,19 +10,28 @@ messages never pass through here: the page's script inserts them as text.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import importlib.resources
+import socket
 import string
 from functools import cache
 from urllib.parse import quote, quote_plus, urlsplit
 
 from aiohttp import web
 
+from tuichat.protocol.invites import invite_command, terminal_address
 from tuichat.protocol.limits import TEXT_MAX_LENGTH
 from tuichat.protocol.names import name_problem, room_problem
 
 __all__ = [
-    "CONTENT_SECURITY_POLICY", "SCRIPT_MODULES", "SECURITY_HEADERS", "WebClient", "invite_link", "public_base_url",
+    "CONTENT_SECURITY_POLICY",
+    "SCRIPT_MODULES",
+    "SECURITY_HEADERS",
+    "WebClient",
+    "invite_link",
+    "join_hints",
+    "public_base_url",
 ]
 
 CONTENT_SECURITY_POLICY = (
@@ -84,6 +93,28 @@ def public_base_url(configured: str | None, request: web.BaseRequest) -> str:
 def invite_link(base_url: str, room: str) -> str:
     """``https://host:port/r/ROOM``, the room name percent-encoded (it may hold ``?``, ``#``, ``%``)."""
     return f"{base_url.rstrip('/')}{ROOM_PATH}{quote(room, safe='')}"
+
+
+def join_hints(host: str, port: int, *, tls: bool, public_url: str | None) -> list[str]:
+    """What to tell the people to invite, as the server starts: the command and the browser page.
+
+    A wildcard host (0.0.0.0, ::) is shown as this machine's address on its default route (the one
+    others on the network most likely reach), else its name."""
+    if public_url:
+        base = public_url.rstrip("/")
+    else:
+        shown = _reachable_address() if host in ("", "0.0.0.0", "::") else host
+        base = f"{'https' if tls else 'http'}://{f'[{shown}]' if ':' in shown else shown}:{port}"
+    return [f"invite from a terminal: {invite_command(terminal_address(base), 'ROOM')}",
+            f"invite from a browser: {base}{ROOM_PATH}ROOM  (or {base}/ to choose a room)"]
+
+
+def _reachable_address() -> str:
+    """This machine's address on its default route; no packet is sent (a UDP socket only routes)."""
+    with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.connect(("10.254.254.254", 9))
+        return str(probe.getsockname()[0])
+    return socket.gethostname()
 
 
 def check_public_url(url: str) -> str:

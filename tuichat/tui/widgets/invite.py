@@ -2,35 +2,16 @@
 
 from __future__ import annotations
 
-import shlex
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
+from tuichat.protocol.invites import invite_command, terminal_address
 from tuichat.tui.safe_text import printable
 
-
-def invite_command(address: str, room: str) -> str:
-    """The command to paste into a shell: quoted where a shell would read a character (``a;b``,
-    ``it's``, ``$HOME``, zsh's globs in ``[::1]``), and a room that starts with '-' after ``--``."""
-    end_of_options = "-- " if room.startswith("-") else ""
-    return f"tuichat connect {shlex.quote(address)} THEIR_NAME {end_of_options}{shlex.quote(room)}"
-
-
-def terminal_address(public_url: str) -> str:
-    """What ``tuichat connect`` takes for a server reached at ``public_url`` (``serve --public-url``),
-    as the web page's invite writes it: ``wss://host`` for https, ``host:port`` for http, and the
-    WebSocket path spelled out behind a path prefix (a reverse proxy's)."""
-    parts = urlsplit(public_url)
-    prefix = parts.path.rstrip("/")
-    secure = parts.scheme == "https"
-    if prefix:
-        return f"{'wss' if secure else 'ws'}://{parts.netloc}{prefix}/ws"
-    if secure:
-        return f"wss://{parts.netloc}"
-    return parts.netloc if parts.port else f"{parts.netloc}:80"
+__all__ = ["InviteLine", "invite_command", "invite_link", "terminal_address"]
 
 
 def invite_link(address: str, room: str) -> str:
