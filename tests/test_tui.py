@@ -58,7 +58,7 @@ async def test_two_people_chat_and_see_each_other(url: str) -> None:
     async with alice.run_test(size=SIZE) as alice_pilot:
         await until(alice_pilot, lambda: names(alice) == ["alice"])
         async with bob.run_test(size=SIZE) as bob_pilot:
-            await until(bob_pilot, lambda: names(bob) == ["alice", "bob"])
+            await until(bob_pilot, lambda: names(bob) == ["bob", "alice"])  # we come first
             await until(alice_pilot, lambda: names(alice) == ["alice", "bob"])
             assert any("bob joined." in line for line in log_lines(alice))
             status = alice.query_one(StatusLine)

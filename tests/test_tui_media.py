@@ -168,6 +168,10 @@ async def test_missing_devices_are_explained_and_the_call_is_receive_only(url: s
         await until(pilot, lambda: "There is no camera" in notices(app))
         await pilot.press("f2")
         await until(pilot, lambda: "There is no microphone" in notices(app))
+        # QA: F6 added an empty "no camera" tile that shrank everyone else's, without a word.
+        await pilot.press("f6")
+        await until(pilot, lambda: "No self-view: no camera could be opened" in notices(app))
+        assert "self" not in app.query_one(VideoGrid).tiles and not app.self_view
         assert app.is_running
 
 

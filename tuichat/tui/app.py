@@ -665,11 +665,25 @@ class ChatApp(App[None]):
         self._state_toast("focus", f"Focused on {tile.name}" if tile else "Showing everyone")
 
     def action_toggle_self_view(self) -> None:
+        if not self.self_view and self._no_camera_to_show():
+            return
         self.self_view = not self.self_view
         if self.self_view:
             self._show_self_view()
         else:
             self.query_one(VideoGrid).remove_tile("self")
+
+    def _no_camera_to_show(self) -> bool:
+        """Say so when there is no camera at all: an empty "no camera" tile only shrank everyone
+        else's (QA), and F3 in the same state already said why."""
+        if self.media is not None and self.media.camera == "none":
+            self.notify("No self-view: there is no camera (the call started with --camera none).",
+                        severity="warning")
+            return True
+        if self.bridge.devices_known and not self.bridge.has_camera:
+            self.notify("No self-view: no camera could be opened (see the message log).", severity="warning")
+            return True
+        return False
 
     def _show_self_view(self, camera_off: bool | None = None) -> None:
         tap = self.bridge.self_view

@@ -107,7 +107,9 @@ class ParticipantList(OptionList):
 
     def show(self, participants: tuple[ParticipantView, ...]) -> None:
         highlighted = self.highlighted
-        self.participants = participants
+        # We come first, the others in the room's order: after a server restart the room's order is
+        # who rejoined first, and "(you)" moved about the list (QA).
+        self.participants = tuple(sorted(participants, key=lambda p: not p.is_self))
         self._fill()
         self._title()
         if highlighted is not None and participants:
