@@ -299,7 +299,7 @@ async def test_unreachable_server_is_reported_and_retried() -> None:
         await until(pilot, lambda: status.retry_at not in (None, first), timeout=6)
         assert "retrying in" in status.render().plain
         text = log_text(app)
-        assert text.count("cannot reach") == 1 and "(retrying; the status line counts down)" in text, text
+        assert text.count("Cannot reach") == 1 and "(retrying; the status line counts down)" in text, text
         await pilot.press("ctrl+q")
     assert app.return_code == 1 and app.exit_message.startswith("tuichat: never joined lobby: cannot reach")
     assert app.exit_message.endswith(": connection refused")  # the OS's reason, not aiohttp's repr

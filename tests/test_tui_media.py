@@ -161,8 +161,8 @@ async def test_missing_devices_are_explained_and_the_call_is_receive_only(url: s
         carol = publisher.session.room.me.id  # type: ignore[union-attr]
         await until(pilot, lambda: video_playing(app, carol), timeout=15)
         text = log_text(app)
-        assert "no camera at index 0" in text and "receiving video only" in text
-        assert "no microphone" in text and "no speaker" in text
+        assert "No camera at index 0" in text and "receiving video only" in text  # a sentence of its own
+        assert "No microphone" in text and "No speaker" in text
         assert "no mic · no cam · receive-only" in app.query_one(StatusLine).media
         await pilot.press("f3")  # camera key with no camera: a warning, not a crash
         await until(pilot, lambda: "There is no camera" in notices(app))

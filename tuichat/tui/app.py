@@ -303,7 +303,7 @@ class ChatApp(App[None]):
             # line counts down to the next attempt); 46 copies of it filled the log in 6 minutes.
             if event.reason != self._failure_logged:
                 retry = " (retrying; the status line counts down)" if event.retry_in is not None else ""
-                messages.add_notice(event.reason + retry, style="bold red")
+                messages.add_notice(_sentence(event.reason) + retry, style="bold red")
                 self._failure_logged = event.reason
             if not self._has_joined:  # said when quitting, as the reason for exit status 1
                 self.exit_message = f"tuichat: never joined {self.room_name}: {event.reason}"
@@ -331,7 +331,7 @@ class ChatApp(App[None]):
             return
         medium = {"camera": "video", "microphone": "audio", "speaker": "sound"}.get(event.kind, event.kind)
         tail = "you will hear nothing" if event.kind == "speaker" else f"receiving {medium} only"
-        self.query_one(MessageLog).add_notice(f"{event.reason.rstrip('.')}; {tail}.", style="yellow")
+        self.query_one(MessageLog).add_notice(f"{_sentence(event.reason.rstrip('.'))}; {tail}.", style="yellow")
 
     @on(CallChanged)
     def _call_changed(self, event: CallChanged) -> None:
@@ -781,6 +781,12 @@ class ChatApp(App[None]):
         await self.bridge.stop()
         # 1 when the room was never joined or the server dropped us for good (as README says).
         self.exit(return_code=1 if self.exit_message else 0)
+
+
+def _sentence(reason: str) -> str:
+    """A reason from below ("cannot reach ws://…") as a log line of its own starts with a capital,
+    like the app's other lines ("Could not join…", "Connection lost:…")."""
+    return reason[:1].upper() + reason[1:]
 
 
 def _next_step(code: str) -> str:
