@@ -73,6 +73,7 @@ bench: $(BENCH_STAMP) $(CLIPS)
 	$(BIN)/python bench/latency.py --compare
 	$(BIN)/python bench/network.py --clip bench/clips/webcam.mp4
 	$(BIN)/python bench/network.py --clip bench/clips/handheld.mp4
+	$(BIN)/python bench/server_load.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
