@@ -163,6 +163,17 @@ async def test_connect_with_retry_waits_for_a_server_that_is_coming_up() -> None
     assert waits[1][0] is SessionStatus.DISCONNECTED and "attempt 2" in waits[2][1], waits
 
 
+async def test_disconnect_while_connect_with_retry_waits_stops_the_attempts() -> None:
+    port = free_port()
+    session = Session(f"ws://127.0.0.1:{port}/ws", "alice", backoff_initial=0.2)
+    connecting = asyncio.create_task(session.connect(retry=True))
+    await wait_until(lambda: session.status is SessionStatus.DISCONNECTED, timeout=5)
+    await session.disconnect()
+    with pytest.raises(ConnectionFailed, match="closed while connecting"):  # no attempt after it
+        await asyncio.wait_for(connecting, 5)
+    assert session.status is SessionStatus.DISCONNECTED
+
+
 async def test_connect_with_retry_gives_up_at_once_on_a_permanent_failure() -> None:
     async with RoomServer("127.0.0.1", 0) as server:
         session = Session(f"wss://127.0.0.1:{server.port}/ws", "alice", backoff_initial=0.05)

@@ -104,6 +104,8 @@ class Session:
                     raise
                 self._set_status(SessionStatus.DISCONNECTED, str(exc), retry_in=delay)
             await asyncio.sleep(delay)
+            if self._closing:  # disconnect() while waiting: no more attempts
+                raise ConnectionFailed("the session was closed while connecting")
             delay = min(delay * 2, self.options.backoff_max)
             attempt += 1
         self._set_status(SessionStatus.ESTABLISHED, "connected")

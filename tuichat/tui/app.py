@@ -231,6 +231,7 @@ class ChatApp(App[None]):
             loop.add_signal_handler(signal.SIGHUP, hang_up)
 
     async def _quit_with(self, return_code: int) -> None:
+        """Leave the room, then end the app (which gives the terminal back)."""
         self.query_one(MessageLog).add_notice("Leaving…")
         await self.bridge.stop()
         self.exit(return_code=return_code)
@@ -461,7 +462,7 @@ class ChatApp(App[None]):
             status.status = SessionStatus.FAILED
             status.reason = event.reason
             verb = "Dropped from" if self._has_joined else "Could not join"
-            messages.add_notice(f"{verb} {self.room_name}: {event.reason}. {_next_step(event.code)}",
+            messages.add_notice(f"{verb} {self.room_name}: {event.reason.rstrip('.')}. {_next_step(event.code)}",
                                 style="bold red")
             # Nothing of a call that will not come: no "nobody is sharing video yet", no invite to it.
             self.query_one(VideoGrid).empty_text = f"not in {self.room_name}"
@@ -777,10 +778,8 @@ class ChatApp(App[None]):
         self._state_toast("quit", "Press q again to leave the call (Ctrl+Q leaves at once)")
 
     async def action_quit(self) -> None:
-        self.query_one(MessageLog).add_notice("Leaving…")
-        await self.bridge.stop()
         # 1 when the room was never joined or the server dropped us for good (as README says).
-        self.exit(return_code=1 if self.exit_message else 0)
+        await self._quit_with(1 if self.exit_message else 0)
 
 
 def _sentence(reason: str) -> str:
