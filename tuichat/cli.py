@@ -27,6 +27,18 @@ def _name(value: str) -> str:
     return value
 
 
+def _login_name() -> str:
+    """The demo's name for you: your login name ("you (you)" read oddly in the people list), or
+    "you" when there is none a room would take."""
+    import getpass
+
+    try:
+        login = getpass.getuser()
+    except (OSError, KeyError):  # no login name in the environment or the password database
+        return "you"
+    return login if name_problem(login) is None else "you"
+
+
 def _room(value: str) -> str:
     problem = room_problem(value)
     if problem:
@@ -216,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="a local server, a chatty bot and the client, in one command",
                                description="Start a server on a free port, a bot that answers, and the "
                                            "terminal client joined to them.")
-    demo.add_argument("--user", type=_name, default="you", help="your name (default: you)")
+    demo.add_argument("--user", type=_name, default=_login_name(), help="your name (default: your login name)")
     demo.add_argument("--room", type=_room, default="demo", help="room name (default: demo)")
     _add_common(demo, "demo")
     return parser
