@@ -169,10 +169,10 @@ async def test_colors_limits_the_whole_interface(url: str, tmux: Tmux, tmp_path:
         with open(raw, encoding="utf-8", errors="replace") as output:
             return output.read()
 
-    # Until the self-view has drawn: the encoder writes '▀', or '▄', '█' and spaces where they reuse
-    # the colours set (mono's four grays can leave no '▀' at all). Quitting at PUBLISHING raced it.
-    deadline = time.monotonic() + 10
-    while not any(glyph in written() for glyph in "▀▄█"):
+    # Until the self-view is on the screen: the encoder writes '▀', or '▄', '█' and spaces where they
+    # reuse the colours set (mono's four grays can leave no '▀' at all). Quitting at PUBLISHING raced it.
+    deadline = time.monotonic() + 20
+    while not any(glyph in tmux.screen() for glyph in "▀▄█"):
         assert time.monotonic() < deadline, "no video was drawn"
         await asyncio.sleep(0.1)
     tmux.keys("C-q")
@@ -181,7 +181,8 @@ async def test_colors_limits_the_whole_interface(url: str, tmux: Tmux, tmp_path:
         assert time.monotonic() < deadline, "the client did not quit"
         await asyncio.sleep(0.1)
     everything = written()
-    assert "\x1b[" in everything, "nothing of the interface was captured"
+    assert "\x1b[" in everything and any(glyph in everything for glyph in "▀▄█"), \
+        "nothing of the interface or the video was captured"
     for code in forbidden:
         assert code not in everything, f"{code!r} written with --colors {colors}"
 
