@@ -12,6 +12,7 @@ import pytest
 from rich.segment import Segment
 from textual import events
 
+from tests.conftest import free_port
 from tests.test_tui import SIZE, log_text, names, screen_text, until
 from tuichat.client import Session
 from tuichat.client.call import Call
@@ -203,6 +204,21 @@ async def test_preview_lowers_the_subscribed_size_and_rate(url: str, publisher: 
         await until(pilot, lambda: stream.kbps is not None and stream.kbps < 40, timeout=6)
         await pilot.press("f4")
         await until(pilot, lambda: stream.size == full, timeout=4)
+
+
+async def test_self_view_asked_for_before_the_camera_is_open_shows_it_once_open() -> None:
+    """F6 pressed before the join (the camera opens after it): the tile said "no camera" and stayed
+    so, with the camera sending all along (a loaded machine's test run caught it)."""
+    port = free_port()
+    app = ChatApp(f"ws://127.0.0.1:{port}/ws", "alice", "lobby",
+                  media=MediaOptions(camera="test", mic="none", speaker="none"))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f6")  # the server is not up yet: nothing is open
+        grid = app.query_one(VideoGrid)
+        assert not app.bridge.devices_known and grid.tiles["self"].status == "starting camera…"
+        async with RoomServer("127.0.0.1", port):
+            await until(pilot, lambda: video_playing(app, "self"), timeout=15)
+            await pilot.press("ctrl+q")
 
 
 async def test_focus_cycles_and_self_view_shows_our_own_camera(url: str, publisher: Publisher) -> None:

@@ -341,6 +341,12 @@ class ChatApp(App[None]):
         self.published = event.published
         self.streams = {s.participant_id: s for s in event.streams if s.status is not PlayStatus.STOPPED}
         self._refresh_tiles()
+        if self.self_view:  # F6 may have come before the camera was open
+            if self.bridge.devices_known and not self.bridge.has_camera:
+                self.self_view = False
+                self.query_one(VideoGrid).remove_tile("self")
+            else:
+                self._show_self_view()
         if event.event is not None and event.status is CallStatus.FAILED:
             self.query_one(MessageLog).add_notice(f"Call failed: {event.reason}", style="bold red")
         self._note_media_restart(event)
@@ -690,7 +696,8 @@ class ChatApp(App[None]):
         tap = self.bridge.self_view
         muted = bool(self.published and self.published.video_muted) if camera_off is None else camera_off
         source = tap if tap is not None and not muted else None
-        note = "self-view" if source else ("camera off" if tap is not None else "no camera")
+        note = "self-view" if source else (
+            "camera off" if tap is not None else "no camera" if self.bridge.devices_known else "starting camera…")
         self.query_one(VideoGrid).set_tile("self", f"{self.user} (you)", source, note)
 
     def _log_hidden(self) -> bool:
