@@ -21,6 +21,7 @@ from tuichat.tui.safe_text import printable
 from tuichat.tui.screens.help import HelpScreen
 from tuichat.tui.snapshots import MessageView, ParticipantView
 from tuichat.tui.widgets import InviteLine, MessageLog, ParticipantList, StatusLine
+from tuichat.tui.widgets.chat import NEW_BELOW
 from tuichat.tui.widgets.status import StatusPart
 
 SIZE = (110, 32)
@@ -496,6 +497,49 @@ async def test_the_newest_message_stays_in_view_when_the_terminal_shrinks(url: s
         await pilot.resize_terminal(80, 24)
         await pilot.pause(0.3)
         assert not newest_in_view() and messages.scroll_y == 0
+
+
+async def test_a_reader_scrolled_up_keeps_their_place_through_a_resize_and_new_lines(url: str) -> None:
+    app = ChatApp(url, "alice", "lobby")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: names(app) == ["alice"])
+        messages = app.query_one(MessageLog)
+        for n in range(60):
+            messages.add_notice(f"note {n}")
+        await until(pilot, lambda: messages.scroll_y == messages.max_scroll_y > 20)
+        messages.scroll_to(y=messages.max_scroll_y // 2, animate=False)
+        await until(pilot, lambda: "note 30" in screen_text(app) and "note 59" not in screen_text(app))
+        await pilot.resize_terminal(100, 30)
+        # The log is wrapped again at the new width after the resize settles; the reader stays put.
+        await until(pilot, lambda: messages._wrapped_at == messages.scrollable_content_region.width)
+        await pilot.pause()
+        assert "note 59" not in screen_text(app)
+        assert 0 < messages.scroll_y < messages.max_scroll_y
+        messages.add_notice("note 60")
+        await until(pilot, lambda: messages.border_subtitle == NEW_BELOW)
+        await pilot.pause()
+        assert "note 60" not in screen_text(app) and "note 59" not in screen_text(app)
+
+
+async def test_scrolling_up_wins_over_a_line_or_a_rewrap_in_the_same_moment(url: str) -> None:
+    app = ChatApp(url, "alice", "lobby")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: names(app) == ["alice"])
+        messages = app.query_one(MessageLog)
+        for n in range(60):
+            messages.add_notice(f"note {n}")
+        await until(pilot, lambda: messages.scroll_y == messages.max_scroll_y > 20)
+        # A line and a rewrap (after a resize) scroll to the end after the next refresh; the reader
+        # scrolls home before that refresh comes.
+        messages.add_notice("note 60")
+        messages._rewrap()
+        messages.scroll_home(animate=False)
+        await pilot.pause()
+        await pilot.pause()
+        assert messages.scroll_y == 0 and "note 0" in screen_text(app) and "note 60" not in screen_text(app)
+        messages.add_notice("note 61")
+        await until(pilot, lambda: messages.border_subtitle == NEW_BELOW)
+        assert messages.scroll_y == 0
 
 
 async def test_video_only_hides_the_panels_and_pops_messages_up(url: str) -> None:

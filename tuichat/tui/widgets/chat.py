@@ -114,7 +114,8 @@ class MessageLog(RichLog):
         if not width:
             self._wrapped_at = 0  # hidden: everything is wrapped again when it is shown
             return
-        self.write(entry, scroll_end=self._following)
+        self.write(entry, scroll_end=False)
+        self._follow_after_refresh()
         if width != self._wrapped_at:
             self._rewrap_soon()
 
@@ -122,9 +123,21 @@ class MessageLog(RichLog):
         self._entries.clear()
         return super().clear()
 
+    def _follow_after_refresh(self) -> None:
+        """Scroll to the newest line once the layout has the new lines, if the reader still follows.
+
+        Decided then, not now: a scroll the reader asked for just before (PgUp, Home) is applied
+        after the next refresh too, and must win over lines or a rewrap that came in meanwhile.
+        """
+
+        def follow() -> None:
+            if self._following:
+                self.scroll_end(animate=False, immediate=True, x_axis=False)
+
+        self.call_after_refresh(follow)
+
     def on_resize(self, event: Resize) -> None:
-        if self._following:
-            self.scroll_end(animate=False, immediate=False, x_axis=False)
+        self._follow_after_refresh()
         width = self.scrollable_content_region.width
         if width and width != self._wrapped_at:
             if self._size_known and self._wrapped_at == 0:
@@ -145,12 +158,10 @@ class MessageLog(RichLog):
         if not width:
             self._wrapped_at = 0
             return
-        at_end = self._following
         super().clear()
         if self._entries:  # one renderable: one write, ~40% faster than entry by entry
             self.write(Group(*self._entries), scroll_end=False)
-        if at_end:
-            self.scroll_end(animate=False, immediate=False, x_axis=False)
+        self._follow_after_refresh()
         self._wrapped_at = width
 
     def add_message(self, message: MessageView) -> None:
