@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Callable
 
@@ -243,6 +244,28 @@ async def test_every_key_stays_in_the_footer_down_to_80_columns(url: str) -> Non
                 assert key in footer, f"{key!r} is not in the footer at {width} columns: {footer!r}"
             if width >= 120:
                 assert "f8 Video only" in footer and "^p palette" in footer, footer
+
+
+async def test_narrower_footers_leave_keys_out_whole_and_keep_help_and_quit(url: str) -> None:
+    """Below 64 columns the footer cut its last key mid-word; now it leaves the least used out."""
+    app = ChatApp(url, "alice", "lobby")
+    async with app.run_test(size=SIZE) as pilot:
+        shown_before = 99
+        for width in (79, 70, 64, 56, 48, 40, 32, 24):
+            await pilot.resize_terminal(width, 24)
+            await pilot.pause()
+            footer = screen_text(app).splitlines()[-1]
+            assert "f1 Help" in footer and "^q Quit" in footer, f"at {width}: {footer!r}"
+            keys = re.findall(r"\b(f\d) (\w+)", footer)
+            labels = dict(keys)
+            for key, whole in (("f2", "Mic"), ("f3", "Cam"), ("f4", "Preview"), ("f5", "Focus"),
+                               ("f6", "Self"), ("f7", "Invite"), ("f8", "Video")):
+                assert labels.get(key, whole) == whole, f"{key} cut at {width}: {footer!r}"
+            assert len(keys) <= shown_before
+            shown_before = len(keys)
+            if width >= 48:
+                assert "f2 Mic" in footer, footer
+        assert shown_before < 8
 
 
 async def test_tab_cycles_focus(url: str) -> None:

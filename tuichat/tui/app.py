@@ -61,6 +61,9 @@ SLOW_TERMINAL_SHARE = 0.8
 #: Footer labels for narrow terminals (see ``KeyBar``): with them every key fits in 80 columns.
 SHORT_KEY_LABELS = {"toggle_camera": "Cam", "toggle_self_view": "Self", "copy_invite": "Invite",
                     "toggle_video_only": "Video"}
+#: Below ~64 columns the key bar leaves these out, first ones first (F1's help lists them all).
+KEYS_DROPPED_FIRST = ("focus_next_participant", "copy_invite", "toggle_self_view", "toggle_video_only",
+                      "toggle_preview", "toggle_camera", "toggle_mic")
 #: How long a toast saying what a key switched to stays up (s).
 STATE_TOAST_S = 2.0
 #: A second bare ``q`` within this many seconds leaves the call.
@@ -184,7 +187,7 @@ class ChatApp(App[None]):
                        max_length=TEXT_MAX_LENGTH, select_on_focus=False)
         yield StatusLine(id="status")
         yield InviteLine(self.invite_address, self.room_name, id="invite")
-        yield KeyBar(SHORT_KEY_LABELS)
+        yield KeyBar(SHORT_KEY_LABELS, KEYS_DROPPED_FIRST)
 
     def on_mount(self) -> None:
         self.title = f"tuichat · {self.room_name}"

@@ -2,8 +2,10 @@
 
 Textual's ``Footer`` cuts off whatever does not fit, and at 80 columns that was F7 and F8. This
 one picks, per width, the roomiest of a few forms that fits: the normal footer; compact (less
-space between keys); compact with short labels; and, last, without the command palette's key
-(F1's help lists Ctrl+P). Widths come from the labels and Textual's footer CSS (8.x).
+space between keys); compact with short labels; without the command palette's key (F1's help
+lists Ctrl+P); and, below about 64 columns, without the keys of ``drop_order`` one by one, so
+that what is shown is whole (it was cut mid-word) and Help stays to list the rest. Widths come
+from the labels and Textual's footer CSS (8.x).
 """
 
 from __future__ import annotations
@@ -22,9 +24,11 @@ class _Form(NamedTuple):
     compact: bool
     short: bool
     palette: bool
+    #: How many keys of ``KeyBar.drop_order`` are left out.
+    dropped: int = 0
 
 
-#: Roomiest first.
+#: Roomiest first; then the last of these less the keys of ``drop_order``, one more at a time.
 _FORMS = (
     _Form(compact=False, short=False, palette=True),
     _Form(compact=True, short=False, palette=True),
@@ -34,20 +38,36 @@ _FORMS = (
 
 
 class KeyBar(Footer):
-    """A footer that keeps every key in view: ``short_labels`` maps actions to labels for narrow
-    terminals."""
+    """A footer that keeps its keys whole: ``short_labels`` maps actions to labels for narrow
+    terminals; ``drop_order`` lists the actions left out, first ones first, when even those do not
+    fit (the help screen lists every key, so its key should not be among them)."""
 
-    def __init__(self, short_labels: dict[str, str], *, id: str | None = None) -> None:
+    def __init__(self, short_labels: dict[str, str], drop_order: tuple[str, ...] = (), *,
+                 id: str | None = None) -> None:
         super().__init__(id=id)
         self.short_labels = short_labels
+        self.drop_order = drop_order
         self.form = _FORMS[0]
 
+    @property
+    def forms(self) -> tuple[_Form, ...]:
+        """Every form, roomiest first."""
+        last = _FORMS[-1]
+        return _FORMS + tuple(last._replace(dropped=n) for n in range(1, len(self.drop_order) + 1))
+
     def compose(self) -> ComposeResult:
+        dropped = set(self.drop_order[:self.form.dropped])
+        shown = 0
         for widget in super().compose():
             action = getattr(widget, "action", None)
+            if action in dropped:
+                continue
             if self.form.short and action in self.short_labels:
                 widget.description = self.short_labels[action]  # type: ignore[attr-defined]
+            shown += 1
             yield widget
+        if dropped:
+            self.styles.grid_size_columns = shown
 
     def on_resize(self, event: events.Resize) -> None:
         self.fit(event.size.width)
@@ -60,7 +80,8 @@ class KeyBar(Footer):
         """Switch to the roomiest form whose keys fit in ``width`` columns."""
         if width <= 0:
             return
-        form = next((f for f in _FORMS if self._width(f) <= width), _FORMS[-1])
+        forms = self.forms
+        form = next((f for f in forms if self._width(f) <= width), forms[-1])
         if form != self.form:
             self.form = form
             self.compact = form.compact
@@ -85,8 +106,11 @@ class KeyBar(Footer):
 
     def _width(self, form: _Form) -> int:
         keys, palette = self._labels()
+        dropped = set(self.drop_order[:form.dropped])
         total = 0
         for key, label, action in keys:
+            if action in dropped:
+                continue
             if form.short:
                 label = self.short_labels.get(action, label)
             # " key label " normally; "key label" and a margin of 1 when compact.
