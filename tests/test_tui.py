@@ -21,7 +21,7 @@ from tuichat.tui.bridge import MediaOptions, RoomChanged
 from tuichat.tui.safe_text import printable
 from tuichat.tui.screens.help import HelpScreen
 from tuichat.tui.snapshots import MessageView, ParticipantView
-from tuichat.tui.widgets import InviteLine, MessageLog, ParticipantList, StatusLine
+from tuichat.tui.widgets import Composer, InviteLine, MessageLog, ParticipantList, StatusLine
 from tuichat.tui.widgets.chat import NEW_BELOW
 from tuichat.tui.widgets.status import StatusPart
 
@@ -266,6 +266,18 @@ async def test_narrower_footers_leave_keys_out_whole_and_keep_help_and_quit(url:
             if width >= 48:
                 assert "f2 Mic" in footer, footer
         assert shown_before < 8
+
+
+async def test_the_input_hint_is_shortened_to_fit_not_cut(url: str) -> None:
+    app = ChatApp(url, "alice", "lobby")
+    async with app.run_test(size=SIZE) as pilot:
+        composer = app.query_one(Composer)
+        for width, hint in ((120, "Message lobby as alice  (F1 for help)"), (40, "Message lobby  (F1 for help)"),
+                            (30, "Message  (F1 for help)"), (20, "Message")):
+            await pilot.resize_terminal(width, 24)
+            await until(pilot, lambda hint=hint: composer.placeholder == hint)  # type: ignore[misc]
+            await pilot.pause()
+            assert hint in screen_text(app)
 
 
 async def test_tab_cycles_focus(url: str) -> None:

@@ -183,8 +183,9 @@ class ChatApp(App[None]):
                 yield ParticipantList(id="people")
         # Focus must not select the draft: the next key would replace it (and a "/msg bob " prefilled
         # from the people list would be typed over, sending the private message to everyone).
-        yield Composer(placeholder=f"Message {self.room_name} as {self.user}  (F1 for help)", id="composer",
-                       max_length=TEXT_MAX_LENGTH, select_on_focus=False)
+        yield Composer((f"Message {self.room_name} as {self.user}  (F1 for help)",
+                        f"Message {self.room_name}  (F1 for help)", "Message  (F1 for help)", "Message"),
+                       id="composer", max_length=TEXT_MAX_LENGTH, select_on_focus=False)
         yield StatusLine(id="status")
         yield InviteLine(self.invite_address, self.room_name, id="invite")
         yield KeyBar(SHORT_KEY_LABELS, KEYS_DROPPED_FIRST)

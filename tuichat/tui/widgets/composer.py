@@ -11,7 +11,9 @@ with text copied from web pages) are dropped from a paste instead of refusing th
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Sequence
 
+from rich.cells import cell_len
 from textual import events
 from textual.message import Message
 from textual.widgets import Input
@@ -61,6 +63,17 @@ class Composer(Input):
     Alt+key, which the input would take as the key typed; it posts ``EscapeThen`` instead, so the
     app can do what was pressed: leave the input, then the key.
     """
+
+    def __init__(self, placeholders: Sequence[str] = (), **kwargs: object) -> None:
+        """``placeholders``: the hint in a few lengths, longest first; the longest that fits is shown
+        (a long one was cut at the edge of a narrow terminal)."""
+        super().__init__(placeholder=placeholders[0] if placeholders else "", **kwargs)  # type: ignore[arg-type]
+        self.placeholders = tuple(placeholders)
+
+    def on_resize(self, event: events.Resize) -> None:
+        if self.placeholders:
+            width = self.content_size.width - 1  # the cursor's cell
+            self.placeholder = next((p for p in self.placeholders if cell_len(p) <= width), "")
 
     class EscapeThen(Message):
         """Esc, then ``key``, arrived as one Alt+key."""
