@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import signal
 import sys
@@ -203,6 +204,45 @@ async def test_async_iteration_of_events(url: str, sessions: list[Session]) -> N
     await bob_room.leave()
     await asyncio.wait_for(consumer, 5)
     assert seen == [RoomEvent.JOINED, RoomEvent.MESSAGE, RoomEvent.LEFT]
+
+
+async def test_an_event_read_later_still_says_what_happened_then(url: str, sessions: list[Session]) -> None:
+    """Events carry the participant as the event left them; the room's own list is the live one."""
+    alice = new_session(sessions, url, "alice")
+    await alice.connect()
+    room = await alice.join("lobby")
+    updates = room.events()
+    bob = new_session(sessions, url, "bob")
+    await bob.connect()
+    bob_room = await bob.join("lobby")
+    await bob_room.publish(audio=True, video=True)
+    await bob_room.mute(audio=True)
+    await bob_room.mute(audio=False, video=True)
+    await wait_until(lambda: any(p.video_muted for p in room.others()), timeout=5)
+    read = [await asyncio.wait_for(anext(updates), 5) for _ in range(4)]
+    assert [u.event for u in read] == [RoomEvent.JOINED, RoomEvent.PUBLISHED, RoomEvent.UPDATED, RoomEvent.UPDATED]
+    assert not read[0].participant.publishing and read[1].participant.publishing
+    assert [(u.participant.audio_muted, u.participant.video_muted) for u in read[1:]] == [
+        (False, False), (True, False), (False, True)]
+    live = room.participant_named("bob")
+    assert live is not None and live.video_muted and not live.audio_muted
+    assert all(u.participant.id == live.id for u in read)
+    await updates.aclose()
+
+
+async def test_event_iterators_end_with_the_room_and_are_not_kept_for_a_dropped_consumer(
+        url: str, sessions: list[Session]) -> None:
+    alice = new_session(sessions, url, "alice")
+    await alice.connect()
+    room = await alice.join("lobby")
+    dropped = room.events()
+    del dropped
+    gc.collect()
+    kept = room.events()
+    assert list(room._iterators) == [kept]
+    await room.leave()
+    assert [update async for update in kept] == []
+    assert [update async for update in room.events()] == []  # made after leaving: ends at once
 
 
 async def test_reconnects_and_rejoins_after_the_server_restarts() -> None:

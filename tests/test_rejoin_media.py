@@ -255,13 +255,12 @@ async def test_a_muted_publisher_is_never_announced_unmuted_after_a_server_resta
         second = RoomServer("127.0.0.1", port, limits=LIMITS)
         await second.start()
         await rejoined(dave, dave.room.me.id, publishing=False, timeout=20)  # type: ignore[union-attr]
-        # The flags as each event announced them (the participant objects are updated in place).
         announced: list[tuple[str, bool, bool]] = []
 
         def record(update: RoomUpdate) -> None:
-            stream = update.participant.stream if update.participant is not None else None
-            if update.participant.name == "frank" and stream is not None and (stream.audio or stream.video):
-                announced.append((update.event.value, stream.audio_muted, stream.video_muted))
+            frank = update.participant
+            if frank is not None and frank.name == "frank" and frank.publishing:
+                announced.append((update.event.value, frank.audio_muted, frank.video_muted))
 
         for event in (RoomEvent.PUBLISHED, RoomEvent.UPDATED):
             dave.room.on(event, record)

@@ -55,7 +55,9 @@ class Failure:
 
 @dataclass(frozen=True)
 class RoomUpdate:
-    """One room event with its payload: a participant, a message, the full state, or a failure."""
+    """One room event with its payload: a participant, a message, the full state, or a failure.
+
+    ``participant`` and ``participants`` are snapshots as of the event (see ``Participant``)."""
 
     event: RoomEvent
     participant: Participant | None = None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from tuichat.protocol.messages import ParticipantInfo, StreamInfo
@@ -13,6 +13,10 @@ if TYPE_CHECKING:
 
 @dataclass(eq=False)
 class Participant:
+    """Someone in the room. ``Room.participants`` holds live ones, updated as the server says;
+    room events carry a ``snapshot`` as the event left the participant (an event read later, from
+    ``Room.events()`` or by an async callback, would otherwise show flags of later events)."""
+
     id: str
     name: str
     stream: StreamInfo | None = None
@@ -30,6 +34,10 @@ class Participant:
     @property
     def video_muted(self) -> bool:
         return self.stream is not None and self.stream.video_muted
+
+    def snapshot(self) -> Participant:
+        """A copy that later updates leave alone; it can still be sent a message."""
+        return replace(self)
 
     def update(self, info: ParticipantInfo) -> None:
         self.name = info.name

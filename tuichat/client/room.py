@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from tuichat.client.events import Callback, Emitter, Failure, Message, RoomEvent, RoomUpdate
@@ -39,6 +40,42 @@ log = logging.getLogger(__name__)
 EVENT_QUEUE_SIZE = 1024
 
 
+class RoomEvents:
+    """An async iterator over a room's events, registered when made (see ``Room.events``). The room
+    holds it weakly: an iterator its consumer dropped stops filling."""
+
+    def __init__(self) -> None:
+        self._queue: asyncio.Queue[RoomUpdate | None] = asyncio.Queue(maxsize=EVENT_QUEUE_SIZE)
+        self._closed = False
+
+    def __aiter__(self) -> RoomEvents:
+        return self
+
+    async def __anext__(self) -> RoomUpdate:
+        if self._closed and self._queue.empty():
+            raise StopAsyncIteration
+        update = await self._queue.get()
+        if update is None:
+            self._closed = True
+            raise StopAsyncIteration
+        return update
+
+    async def aclose(self) -> None:
+        """Stop: what was queued is dropped and nothing more comes."""
+        self._closed = True
+        while not self._queue.empty():
+            self._queue.get_nowait()
+
+    def _put(self, update: RoomUpdate | None) -> None:
+        if self._closed:
+            return
+        if self._queue.full():
+            if update is not None:
+                log.warning("room event iterator is falling behind; dropping its oldest event")
+            self._queue.get_nowait()
+        self._queue.put_nowait(update)
+
+
 class Room:
     """Made by ``Session.join``. The server is the authority: this mirrors what it says."""
 
@@ -56,7 +93,9 @@ class Room:
         self.media_slots = DEFAULT_MEDIA_SLOTS
         self._emitter: Emitter[RoomEvent] = Emitter()
         self._signal_handlers: list[Callable[[Answer | Streams], None]] = []
-        self._iterators: set[asyncio.Queue[RoomUpdate | None]] = set()
+        self._iterators: weakref.WeakSet[RoomEvents] = weakref.WeakSet()
+        #: Left or failed: no more events will come.
+        self._ended = False
 
     def __repr__(self) -> str:
         return f"<Room {self.name!r} {len(self.participants)} participants>"
@@ -70,16 +109,17 @@ class Room:
         self._signal_handlers.append(callback)
         return lambda: self._signal_handlers.remove(callback) if callback in self._signal_handlers else None
 
-    async def events(self) -> AsyncIterator[RoomUpdate]:
-        """Iterate over every event from now on, until the room is left. Bounded: a consumer that
-        falls more than EVENT_QUEUE_SIZE events behind loses the oldest ones (and a warning is logged)."""
-        queue: asyncio.Queue[RoomUpdate | None] = asyncio.Queue(maxsize=EVENT_QUEUE_SIZE)
-        self._iterators.add(queue)
-        try:
-            while (update := await queue.get()) is not None:
-                yield update
-        finally:
-            self._iterators.discard(queue)
+    def events(self) -> RoomEvents:
+        """Every event from this call on, until the room is left: ``async for update in
+        room.events()``. Events are queued from the call, not from the first read, so none is missed
+        in between. Bounded: a consumer more than EVENT_QUEUE_SIZE events behind loses the oldest
+        ones (and a warning is logged). ``aclose()`` stops it early."""
+        iterator = RoomEvents()
+        if self._ended:
+            iterator._put(None)
+        else:
+            self._iterators.add(iterator)
+        return iterator
 
     def others(self) -> list[Participant]:
         return [p for p in self.participants.values() if not p.is_self]
@@ -116,11 +156,8 @@ class Room:
 
     def _emit(self, update: RoomUpdate) -> None:
         self._emitter.emit(update.event, update)
-        for queue in list(self._iterators):
-            if queue.full():
-                log.warning("room event iterator is falling behind; dropping its oldest event")
-                queue.get_nowait()
-            queue.put_nowait(update)
+        for iterator in list(self._iterators):
+            iterator._put(update)
 
     def _fail(self, code: str, reason: str) -> None:
         self.joined = False
@@ -128,10 +165,10 @@ class Room:
         self._close_iterators()
 
     def _close_iterators(self) -> None:
-        for queue in list(self._iterators):
-            if queue.full():
-                queue.get_nowait()
-            queue.put_nowait(None)
+        self._ended = True
+        for iterator in list(self._iterators):
+            iterator._put(None)
+        self._iterators.clear()
 
     def _participant(self, info: ParticipantInfo) -> Participant:
         participant = self.participants.get(info.id)
@@ -160,21 +197,22 @@ class Room:
                 self.participants[self.me.id] = self.me
                 self.history = deque((self._message(m) for m in event.history), maxlen=HISTORY_LENGTH)
                 self.joined = True
-                self._emit(RoomUpdate(RoomEvent.STATE, participants=tuple(self.participants.values()),
+                everyone = tuple(p.snapshot() for p in self.participants.values())
+                self._emit(RoomUpdate(RoomEvent.STATE, participants=everyone,
                                       history=tuple(self.history)))
             case Joined():
                 participant = self._participant(event.participant)
                 self.participants[participant.id] = participant
-                self._emit(RoomUpdate(RoomEvent.JOINED, participant=participant))
+                self._emit(RoomUpdate(RoomEvent.JOINED, participant=participant.snapshot()))
             case Left():
                 gone = self.participants.pop(event.participant.id, None) or self._participant(event.participant)
-                self._emit(RoomUpdate(RoomEvent.LEFT, participant=gone, reason=event.reason))
+                self._emit(RoomUpdate(RoomEvent.LEFT, participant=gone.snapshot(), reason=event.reason))
             case Published() | Unpublished() | Updated():
                 participant = self._participant(event.participant)
                 self.participants[participant.id] = participant
                 kind = {Published: RoomEvent.PUBLISHED, Unpublished: RoomEvent.UNPUBLISHED,
                         Updated: RoomEvent.UPDATED}[type(event)]
-                self._emit(RoomUpdate(kind, participant=participant))
+                self._emit(RoomUpdate(kind, participant=participant.snapshot()))
             case Answer() | Streams():
                 for handler in list(self._signal_handlers):
                     try:
