@@ -27,7 +27,8 @@ export function renderPeople() {
   list.classList.toggle("stale", stale);
   $("people-stale").hidden = !stale;
   list.replaceChildren();
-  const people = [...state.participants.values()];
+  // We come first, then the others in the order they joined (as in the terminal client).
+  const people = [...state.participants.values()].sort((a, b) => (b.id === state.me) - (a.id === state.me));
   for (const info of people) {
     const me = info.id === state.me;
     const item = el("li", me ? "person me" : "person");
