@@ -313,3 +313,74 @@ async def test_one_address_cannot_take_every_connection() -> None:
         assert not failed.value.permanent  # the client tries again later
         for ws in (first, second, local):
             await ws.close()
+
+
+async def _closed_by_server(reader: asyncio.StreamReader, timeout: float) -> float:
+    """Seconds until the server closes the connection (reading what it sent before)."""
+    started = time.monotonic()
+    while await asyncio.wait_for(reader.read(65536), timeout):
+        pass
+    return time.monotonic() - started
+
+
+async def test_connections_that_send_no_request_are_closed() -> None:
+    """aiohttp waits for a request's headers for ever: idle and trickling sockets (slowloris) held
+    file descriptors until the server had none left. WebSockets and slow downloads are not touched."""
+    from tuichat.server import ServerLimits
+
+    limits = ServerLimits(request_timeout=1.0)
+    async with RoomServer("127.0.0.1", 0, limits=limits) as server, aiohttp.ClientSession() as http:
+        ws = await http.ws_connect(f"ws://127.0.0.1:{server.port}/ws")
+        idle_reader, _idle = await asyncio.open_connection("127.0.0.1", server.port)  # kept: GC would close it
+        trickle_reader, trickle = await asyncio.open_connection("127.0.0.1", server.port)
+
+        async def trickle_headers() -> None:
+            trickle.write(b"GET / HTTP/1.1\r\nHost: x\r\n")
+            for _ in range(40):
+                await asyncio.sleep(0.1)
+                trickle.write(b"X")
+                await trickle.drain()
+
+        trickling = asyncio.create_task(trickle_headers())
+        # Kept alive after a whole request, then silent.
+        kept_reader, kept = await asyncio.open_connection("127.0.0.1", server.port)
+        kept.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        waits = await asyncio.gather(_closed_by_server(idle_reader, 5), _closed_by_server(trickle_reader, 5),
+                                     _closed_by_server(kept_reader, 5))
+        assert all(0.9 <= wait < 3.5 for wait in waits), waits
+        trickling.cancel()
+        # A response still on its way is not cut off: the wait starts once it is out.
+        slow_reader, slow = await asyncio.open_connection("127.0.0.1", server.port)
+        for n in range(30):
+            slow.write(f"GET /static/main.js?{n} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        await slow.drain()
+        await asyncio.sleep(2.0)  # nothing read meanwhile: the responses wait in the buffers
+        body = b""
+        while chunk := await asyncio.wait_for(slow_reader.read(65536), 5):
+            body += chunk
+        assert body.count(b"HTTP/1.1 200 OK") == 30
+        # The WebSocket, silent all along, was left alone.
+        client = RawClient(ws)
+        await client.send(type="join", room="lobby", name="alice")
+        await client.receive_until("state")
+        await ws.close()
+
+
+async def test_one_address_cannot_hold_many_connections_without_a_request() -> None:
+    from tuichat.server import ServerLimits
+
+    address = _lan_address()
+    if address is None or address.startswith("127."):
+        pytest.skip("needs an address that is not loopback")
+    limits = ServerLimits(request_timeout=30.0, max_waiting_per_address=4)
+    async with RoomServer("0.0.0.0", 0, limits=limits) as server:
+        opened = [await asyncio.open_connection(address, server.port) for _ in range(10)]
+        closed = await asyncio.gather(*(_closed_by_server(reader, 3) for reader, _writer in opened),
+                                      return_exceptions=True)
+        assert sum(isinstance(wait, float) for wait in closed) == 6, closed  # the newest six
+        assert all(isinstance(wait, TimeoutError) for wait in closed[:4]), closed
+        # Loopback (a reverse proxy on this machine) speaks for many: only the timeout applies.
+        local = [await asyncio.open_connection("127.0.0.1", server.port) for _ in range(10)]
+        still_open = await asyncio.gather(*(_closed_by_server(reader, 2) for reader, _writer in local),
+                                          return_exceptions=True)
+        assert all(isinstance(wait, TimeoutError) for wait in still_open), still_open

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import ssl
 from collections.abc import Sequence
@@ -22,9 +21,11 @@ from tuichat.protocol.limits import (
     WS_PATH,
 )
 from tuichat.server.connection import Connection
+from tuichat.server.guard import IdleConnectionGuard, is_loopback
 from tuichat.server.media import NEGOTIATE_TIMEOUT_S, SLOT_REST_S, MediaHub
 from tuichat.server.room import Registry
 from tuichat.server.web import WebClient, check_public_url, join_hints, public_base_url
+from tuichat.tasks import log_unexpected_failure
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,11 @@ class ServerLimits:
     #: counted per address); over either the handshake gets HTTP 503.
     max_connections: int = 2000
     max_connections_per_address: int = 64
+    #: An HTTP connection that is not handling a request (a WebSocket is one) nor sending a
+    #: response is closed after this long, and at most this many may wait so per address: aiohttp
+    #: waits for headers for ever, so idle or trickling sockets used up file descriptors.
+    request_timeout: float = 10.0
+    max_waiting_per_address: int = 16
 
 
 class RoomServer:
@@ -80,10 +86,13 @@ class RoomServer:
         self.media = MediaHub(self.registry, ice_servers=ice_servers,
                               negotiate_timeout=self.limits.negotiate_timeout, slot_rest=self.limits.slot_rest)
         self.connections: set[Connection] = set()
-        self.app = web.Application()
+        self.guard = IdleConnectionGuard(request_timeout=self.limits.request_timeout,
+                                         max_waiting_per_address=self.limits.max_waiting_per_address)
+        self.app = web.Application(middlewares=[self.guard.middleware])
         self.app.router.add_get(WS_PATH, self._handle_ws)
         self.web = WebClient(self.app, public_url=self.public_url)
         self._runner: web.AppRunner | None = None
+        self._guard_task: asyncio.Task[None] | None = None
         self.port: int = port
 
     async def start(self) -> None:
@@ -91,6 +100,9 @@ class RoomServer:
                                      shutdown_timeout=self.limits.shutdown_timeout)
         await self._runner.setup()
         await web.TCPSite(self._runner, self.host, self.requested_port, ssl_context=self.ssl_context).start()
+        assert self._runner.server is not None
+        self._guard_task = asyncio.create_task(self.guard.watch(self._runner.server), name="idle connection guard")
+        self._guard_task.add_done_callback(log_unexpected_failure)
         self.port = self._runner.addresses[0][1]
         log.info("tuichat server listening on %s:%d", self.host, self.port)
         for line in join_hints(self.host, self.port, tls=self.ssl_context is not None, public_url=self.public_url):
@@ -100,6 +112,9 @@ class RoomServer:
         runner, self._runner = self._runner, None
         if runner is None:
             return
+        if self._guard_task is not None:
+            self._guard_task.cancel()
+            self._guard_task = None
         # All at once and within the limit: one by one, each client that never answers the close
         # frame held the shutdown for aiohttp's 10 s close timeout.
         closes = [c.ws.close(code=1001, message=b"server shutting down") for c in list(self.connections)]
@@ -151,19 +166,12 @@ class RoomServer:
         machine opening thousands of idle sockets must not use up the server's file descriptors."""
         if len(self.connections) >= self.limits.max_connections:
             return f"the server has {len(self.connections)} connections, its limit"
-        if _is_loopback(peer):
+        if is_loopback(peer):
             return ""
         from_peer = sum(1 for c in self.connections if c.peer == peer)
         if from_peer >= self.limits.max_connections_per_address:
             return f"{from_peer} connections from {peer}, the limit for one address"
         return ""
-
-
-def _is_loopback(address: str) -> bool:
-    try:
-        return ipaddress.ip_address(address).is_loopback
-    except ValueError:
-        return False
 
 
 async def serve_forever(server: RoomServer) -> None:
