@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from tests.conftest import Recorder, free_port, wait_until
+from tests.ws_proxy import Action, MisbehavingProxy, message_type
 from tuichat.client import RoomEvent, RoomUpdate, Session, SessionOptions, SessionStatus
 from tuichat.errors import CommandFailed, ConnectionFailed
 from tuichat.server import RoomServer, ServerLimits
@@ -243,6 +244,59 @@ async def test_event_iterators_end_with_the_room_and_are_not_kept_for_a_dropped_
     await room.leave()
     assert [update async for update in kept] == []
     assert [update async for update in room.events()] == []  # made after leaving: ends at once
+
+
+async def test_a_first_join_cut_off_by_a_drop_joins_after_reconnecting(url: str, sessions: list[Session]) -> None:
+    """The join went out as the connection dropped: join() raised, the session reconnected by
+    itself, and nobody joined again (the app said it could not join, for good)."""
+    def drop_the_first_join(connection: int, direction: str, text: str) -> Action:
+        return "close" if connection == 1 and direction == "up" and message_type(text) == "join" else "pass"
+
+    async with MisbehavingProxy(url, drop_the_first_join) as proxied:
+        alice = new_session(sessions, proxied, "alice", backoff_initial=0.05)
+        await alice.connect()
+        room = await asyncio.wait_for(alice.join("lobby"), 10)
+        assert room.joined and room.me is not None and alice.room is room
+        bob = new_session(sessions, url, "bob")
+        await bob.connect()
+        bob_room = await bob.join("lobby")
+        assert sorted(p.name for p in bob_room.participants.values()) == ["alice", "bob"]
+
+
+async def test_a_first_join_left_unanswered_starts_over_and_leaves_no_ghost(
+        url: str, sessions: list[Session]) -> None:
+    """The server took alice in but its answer never came: she was told the join failed while
+    everyone else saw her in the room. Now the session starts over and joins once."""
+    def lose_the_answer(connection: int, direction: str, text: str) -> Action:
+        return "hold" if connection == 1 and direction == "down" and message_type(text) in ("ack", "state") else "pass"
+
+    async with MisbehavingProxy(url, lose_the_answer) as proxied:
+        bob = new_session(sessions, url, "bob")
+        await bob.connect()
+        bob_room = await bob.join("lobby")
+        updates = Recorder()
+        record_room(updates, bob_room)
+        alice = new_session(sessions, proxied, "alice", backoff_initial=0.05, command_timeout=1.0)
+        await alice.connect()
+        room = await asyncio.wait_for(alice.join("lobby"), 10)
+        assert room.joined and [p.name for p in room.others()] == ["bob"]
+        await wait_until(lambda: sorted(p.name for p in bob_room.participants.values()) == ["alice", "bob"])
+        # Bob saw the unanswered alice come and go, then the one who is really there.
+        await updates.wait_for(lambda u: u.event is RoomEvent.LEFT)
+        await wait_until(lambda: [u.event for u in updates.items if u.event in (RoomEvent.JOINED, RoomEvent.LEFT)]
+                         == [RoomEvent.JOINED, RoomEvent.LEFT, RoomEvent.JOINED])
+
+
+async def test_a_join_cut_off_without_reconnection_fails(url: str, sessions: list[Session]) -> None:
+    def drop_joins(connection: int, direction: str, text: str) -> Action:
+        return "close" if direction == "up" and message_type(text) == "join" else "pass"
+
+    async with MisbehavingProxy(url, drop_joins) as proxied:
+        alice = new_session(sessions, proxied, "alice", reconnect=False)
+        await alice.connect()
+        with pytest.raises(ConnectionFailed):
+            await asyncio.wait_for(alice.join("lobby"), 5)
+        assert alice.room is None
 
 
 async def test_reconnects_and_rejoins_after_the_server_restarts() -> None:

@@ -96,6 +96,11 @@ class Room:
         self._iterators: weakref.WeakSet[RoomEvents] = weakref.WeakSet()
         #: Left or failed: no more events will come.
         self._ended = False
+        #: Why the room failed (the last FAILED event), if it did.
+        self.failure: Failure | None = None
+        #: Done at the first STATE, or when the room ends before one: what ``Session.join`` awaits
+        #: after a drop, while the session reconnects and joins again.
+        self._settled: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def __repr__(self) -> str:
         return f"<Room {self.name!r} {len(self.participants)} participants>"
@@ -159,13 +164,19 @@ class Room:
         for iterator in list(self._iterators):
             iterator._put(update)
 
+    async def _wait_settled(self) -> None:
+        await asyncio.shield(self._settled)
+
     def _fail(self, code: str, reason: str) -> None:
         self.joined = False
+        self.failure = Failure(code, reason)
         self._emit(RoomUpdate(RoomEvent.FAILED, failure=Failure(code, reason), reason=reason))
         self._close_iterators()
 
     def _close_iterators(self) -> None:
         self._ended = True
+        if not self._settled.done():
+            self._settled.set_result(None)
         for iterator in list(self._iterators):
             iterator._put(None)
         self._iterators.clear()
@@ -197,6 +208,8 @@ class Room:
                 self.participants[self.me.id] = self.me
                 self.history = deque((self._message(m) for m in event.history), maxlen=HISTORY_LENGTH)
                 self.joined = True
+                if not self._settled.done():
+                    self._settled.set_result(None)
                 everyone = tuple(p.snapshot() for p in self.participants.values())
                 self._emit(RoomUpdate(RoomEvent.STATE, participants=everyone,
                                       history=tuple(self.history)))

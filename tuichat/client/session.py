@@ -112,7 +112,12 @@ class Session:
         self._runner = asyncio.create_task(self._run(), name=f"session {self.username}")
 
     async def join(self, room_name: str) -> Room:
-        """Join ``room_name``; returns once STATE has arrived. Raises CommandFailed with the server's reason."""
+        """Join ``room_name``; returns once STATE has arrived. Raises CommandFailed with the server's reason.
+
+        A connection lost on the way (or a join the server does not answer in time) is not the
+        end while the session reconnects: it joins again once reconnected, and this waits for that.
+        ConnectionFailed only when the session gives up or is closed, or does not reconnect.
+        """
         if self.status is not SessionStatus.ESTABLISHED:
             raise ConnectionFailed(f"cannot join: the session is {self.status.name.lower()}")
         if self.room is not None:
@@ -120,15 +125,44 @@ class Session:
         room = Room(self, room_name)
         self.room = room
         try:
-            await self.command(Join(id=0, room=room_name, name=self.username))
+            try:
+                await self.command(Join(id=0, room=room_name, name=self.username))
+            except ConnectionFailed as exc:
+                if not self.options.reconnect or self._closing:
+                    raise
+                await self._join_after_reconnecting(room, exc)
         except CommandFailed as exc:
-            self.room = None
+            self._forget(room)
             room._fail(exc.code, exc.reason)
             raise
-        except BaseException:
-            self.room = None
+        except BaseException as exc:
+            self._forget(room)
+            if not room._ended:
+                room._fail(ErrorCode.SERVER_ERROR, str(exc) or type(exc).__name__)
             raise
         return room
+
+    async def _join_after_reconnecting(self, room: Room, lost: ConnectionFailed) -> None:
+        """The first join did not get through: the reconnect loop joins ``room`` again (it rejoins
+        whatever ``self.room`` is); wait for STATE or the room's failure."""
+        ws = self._ws
+        if ws is not None and not ws.closed:
+            # The socket is up but the server did not answer: start over, so that a server that
+            # did take us in drops us instead of keeping a person who was told the join failed.
+            log.warning("join unanswered (%s); reconnecting", lost)
+            self._abandon_reason = f"the server did not answer the join within {self.options.command_timeout:g} s"
+            await ws.close()
+        else:
+            log.info("connection lost while joining (%s); joining again after reconnecting", lost)
+        await room._wait_settled()
+        if room.joined:
+            return
+        failure = room.failure
+        if failure is None:
+            raise ConnectionFailed("the session was closed while joining")
+        if failure.code == ErrorCode.SERVER_ERROR:
+            raise ConnectionFailed(failure.reason)
+        raise CommandFailed(failure.code, failure.reason)
 
     async def command(self, command: Command) -> Ack:
         """Send a command with a fresh id and wait for its acknowledgement."""
@@ -301,7 +335,8 @@ class Session:
         except CommandFailed as exc:
             if self.room is room:
                 self.room = None
-            room._fail(exc.code, f"could not rejoin after reconnecting: {exc.reason}")
+            was_in = room.resume_token is not None  # not so for a first join that the drop interrupted
+            room._fail(exc.code, f"could not rejoin after reconnecting: {exc.reason}" if was_in else exc.reason)
         except ConnectionFailed as exc:
             ws = self._ws
             if ws is None or ws.closed or self._closing:
