@@ -246,6 +246,25 @@ async def test_event_iterators_end_with_the_room_and_are_not_kept_for_a_dropped_
     assert [update async for update in room.events()] == []  # made after leaving: ends at once
 
 
+async def test_closing_an_event_iterator_ends_a_consumer_waiting_in_another_task(
+        url: str, sessions: list[Session]) -> None:
+    alice = new_session(sessions, url, "alice")
+    await alice.connect()
+    room = await alice.join("lobby")
+    updates = room.events()
+    consumer_started = asyncio.Event()
+
+    async def consume() -> int:
+        consumer_started.set()
+        return len([update async for update in updates])
+
+    consumer = asyncio.create_task(consume())
+    await consumer_started.wait()
+    await updates.aclose()
+    assert await asyncio.wait_for(consumer, 2) == 0
+    await room.leave()  # the room's own end after that changes nothing
+
+
 async def test_a_first_join_cut_off_by_a_drop_joins_after_reconnecting(url: str, sessions: list[Session]) -> None:
     """The join went out as the connection dropped: join() raised, the session reconnected by
     itself, and nobody joined again (the app said it could not join, for good)."""

@@ -61,10 +61,14 @@ class RoomEvents:
         return update
 
     async def aclose(self) -> None:
-        """Stop: what was queued is dropped and nothing more comes."""
+        """Stop: what was queued is dropped, nothing more comes, and a consumer waiting in
+        ``async for`` (in another task) ends its loop."""
+        if self._closed:
+            return
         self._closed = True
         while not self._queue.empty():
             self._queue.get_nowait()
+        self._queue.put_nowait(None)
 
     def _put(self, update: RoomUpdate | None) -> None:
         if self._closed:
