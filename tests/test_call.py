@@ -250,6 +250,25 @@ async def test_an_unexpected_error_starting_the_call_fails_it_with_a_reason(
     await peer.room.send_message("still here")
 
 
+async def test_an_unexpected_error_restarting_the_call_fails_it_instead_of_hanging(
+        peers: Peers, server: RoomServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The restart caught fewer errors than the start: it died, and the call sat RECONNECTING with
+    the published stream PENDING and a half-built peer connection for ever."""
+    peer = await peers.join("alice", publish=True)
+    first_pc = peer.call.pc
+
+    def broken() -> None:
+        raise ValueError("an SDP line aiortc cannot parse")
+
+    monkeypatch.setattr(peer.call, "_install_encoders", broken)
+    await server.media.sessions[peer.room.me.id].pc.close()  # the server gives up on our media
+    failed = await peer.calls.wait_for(lambda u: u.status is CallStatus.FAILED, timeout=15)
+    assert "internal error (ValueError; see the log)" in failed.reason
+    assert peer.call.pc is None and first_pc is not None and first_pc.connectionState == "closed"
+    assert peer.call.published.status is PublishStatus.FAILED
+    assert peer.room.joined
+
+
 async def test_a_view_kept_for_someone_who_left_is_forgotten(peers: Peers) -> None:
     """Ids are never reused: per-person views piled up over a long call with people coming and going."""
     viewer = await peers.join("viewer")

@@ -519,6 +519,11 @@ class Call:
                     await self._drop_pc()
                     self._fail(f"could not reconnect the call: {exc}")
                     return
+                except Exception as exc:  # as in start(): FAILED says so, not a call stuck reconnecting
+                    log.exception("the call could not restart")
+                    await self._drop_pc()
+                    self._fail(f"could not reconnect the call: internal error ({type(exc).__name__}; see the log)")
+                    return
 
     def _fail(self, reason: str) -> None:
         for stream in self.streams.values():
