@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 from aiortc import MediaStreamTrack
+from aiortc.mediastreams import MediaStreamError
+from av import VideoFrame
 
 from tests.conftest import Recorder
 from tuichat.client import RoomEvent, Session
@@ -267,6 +269,45 @@ async def test_an_unexpected_error_restarting_the_call_fails_it_instead_of_hangi
     assert peer.call.pc is None and first_pc is not None and first_pc.connectionState == "closed"
     assert peer.call.published.status is PublishStatus.FAILED
     assert peer.room.joined
+
+
+class UnpluggableCamera(TestPatternTrack):
+    """A camera that can be unplugged: from then on ``recv()`` raises MediaStreamError while the
+    track stays live, as ``CameraTrack`` does once its device stops delivering (see test_media)."""
+
+    unplugged = False
+
+    async def recv(self) -> VideoFrame:
+        if self.unplugged:
+            raise MediaStreamError
+        return await super().recv()
+
+
+async def test_a_camera_unplugged_mid_call_is_no_longer_announced(peers: Peers) -> None:
+    """aiortc's sender stops for good when its track fails, while the room went on announcing
+    video: viewers kept a frozen picture, and the status line said the camera was on."""
+    alice = await peers.join("alice", start=False)
+    camera, microphone = UnpluggableCamera(320, 240, 15, label="alice"), ToneTrack()
+    alice.tracks += [camera, microphone]
+    alice.call.video, alice.call.audio = camera, microphone
+    await alice.call.start()
+    bob = await peers.join("bob")
+    await bob.calls.wait_for(playing("alice"), timeout=10)
+    camera.unplugged = True
+    ended = await alice.calls.wait_for(lambda u: u.event is CallEvent.SOURCE_ENDED, timeout=5)
+    assert ended.kind == "video" and ended.reason == "the camera stopped sending"
+    assert camera.readyState == "ended" and alice.call.video is None  # what was left of it is released
+    # The room is told: alice still sends sound, and no picture any more.
+    await bob.room_updates.wait_for(lambda u: u.participant is not None and u.participant.name == "alice"
+                                    and u.participant.stream is not None and u.participant.stream.audio
+                                    and not u.participant.stream.video, timeout=5)
+    assert alice.call.published.status is PublishStatus.PUBLISHING and not alice.call.published.video
+    assert alice.call.status is CallStatus.CONNECTED
+    # The camera back (plugged in again, F3): published with video again.
+    await alice.call.set_camera(TestPatternTrack(320, 240, 15, label="alice again"))
+    alice.tracks.append(alice.call.video)  # type: ignore[arg-type]
+    await bob.room_updates.wait_for(lambda u: u.participant is not None and u.participant.name == "alice"
+                                    and u.participant.stream is not None and u.participant.stream.video, timeout=5)
 
 
 async def test_a_view_kept_for_someone_who_left_is_forgotten(peers: Peers) -> None:

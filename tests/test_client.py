@@ -79,7 +79,8 @@ async def test_session_statuses_and_every_room_event(url: str, sessions: list[Se
     updated = await updates.wait_for(lambda u: u.event is RoomEvent.UPDATED)
     assert updated.participant.audio_muted and not updated.participant.video_muted
     await bob_room.unpublish()
-    await updates.wait_for(lambda u: u.event is RoomEvent.UNPUBLISHED)
+    unpublished = await updates.wait_for(lambda u: u.event is RoomEvent.UNPUBLISHED)
+    assert not unpublished.participant.publishing and not room.participant_named("bob").publishing  # type: ignore[union-attr]
 
     await bob_room.leave()
     left = await updates.wait_for(lambda u: u.event is RoomEvent.LEFT)

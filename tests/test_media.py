@@ -349,6 +349,24 @@ async def test_camera_that_opencv_cannot_open_fails_silently(capfd: pytest.Captu
     assert (out, err) == ("", "")
 
 
+async def test_a_camera_that_stops_delivering_ends_its_frames(tmp_path: Path) -> None:
+    """The contract the call relies on to notice an unplugged camera (test_call): once the device
+    stops delivering, ``recv()`` raises MediaStreamError. A clip read through OpenCV runs out as a
+    camera pulled from its socket does."""
+    clip = tmp_path / "short.webm"
+    write_clip(clip, seconds=0.5)
+    track = CameraTrack(str(clip))
+    await track.ready(timeout=5)
+    frames = 0
+    with pytest.raises(MediaStreamError):
+        async with asyncio.timeout(10):
+            while True:
+                await track.recv()
+                frames += 1
+    assert frames >= 1
+    track.stop()
+
+
 # ---------------------------------------------------------------- microphone and speaker without devices
 
 NO_DEVICE_PROBE = """

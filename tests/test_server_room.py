@@ -181,6 +181,9 @@ def test_publish_mute_and_leave_while_publishing() -> None:
     assert updated.participant.stream.audio_muted and not updated.participant.stream.video_muted
     assert isinstance(watcher[0], Published) and isinstance(watcher[2], Unpublished)
     assert isinstance(watcher[3], Left)
+    # Each event carries the participant as it leaves them: no stream after UNPUBLISHED (it had
+    # the stream that ended, and clients kept showing "mic cam" for someone sending nothing).
+    assert watcher[2].participant.stream is None and watcher[3].participant.stream is None
 
 
 def test_message_events_carry_sender_and_server_time() -> None:

@@ -13,6 +13,7 @@ from rich.segment import Segment
 from textual import events
 
 from tests.conftest import free_port
+from tests.test_call import UnpluggableCamera
 from tests.test_tui import SIZE, log_text, names, screen_text, until
 from tuichat.client import Session
 from tuichat.client.call import Call
@@ -243,6 +244,31 @@ async def test_focus_cycles_and_self_view_shows_our_own_camera(url: str, publish
             room = await watcher.join("lobby")
             alice = room.participant_named("alice")
             assert alice is not None and alice.video_muted
+
+
+async def test_a_camera_unplugged_mid_call_is_said_and_the_call_goes_on(
+        url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No camera exists here: the device is a test pattern that can be unplugged (test_call's), opened
+    through the app's own path."""
+    import tuichat.media
+
+    camera = UnpluggableCamera(320, 240, 15, label="alice")
+    monkeypatch.setattr(tuichat.media, "open_video_source", lambda spec, label="": camera)
+    app = ChatApp(url, "alice", "lobby", media=MediaOptions(camera="0", mic="none", speaker="none"))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f6")
+        await until(pilot, lambda: video_playing(app, "self"), timeout=15)
+        await until(pilot, lambda: "cam on" in screen_text(app))
+        camera.unplugged = True
+        await until(pilot, lambda: "The camera stopped sending; receiving video only." in log_text(app))
+        await until(pilot, lambda: "no cam" in screen_text(app) and "self" not in app.query_one(VideoGrid).tiles)
+        async with Session(url, "watcher") as watcher:
+            room = await watcher.join("lobby")
+            alice = room.participant_named("alice")
+            assert alice is not None and not alice.publishing  # nothing left to send: unpublished
+        await pilot.press("f3")  # the camera key says why there is nothing to turn on
+        await until(pilot, lambda: "There is no camera to turn on" in notices(app))
+        assert "(you)  cam" not in screen_text(app)  # our row in the people list: sending nothing
 
 
 @pytest.fixture

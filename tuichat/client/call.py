@@ -100,6 +100,9 @@ class CallEvent(enum.Enum):
     PLAY_STATUS = "PLAY_STATUS"
     RESIZED = "RESIZED"
     PUBLISH_STATUS = "PUBLISH_STATUS"
+    #: Our camera or microphone ended by itself (unplugged, a file that failed): ``kind`` says which;
+    #: the call goes on without it.
+    SOURCE_ENDED = "SOURCE_ENDED"
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,8 @@ class CallUpdate:
     stream: PlayedStream | None = None
     published: PublishedStream | None = None
     reason: str = ""
+    #: For SOURCE_ENDED: "video" or "audio".
+    kind: str = ""
 
 
 def _preview_field(on: bool) -> bool | msgspec.UnsetType:
@@ -141,21 +146,28 @@ class _Lent(MediaStreamTrack):
     and DTLS with it), and a call outlives its peer connections. Ending this ends only the loan; the
     camera or microphone stays live for the next peer connection. One loan per sender and track."""
 
-    def __init__(self, source: MediaStreamTrack) -> None:
+    def __init__(self, source: MediaStreamTrack, on_source_ended: Callable[[MediaStreamTrack], None]) -> None:
         super().__init__()
         self.kind = source.kind
         self.source = source
+        self._on_source_ended = on_source_ended
 
     async def recv(self) -> Any:
         if self.readyState != "live":
             raise MediaStreamError
-        return await self.source.recv()
+        try:
+            return await self.source.recv()
+        except MediaStreamError:
+            if self.readyState == "live":  # the source ended, not the loan: the device is gone
+                self._on_source_ended(self.source)
+            raise
 
 
-def _lend(transceiver: RTCRtpTransceiver | None, track: MediaStreamTrack | None) -> None:
+def _lend(transceiver: RTCRtpTransceiver | None, track: MediaStreamTrack | None,
+          on_source_ended: Callable[[MediaStreamTrack], None]) -> None:
     """Send ``track`` (None: nothing) on ``transceiver`` without letting aiortc end it."""
     if transceiver is not None:
-        transceiver.sender.replaceTrack(_Lent(track) if track is not None else None)
+        transceiver.sender.replaceTrack(_Lent(track, on_source_ended) if track is not None else None)
 
 
 def _live(track: MediaStreamTrack | None) -> bool:
@@ -336,7 +348,7 @@ class Call:
         """Switch the camera (None: camera off) without renegotiating; the room sees it as video mute."""
         self.video = track
         if not self.published.video_muted:
-            _lend(self._sender_video, track)
+            _lend(self._sender_video, track, self._source_ended)
         if track is not None and self.status is CallStatus.CONNECTED and not self.published.video:
             await self._publish()
         else:
@@ -344,12 +356,12 @@ class Call:
 
     async def mute_video(self, muted: bool) -> None:
         self.published.video_muted = muted
-        _lend(self._sender_video, None if muted else self.video)
+        _lend(self._sender_video, None if muted else self.video, self._source_ended)
         await self._send_mute(video=muted or self.video is None)
 
     async def mute_audio(self, muted: bool) -> None:
         self.published.audio_muted = muted
-        _lend(self._sender_audio, None if muted else self.audio)
+        _lend(self._sender_audio, None if muted else self.audio, self._source_ended)
         await self._send_mute(audio=muted or self.audio is None)
 
     async def close(self) -> None:
@@ -403,8 +415,8 @@ class Call:
         for sender in (self._sender_video.sender, self._sender_audio.sender):
             send_reports_only_when_sending(sender)  # no camera or mic: nothing on the uplink
         # Lent, not given: the camera and microphone outlive this peer connection (see ``_Lent``).
-        _lend(self._sender_video, None if self.published.video_muted else self.video)
-        _lend(self._sender_audio, None if self.published.audio_muted else self.audio)
+        _lend(self._sender_video, None if self.published.video_muted else self.video, self._source_ended)
+        _lend(self._sender_audio, None if self.published.audio_muted else self.audio, self._source_ended)
         pairs = [(pc.addTransceiver("video", direction="recvonly"), pc.addTransceiver("audio", direction="recvonly"))
                  for _ in range(self.room.media_slots)]
         for video, _audio in pairs:
@@ -536,6 +548,37 @@ class Call:
         self._tasks.spawn(coro, name)
 
     # --- events ------------------------------------------------------------------------------------
+
+    def _source_ended(self, source: MediaStreamTrack) -> None:
+        """Our camera or microphone ended by itself: aiortc's sender stops reading it for good, so
+        the room must stop expecting it (viewers kept a frozen picture of a camera unplugged)."""
+        if self._closed or source not in (self.video, self.audio):
+            return  # our own doing: closing, or a camera switched away from
+        kind = "video" if source is self.video else "audio"
+        log.warning("call: our %s source ended; going on without it", kind)
+        if kind == "video":
+            self.video = None
+        else:
+            self.audio = None
+        source.stop()  # release what is left of the device
+        self._emit(CallEvent.SOURCE_ENDED, published=self.published, kind=kind,
+                   reason=f"the {'camera' if kind == 'video' else 'microphone'} stopped sending")
+        self._spawn(self._republish(), f"republish without {kind}")
+
+    async def _republish(self) -> None:
+        """Tell the room what we still send after a source ended (nothing: unpublish)."""
+        async with self._lock:
+            if self._closed or self.published.status is not PublishStatus.PUBLISHING:
+                return  # the next publish (after a restart) goes by what is live
+            try:
+                if _live(self.audio) or _live(self.video):
+                    await self._publish()
+                else:
+                    await self.room.unpublish()
+                    self.published.audio = self.published.video = False
+                    self.published._set(PublishStatus.UNPUBLISHED, "nothing to send")
+            except (TuichatError, TimeoutError) as exc:
+                log.info("call: could not tell the room what we still send (%s); the next publish will", exc)
 
     def _on_connection_state(self, pc: RTCPeerConnection) -> None:
         if pc is not self.pc:

@@ -227,6 +227,8 @@ class Published(_Event, tag="published"):
 
 
 class Unpublished(_Event, tag="unpublished"):
+    """A participant stopped sending; like every event, it carries them as they are now (no stream)."""
+
     participant: ParticipantInfo
 
 

@@ -197,6 +197,7 @@ class Registry:
         del room.members[member.id]
         member.room = None
         if is_publishing(member.stream):
+            member.stream = None
             room.broadcast(Unpublished(participant=member.info()))
         room.broadcast(Left(participant=member.info(), reason=reason))
         if self.hooks is not None:
@@ -221,9 +222,8 @@ class Registry:
         room = _room_of(member)
         if not is_publishing(member.stream):
             return  # never published (a mute alone records how to start): nothing to announce
-        info = member.info()
         member.stream = None
-        room.broadcast(Unpublished(participant=info))
+        room.broadcast(Unpublished(participant=member.info()))
         if self.hooks is not None:
             self._call_hook(self.hooks.unpublished, room, member)
 

@@ -274,6 +274,13 @@ class CallBridge:
         return width, height, fps
 
     def _on_call_update(self, update: CallUpdate) -> None:
+        if update.event is CallEvent.SOURCE_ENDED:
+            # Before the call's state: the app reads these when it redraws the status line.
+            if update.kind == "video":
+                self.has_camera, self.self_view = False, None
+            else:
+                self.has_mic = False
+            self._post(DeviceNotice("camera" if update.kind == "video" else "microphone", update.reason))
         self._post_call(update.event)
 
     def _post_call(self, event: CallEvent | None) -> None:
