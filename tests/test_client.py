@@ -266,6 +266,24 @@ async def test_closing_an_event_iterator_ends_a_consumer_waiting_in_another_task
     await room.leave()  # the room's own end after that changes nothing
 
 
+async def test_connect_between_automatic_attempts_does_not_open_a_second_connection(
+        server: RoomServer, url: str, sessions: list[Session]) -> None:
+    """DISCONNECTED is also the status between reconnection attempts: connect() then opened a second
+    socket and a second reconnect loop beside the first, and the session rejoined twice."""
+    alice = new_session(sessions, url, "alice", backoff_initial=0.3)
+    await alice.connect()
+    await alice.join("lobby")
+    connection = next(c for c in server.connections if c.member is not None)
+    await connection.ws.close(code=1011, message=b"drop")
+    await wait_until(lambda: alice.status is SessionStatus.DISCONNECTED)
+    runner = alice._runner
+    await alice.connect()
+    assert alice._runner is runner
+    await wait_until(lambda: alice.status is SessionStatus.ESTABLISHED and alice.room is not None
+                     and alice.room.joined, timeout=5)
+    await wait_until(lambda: len(server.connections) == 1, timeout=2)  # the dropped one is gone, no second
+
+
 async def test_a_first_join_cut_off_by_a_drop_joins_after_reconnecting(url: str, sessions: list[Session]) -> None:
     """The join went out as the connection dropped: join() raised, the session reconnected by
     itself, and nobody joined again (the app said it could not join, for good)."""

@@ -87,6 +87,8 @@ class Session:
         """
         if self.status not in (SessionStatus.NEW, SessionStatus.DISCONNECTED, SessionStatus.FAILED):
             return
+        if self._runner is not None and not self._runner.done() and not self._closing:
+            return  # DISCONNECTED between automatic attempts: the reconnect loop is on it already
         self._closing = False
         delay = self.options.backoff_initial
         attempt = 1
