@@ -14,11 +14,12 @@ from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
 from av import VideoFrame
 
-from tests.conftest import Recorder
+from tests.conftest import Recorder, wait_until
 from tuichat.client import RoomEvent, Session
 from tuichat.client.call import Call, CallEvent, CallStatus, CallUpdate
 from tuichat.client.room import Room
 from tuichat.client.stream import PlayedStream, PlayStatus, PublishStatus
+from tuichat.errors import ConnectionFailed
 from tuichat.media import BAR_BAND, BARS, AudioDrain, TestPatternTrack, ToneTrack
 from tuichat.server import RoomServer, ServerLimits
 
@@ -269,6 +270,19 @@ async def test_an_unexpected_error_restarting_the_call_fails_it_instead_of_hangi
     assert peer.call.pc is None and first_pc is not None and first_pc.connectionState == "closed"
     assert peer.call.published.status is PublishStatus.FAILED
     assert peer.room.joined
+
+
+async def test_closing_a_call_that_is_still_starting_ends_the_start_at_once(peers: Peers) -> None:
+    """close() left start() waiting its whole connect timeout on the dropped peer connection, and
+    then the call went FAILED after CLOSED."""
+    alice = await peers.join("alice", publish=True, start=False)
+    starting = asyncio.create_task(alice.call.start())
+    await wait_until(lambda: alice.call.pc is not None and alice.call._slots != [], interval=0.001)
+    await alice.call.close()
+    with pytest.raises(ConnectionFailed, match="closed while connecting"):
+        await asyncio.wait_for(starting, 2)
+    assert alice.call.status is CallStatus.CLOSED
+    assert [u.status for u in alice.calls.items if u.event is CallEvent.STATUS][-1] is CallStatus.CLOSED
 
 
 class UnpluggableCamera(TestPatternTrack):

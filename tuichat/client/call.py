@@ -292,6 +292,8 @@ class Call:
                 self._fail(str(exc) or "could not connect the call")
                 raise
             except Exception as exc:  # a bug here or in aiortc: FAILED says so, the log has the traceback
+                if self._closed:  # close() came meanwhile and dropped what this was using
+                    raise ConnectionFailed("the call was closed while connecting") from exc
                 log.exception("the call could not start")
                 await self._drop_pc()
                 self._fail(f"could not connect the call: internal error ({type(exc).__name__}; see the log)")
@@ -370,6 +372,7 @@ class Call:
         if self._closed:
             return
         self._closed = True
+        self._connected.set()  # a start() waiting for the media connection stops waiting
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         stats = self._stats_task
@@ -446,6 +449,8 @@ class Call:
         except TimeoutError:
             raise ConnectionFailed(f"the media connection did not come up within {self.connect_timeout:g} s "
                                    f"(state {pc.connectionState})") from None
+        if self._closed:
+            raise ConnectionFailed("the call was closed while connecting")
         if pc.connectionState != "connected":
             raise ConnectionFailed(f"the media connection {pc.connectionState}")
         self._set_status(CallStatus.CONNECTED, "media connected")
@@ -538,6 +543,8 @@ class Call:
                     return
 
     def _fail(self, reason: str) -> None:
+        if self._closed:
+            return  # CLOSED is the end: whatever failed on the way out was the closing's doing
         for stream in self.streams.values():
             stream._set(PlayStatus.FAILED, reason)
         if self.published.status in (PublishStatus.PENDING, PublishStatus.PUBLISHING):
