@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -576,6 +577,29 @@ async def test_frame_tap_passes_frames_through_and_keeps_only_the_newest() -> No
     assert tap.latest_frame()[1] is rgb  # type: ignore[index]  # converted once per new frame
     tap.stop()
     assert source.readyState == "ended"
+
+
+async def test_a_device_still_opening_when_its_opener_is_cancelled_is_stopped_once_open() -> None:
+    """Quitting while a device opens in its thread (PortAudio can take seconds): nobody got the
+    device to stop it."""
+    started, release = threading.Event(), threading.Event()
+    made: list[ToneTrack] = []
+
+    def slow_opener() -> ToneTrack:
+        started.set()
+        release.wait(10)
+        made.append(ToneTrack())
+        return made[-1]
+
+    opening = asyncio.create_task(open_ready(slow_opener))
+    assert await asyncio.to_thread(started.wait, 5)
+    opening.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await opening
+    release.set()
+    async with asyncio.timeout(5):
+        while not (made and made[0].readyState == "ended"):
+            await asyncio.sleep(0.01)
 
 
 async def test_a_camera_that_does_not_open_in_time_is_stopped_not_left_to_open_later(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ mute, camera-off, leaving, preview, focus, self-view and missing devices all rea
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -269,6 +270,33 @@ async def test_a_camera_unplugged_mid_call_is_said_and_the_call_goes_on(
         await pilot.press("f3")  # the camera key says why there is nothing to turn on
         await until(pilot, lambda: "There is no camera to turn on" in notices(app))
         assert "(you)  cam" not in screen_text(app)  # our row in the people list: sending nothing
+
+
+async def test_quitting_while_the_microphone_opens_stops_the_camera_already_open(
+        url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Opening a device can take seconds (PortAudio, a USB camera). Quitting meanwhile left the
+    camera opened just before running: the call did not have it yet, so nothing stopped it."""
+    import tuichat.media
+
+    camera = TestPatternTrack(320, 240, 15, label="alice")
+    microphone_opening, release_microphone = threading.Event(), threading.Event()
+
+    def open_microphone(spec: str) -> ToneTrack:
+        microphone_opening.set()
+        release_microphone.wait(10)
+        return ToneTrack()
+
+    monkeypatch.setattr(tuichat.media, "open_video_source", lambda spec, label="": camera)
+    monkeypatch.setattr(tuichat.media, "open_audio_source", open_microphone)
+    app = ChatApp(url, "alice", "lobby", media=MediaOptions(camera="0", mic="default", speaker="none"))
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, microphone_opening.is_set, timeout=10)
+            await pilot.press("ctrl+q")
+            await until(pilot, lambda: app.bridge.stopped, timeout=10)
+        assert camera.readyState == "ended"
+    finally:
+        release_microphone.set()
 
 
 @pytest.fixture

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
+import logging
 import os
 import re
 from collections.abc import Callable
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from aiortc import MediaStreamTrack
 
 from ..errors import DeviceUnavailable
+from ..tasks import log_unexpected_failure
 from ._portaudio import import_sounddevice
 from .camera import CameraTrack
 from .drain import AudioDrain
@@ -19,6 +22,8 @@ from .microphone import MicrophoneTrack
 from .speaker import Speaker
 from .testpattern import TestPatternTrack
 from .tone import ToneTrack
+
+log = logging.getLogger(__name__)
 
 __all__ = ["AudioSink", "describe_devices", "open_audio_source", "open_ready", "open_speaker", "open_video_source"]
 
@@ -88,7 +93,14 @@ async def open_ready(opener: Callable[[], T]) -> T:
     ``DeviceUnavailable`` is raised: its reader thread could otherwise open the camera later and
     keep it on, its light too, with nobody reading it.
     """
-    device = await asyncio.to_thread(opener)
+    opening = asyncio.ensure_future(asyncio.to_thread(opener))
+    try:
+        device = await asyncio.shield(opening)
+    except asyncio.CancelledError:
+        # Cancelled (the app quitting) while the thread still opens it: stop it once it is open,
+        # or a microphone stream or a camera would stay open with nobody to close it.
+        opening.add_done_callback(_stop_if_opened)
+        raise
     ready = getattr(device, "ready", None)
     if ready is not None:
         try:
@@ -97,6 +109,17 @@ async def open_ready(opener: Callable[[], T]) -> T:
             device.stop()  # type: ignore[attr-defined]
             raise
     return device
+
+
+def _stop_if_opened(opening: asyncio.Future[Any]) -> None:
+    if opening.cancelled() or opening.exception() is not None:
+        return
+    try:
+        stopped = opening.result().stop()
+        if inspect.isawaitable(stopped):  # a speaker stops asynchronously
+            asyncio.ensure_future(stopped).add_done_callback(log_unexpected_failure)
+    except Exception:
+        log.exception("stopping a device opened after it was no longer wanted failed")
 
 
 def describe_devices() -> str:

@@ -10,7 +10,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from textual.message import Message as TextualMessage
 from textual.message_pump import MessagePump
@@ -23,6 +23,9 @@ from tuichat.protocol import ErrorCode
 from tuichat.protocol.limits import PREVIEW_MAX_FPS
 from tuichat.tasks import log_unexpected_failure
 from tuichat.tui.snapshots import MessageView, ParticipantView, PublishView, StreamFrames, StreamView
+
+if TYPE_CHECKING:
+    from aiortc import MediaStreamTrack
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -125,6 +128,8 @@ class CallBridge:
         #: Mic / camera switched off before the call started: it starts so.
         self.start_muted = {"audio": False, "video": False}
         self._audio_sink: Any = None
+        #: Cameras and microphones opened for the call, stopped on quit whatever the call's state.
+        self._opened_tracks: list[MediaStreamTrack] = []
         #: The latest view the UI asked for; kept so a call that starts later uses it.
         self._view_request: tuple[int, int, bool, str | None, tuple[str, ...]] | None = None
         #: A ``set_view`` is sending views; later requests only replace ``_view_request``.
@@ -237,7 +242,11 @@ class CallBridge:
         from tuichat.media import AudioDrain, FrameTap, open_audio_source, open_speaker, open_video_source
 
         video = await self._open("camera", lambda: open_video_source(media.camera, label=self.user))
+        if video is not None:
+            self._opened_tracks.append(video)  # stopped on quit, even before the call has it
         audio = await self._open("microphone", lambda: open_audio_source(media.mic))
+        if audio is not None:
+            self._opened_tracks.append(audio)
         sink = await self._open("speaker", lambda: open_speaker(media.speaker))
         if sink is None:
             sink = AudioDrain()
@@ -403,6 +412,8 @@ class CallBridge:
     async def _shutdown(self) -> None:
         if self._main is not None:
             self._main.cancel()
+            # Done before the devices are stopped: a device it opened meanwhile is then in the list.
+            await asyncio.gather(self._main, return_exceptions=True)
         if self._stats is not None:
             self._stats.cancel()
         if self.call is not None:
@@ -411,6 +422,8 @@ class CallBridge:
             await self._audio_sink.stop()
         if self.self_view is not None:
             self.self_view.stop()
+        for track in self._opened_tracks:  # idempotent: the call stopped those it had
+            track.stop()
         await self.session.disconnect()
 
 
