@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from tests.conftest import Recorder
-from tests.test_call import Peers, peers, playing  # noqa: F401  (fixture)
+from tests.test_call import Peers, UnpluggableCamera, peers, playing  # noqa: F401  (fixture)
 from tuichat.bot import Bot, BotOptions
 
 pytestmark = pytest.mark.timeout(60)
@@ -71,6 +71,23 @@ async def test_bot_without_a_camera_says_so_and_still_receives(url: str, peers: 
                                   and e["audio"] is True and e["video"] is False, timeout=10)
         play = await out.events.wait_for(lambda e: e["event"] == "PLAY" and e["status"] == "PLAYING", timeout=10)
         assert play["participant"] == "alice" and (play["width"], play["height"]) == (120, 90)
+
+
+async def test_a_bot_whose_camera_stops_says_so_and_goes_on_with_sound(
+        url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tuichat.media
+
+    camera = UnpluggableCamera(320, 240, 15, label="bot")
+    monkeypatch.setattr(tuichat.media, "open_video_source", lambda spec, label="": camera)
+    async with running_bot(url, camera="0") as (_bot, out):
+        await out.events.wait_for(lambda e: e == {"event": "PUBLISH", "status": "PUBLISHING",
+                                                  "audio": True, "video": True}, timeout=10)
+        camera.unplugged = True
+        device = await out.events.wait_for(lambda e: e["event"] == "DEVICE", timeout=10)
+        assert device == {"event": "DEVICE", "kind": "camera", "status": "ENDED",
+                          "reason": "the camera stopped sending"}
+        await out.events.wait_for(lambda e: e == {"event": "PUBLISH", "status": "PUBLISHING",
+                                                  "audio": True, "video": False}, timeout=10)
 
 
 async def test_a_bot_with_no_camera_and_no_mic_still_watches(url: str, peers: Peers) -> None:  # noqa: F811

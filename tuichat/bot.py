@@ -195,10 +195,18 @@ class Bot:
         call.on(CallEvent.PUBLISH_STATUS, self._on_publish)
         call.on(CallEvent.PLAY_STATUS, self._on_play)
         call.on(CallEvent.RESIZED, self._on_play)
+        call.on(CallEvent.SOURCE_ENDED, self._on_source_ended)
         try:
             await call.start()
         except (TuichatError, TimeoutError) as exc:
             self.emit({"event": "CALL", "status": "FAILED", "reason": str(exc)})
+        except Exception:  # logged by the call; its reason says "internal error (…; see the log)"
+            self.emit({"event": "CALL", "status": "FAILED", "reason": call.reason})
+
+    def _on_source_ended(self, update: CallUpdate) -> None:
+        """A device that stopped mid-call, reported as one that could not be opened is."""
+        kind = "camera" if update.kind == "video" else "mic"
+        self.emit({"event": "DEVICE", "kind": kind, "status": "ENDED", "reason": update.reason})
 
     async def _stop_call(self) -> None:
         if self.call is not None:

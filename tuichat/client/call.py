@@ -482,9 +482,10 @@ class Call:
         except (TuichatError, TimeoutError) as exc:
             self.published._set(PublishStatus.FAILED, str(exc))
             raise
+        changed = (self.published.audio, self.published.video) != (audio, video)
         self.published.audio, self.published.video = audio, video
         self.published_once = True
-        self.published._set(PublishStatus.PUBLISHING, "")
+        self.published._set(PublishStatus.PUBLISHING, "", changed=changed)
 
     async def _send_mute(self, *, audio: bool | None = None, video: bool | None = None) -> None:
         """Tell the room; while the server is away the state is kept (``published``) and sent with the

@@ -67,8 +67,9 @@ class PublishedStream:
         """Call ``callback(stream)`` when the stream enters ``status``; returns an unsubscribe function."""
         return self._emitter.on(status, callback)
 
-    def _set(self, status: PublishStatus, reason: str = "") -> bool:
-        if status is self.status and reason == self.reason:
+    def _set(self, status: PublishStatus, reason: str = "", *, changed: bool = False) -> bool:
+        """``changed``: what is sent changed (audio, video), so say it even if the status did not."""
+        if status is self.status and reason == self.reason and not changed:
             return False
         self.status, self.reason = status, reason
         log.info("published stream: %s %s", status.name, reason)
