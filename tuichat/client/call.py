@@ -656,7 +656,13 @@ class Call:
 
     def _on_room_failed(self, update: RoomUpdate) -> None:
         self._fail(update.reason or "the room failed")
-        self._spawn(self._drop_pc(), "call drop")
+        self._spawn(self._drop_pc_when_free(), "call drop")
+
+    async def _drop_pc_when_free(self) -> None:
+        """After a start or restart in progress: pulling its peer connection from under it would
+        fail it on an assertion instead of the room's reason."""
+        async with self._lock:
+            await self._drop_pc()
 
     def _on_signal(self, message: Answer | Streams) -> None:
         if isinstance(message, Answer):
