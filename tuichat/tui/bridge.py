@@ -329,6 +329,11 @@ class CallBridge:
                 sent = request
                 try:
                     await self._send_views(*request)
+                except ConnectionFailed as exc:
+                    # The call keeps what it was asked and sends it when it reconnects: the newest
+                    # request must reach it too, not only the one under way when the link went.
+                    log.info("views not sent now (%s); they go with the reconnection", exc)
+                    continue
                 except CommandFailed as exc:
                     if exc.code != ErrorCode.RATE_LIMITED:
                         log.info("a view was refused: %s", exc)  # a newer request is still sent
