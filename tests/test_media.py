@@ -579,6 +579,49 @@ async def test_frame_tap_passes_frames_through_and_keeps_only_the_newest() -> No
     assert source.readyState == "ended"
 
 
+SELF_VIEW_WHILE_ENCODING = """
+import sys, threading, time
+import av, numpy as np
+from aiortc import VideoStreamTrack
+from tuichat.media import FrameTap
+
+tap = FrameTap(VideoStreamTrack())
+rng = np.random.default_rng(1)
+frames = [av.VideoFrame.from_ndarray(rng.integers(0, 255, (2160, 3840, 3), dtype=np.uint8),
+                                     format="rgb24").reformat(format="yuv420p") for _ in range(3)]
+done = threading.Event()
+shown = []
+
+def ui():  # the app's self-view, on the UI thread
+    while not done.is_set():
+        latest = tap.latest_frame()
+        if latest is not None:
+            shown.append(latest[1].shape)
+
+threading.Thread(target=ui, daemon=True).start()
+deadline = time.monotonic() + 3
+n = 0
+while time.monotonic() < deadline:  # the loop thread: the tap takes a frame, the encoder scales it
+    frame = frames[n % 3]
+    with tap._lock:
+        tap._frame, tap._seq = frame, tap._seq + 1
+    frame.reformat(width=640, height=360)
+    n += 1
+done.set()
+print(n, shown[-1])
+"""
+
+
+def test_the_self_view_and_the_encoder_scale_one_4k_frame_at_once_without_a_hang_or_crash() -> None:
+    """QA: a 4K file as the camera with the self-view on froze the client (both threads in one
+    swscale context, the one cached on the frame) or crashed it (segmentation fault)."""
+    result = subprocess.run([sys.executable, "-c", SELF_VIEW_WHILE_ENCODING], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr[-2000:]
+    encoded, shape = result.stdout.split(" ", 1)
+    assert int(encoded) > 10 and shape.strip() == "(360, 640, 3)"  # scaled down for a tile
+
+
 async def test_a_device_still_opening_when_its_opener_is_cancelled_is_stopped_once_open() -> None:
     """Quitting while a device opens in its thread (PortAudio can take seconds): nobody got the
     device to stop it."""

@@ -3,6 +3,11 @@
 The sender consumes the source as usual; the UI asks for ``latest_frame()`` at its own pace, and
 the RGB conversion happens only then, once per new frame, so nothing is queued and a hidden
 self-view costs nothing.
+
+The conversion runs on the UI's thread while the encoder scales the same frame on the loop's, so
+it goes through the tap's own ``VideoReformatter``: ``frame.to_ndarray()`` uses a scaler cached
+on the frame, and two threads in one swscale context deadlocked or crashed the client (a 4K file
+as the camera, self-view on). It also scales big frames down: a tile needs no 4K picture.
 """
 
 from __future__ import annotations
@@ -13,6 +18,10 @@ import numpy as np
 import numpy.typing as npt
 from aiortc import MediaStreamTrack
 from av import VideoFrame
+from av.video.reformatter import VideoReformatter
+
+#: The self-view's pictures are at most this wide (a tile is a fraction of a terminal).
+MAX_WIDTH = 640
 
 
 class FrameTap(MediaStreamTrack):
@@ -25,6 +34,7 @@ class FrameTap(MediaStreamTrack):
         self._seq = 0
         self._converted: tuple[int, npt.NDArray[np.uint8]] | None = None
         self._lock = threading.Lock()
+        self._reformatter = VideoReformatter()  # the UI thread's alone
 
     async def recv(self) -> VideoFrame:
         frame = await self.source.recv()
@@ -42,7 +52,11 @@ class FrameTap(MediaStreamTrack):
             return None
         converted = self._converted
         if converted is None or converted[0] != seq:
-            rgb: npt.NDArray[np.uint8] = frame.to_ndarray(format="rgb24")  # type: ignore[assignment]
+            width, height = frame.width, frame.height
+            if width > MAX_WIDTH:
+                width, height = MAX_WIDTH, max(2, round(height * MAX_WIDTH / width / 2) * 2)
+            rgb_frame = self._reformatter.reformat(frame, width=width, height=height, format="rgb24")
+            rgb: npt.NDArray[np.uint8] = rgb_frame.to_ndarray()  # type: ignore[assignment]
             converted = self._converted = (seq, rgb)
         return converted
 
