@@ -558,6 +558,55 @@ def test_open_video_source_words(tmp_path: Path) -> None:
     assert open_audio_source("none") is None
 
 
+def test_camera_words_that_were_read_as_file_names(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """QA: "-1" and "" were looked up as video files, "TEST" and "None" too, and a quoted "~/x.mp4"
+    was not expanded; an empty file said "invalid data"."""
+    assert open_video_source("None") is None
+    assert isinstance(open_video_source("TEST"), TestPatternTrack)
+    with pytest.raises(DeviceUnavailable, match="no camera -1: camera numbers start at 0"):
+        open_video_source("-1")
+    with pytest.raises(DeviceUnavailable, match="no camera given"):
+        open_video_source("  ")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    write_clip(tmp_path / "c.webm", seconds=0.2)
+    source = open_video_source("~/c.webm")
+    assert isinstance(source, FileVideoTrack) and source.path == str(tmp_path / "c.webm")
+    source.stop()
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    with pytest.raises(DeviceUnavailable, match="the file is empty"):
+        open_video_source(str(tmp_path / "empty.mp4"))
+
+
+FIFO_CAMERA = """
+import asyncio, sys, time
+from tuichat.errors import DeviceUnavailable
+from tuichat.media import open_ready, open_video_source, video_source_name
+
+async def main():
+    started = time.monotonic()
+    try:
+        await open_ready(lambda: open_video_source(sys.argv[1]), what=video_source_name(sys.argv[1]), timeout=0.5)
+    except DeviceUnavailable as exc:
+        print(f"{time.monotonic() - started:.1f} {exc}")
+
+asyncio.run(main())
+"""
+
+
+def test_a_pipe_nobody_writes_to_as_the_camera_is_given_up_on_and_holds_nothing(tmp_path: Path) -> None:
+    """QA: --camera FIFO with no writer hung the bot and the client for good (open() blocks), and
+    after Ctrl+Q the process could not exit (it joined the thread stuck in open())."""
+    fifo = tmp_path / "camera.ts"
+    os.mkfifo(fifo)
+    started = time.monotonic()
+    result = subprocess.run([sys.executable, "-c", FIFO_CAMERA, str(fifo)], capture_output=True, text=True,
+                            timeout=30)
+    assert result.returncode == 0 and time.monotonic() - started < 15, result.stderr[-2000:]
+    waited, reason = result.stdout.strip().split(" ", 1)
+    assert 0.4 <= float(waited) < 3
+    assert reason == (f"video file {fifo} did not open within 0.5 s (a pipe: is anything writing to it?).")
+
+
 def test_importing_media_silences_native_logs() -> None:
     assert os.environ.get("OPENCV_LOG_LEVEL") == "SILENT"
     assert cv2.utils.logging.getLogLevel() == cv2.utils.logging.LOG_LEVEL_SILENT

@@ -170,13 +170,14 @@ class Bot:
 
     async def _open_device(self, kind: str, spec: str) -> MediaStreamTrack | None:
         """A missing device is reported and the bot goes receive-only for it."""
-        from tuichat.media import open_audio_source, open_ready, open_video_source
+        from tuichat.media import open_audio_source, open_ready, open_video_source, video_source_name
 
         try:
             if kind == "camera":
-                track = await open_ready(lambda: open_video_source(spec, label=self.options.name))
+                track = await open_ready(lambda: open_video_source(spec, label=self.options.name),
+                                         what=video_source_name(spec))
             else:
-                track = await open_ready(lambda: open_audio_source(spec))
+                track = await open_ready(lambda: open_audio_source(spec), what=f"microphone {spec}")
         except DeviceUnavailable as exc:
             self.emit({"event": "DEVICE", "kind": kind, "status": "UNAVAILABLE", "reason": str(exc)})
             return None

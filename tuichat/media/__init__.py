@@ -8,7 +8,15 @@ machine without PortAudio can still send and receive video.
 from . import _quiet  # first: sets OPENCV_LOG_LEVEL before cv2 loads
 from ._portaudio import preload as preload_audio
 from .camera import CameraTrack
-from .devices import AudioSink, describe_devices, open_audio_source, open_ready, open_speaker, open_video_source
+from .devices import (
+    AudioSink,
+    describe_devices,
+    open_audio_source,
+    open_ready,
+    open_speaker,
+    open_video_source,
+    video_source_name,
+)
 from .drain import AudioDrain
 from .filesource import FileVideoTrack
 from .latest import LatestFrameSink
@@ -55,4 +63,5 @@ __all__ = [
     "read_counter",
     "render_test_pattern",
     "stamp_counter",
+    "video_source_name",
 ]

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import os
 import re
+import stat
+import threading
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
@@ -25,9 +28,13 @@ from .tone import ToneTrack
 
 log = logging.getLogger(__name__)
 
-__all__ = ["AudioSink", "describe_devices", "open_audio_source", "open_ready", "open_speaker", "open_video_source"]
+__all__ = ["AudioSink", "describe_devices", "open_audio_source", "open_ready", "open_speaker", "open_video_source",
+           "video_source_name"]
 
 T = TypeVar("T")
+
+#: How long opening a device may take before it is given up on (PortAudio and cameras can take seconds).
+OPEN_TIMEOUT_S = 10.0
 
 
 class AudioSink(Protocol):
@@ -51,19 +58,34 @@ def open_video_source(spec: str, *, label: str = "") -> MediaStreamTrack | None:
     A camera whose node exists but cannot be opened is reported by ``await track.ready()``.
     """
     spec = spec.strip()
-    if spec == "none":
+    if spec.lower() == "none":
         return None
-    if spec == "test":
+    if spec.lower() == "test":
         return TestPatternTrack(label=label)
+    if not spec:
+        raise DeviceUnavailable("no camera given (use none, test, a camera number or a path).")
     if spec.isdigit():
         return CameraTrack(int(spec))
+    if re.fullmatch(r"-\d+", spec):
+        raise DeviceUnavailable(f"no camera {spec}: camera numbers start at 0.")
+    spec = os.path.expanduser(spec)  # "~/clip.mp4" in quotes, or from a config
     if re.fullmatch(r"/dev/video\d+", spec) or (spec.startswith("/dev/") and not os.path.isfile(spec)):
         return CameraTrack(spec)
     if not os.path.exists(spec):
         raise DeviceUnavailable(
             f"cannot open video file {spec}: no such file (use none, test, a camera number or a path)."
         )
+    if os.path.isfile(spec) and os.path.getsize(spec) == 0:
+        raise DeviceUnavailable(f"cannot open video file {spec}: the file is empty.")
     return FileVideoTrack(spec)
+
+
+def video_source_name(spec: str) -> str:
+    """How messages name the ``--camera`` source: "camera 0", "video file clip.mp4"."""
+    spec = spec.strip()
+    if spec.isdigit() or spec.startswith("/dev/video"):
+        return f"camera {spec}"
+    return f"video file {os.path.expanduser(spec)}"
 
 
 def open_audio_source(spec: str) -> MediaStreamTrack | None:
@@ -86,16 +108,25 @@ def open_speaker(spec: str) -> AudioSink:
     return speaker
 
 
-async def open_ready(opener: Callable[[], T]) -> T:
+async def open_ready(opener: Callable[[], T], *, what: str = "the device", timeout: float = OPEN_TIMEOUT_S) -> T:
     """Open a device in a thread (opening can block) and wait until it works or says why not.
 
     A device that fails after opening (a camera that never delivers) is stopped before
     ``DeviceUnavailable`` is raised: its reader thread could otherwise open the camera later and
-    keep it on, its light too, with nobody reading it.
+    keep it on, its light too, with nobody reading it. An opener that does not return within
+    ``timeout`` (a pipe nobody writes to blocks in open() for good) is given up on, as ``what``
+    that "did not open"; its thread is a daemon, so it holds neither the caller nor the process's
+    exit, and what it opens late is stopped.
     """
-    opening = asyncio.ensure_future(asyncio.to_thread(opener))
+    loop = asyncio.get_running_loop()
+    opening: asyncio.Future[T] = loop.create_future()
+    threading.Thread(target=_open_in_thread, args=(opener, loop, opening), name=f"open {what}", daemon=True).start()
     try:
-        device = await asyncio.shield(opening)
+        async with asyncio.timeout(timeout):
+            device = await asyncio.shield(opening)
+    except TimeoutError:
+        opening.add_done_callback(_stop_if_opened)
+        raise DeviceUnavailable(f"{what} did not open within {timeout:g} s{_pipe_hint(what)}.") from None
     except asyncio.CancelledError:
         # Cancelled (the app quitting) while the thread still opens it: stop it once it is open,
         # or a microphone stream or a camera would stay open with nobody to close it.
@@ -109,6 +140,36 @@ async def open_ready(opener: Callable[[], T]) -> T:
             device.stop()  # type: ignore[attr-defined]
             raise
     return device
+
+
+def _open_in_thread(opener: Callable[[], T], loop: asyncio.AbstractEventLoop, opening: asyncio.Future[T]) -> None:
+    def settle(result: T | None, error: BaseException | None) -> None:
+        if opening.done():
+            return
+        if error is not None:
+            opening.set_exception(error)
+        else:
+            opening.set_result(result)  # type: ignore[arg-type]
+
+    try:
+        result, error = opener(), None
+    except BaseException as exc:
+        result, error = None, exc
+    try:
+        loop.call_soon_threadsafe(settle, result, error)
+    except RuntimeError:  # the loop is gone (the app quit meanwhile): nobody will use the device
+        stop = getattr(result, "stop", None)
+        if stop is not None and not inspect.iscoroutinefunction(stop):
+            with contextlib.suppress(Exception):
+                stop()
+
+
+def _pipe_hint(what: str) -> str:
+    path = what.rsplit(" ", 1)[-1]
+    with contextlib.suppress(OSError):
+        if stat.S_ISFIFO(os.stat(path).st_mode):
+            return " (a pipe: is anything writing to it?)"
+    return ""
 
 
 def _stop_if_opened(opening: asyncio.Future[Any]) -> None:

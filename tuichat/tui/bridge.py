@@ -225,12 +225,13 @@ class CallBridge:
 
     # --- media -------------------------------------------------------------------------------------
 
-    async def _open(self, kind: str, opener: Callable[[], Any]) -> Any:
+    async def _open(self, kind: str, spec: str, opener: Callable[[], Any]) -> Any:
         """A missing device becomes a notice and None: the call goes on without it."""
-        from tuichat.media import open_ready
+        from tuichat.media import open_ready, video_source_name
 
+        what = video_source_name(spec) if kind == "camera" else f"{kind} {spec}"
         try:
-            return await open_ready(opener)
+            return await open_ready(opener, what=what)
         except DeviceUnavailable as exc:
             self._post(DeviceNotice(kind, str(exc)))
         except Exception as exc:  # a driver failing in an unexpected way must not take the call down
@@ -241,13 +242,13 @@ class CallBridge:
     async def _start_call(self, room: Room, media: MediaOptions) -> None:
         from tuichat.media import AudioDrain, FrameTap, open_audio_source, open_speaker, open_video_source
 
-        video = await self._open("camera", lambda: open_video_source(media.camera, label=self.user))
+        video = await self._open("camera", media.camera, lambda: open_video_source(media.camera, label=self.user))
         if video is not None:
             self._opened_tracks.append(video)  # stopped on quit, even before the call has it
-        audio = await self._open("microphone", lambda: open_audio_source(media.mic))
+        audio = await self._open("microphone", media.mic, lambda: open_audio_source(media.mic))
         if audio is not None:
             self._opened_tracks.append(audio)
-        sink = await self._open("speaker", lambda: open_speaker(media.speaker))
+        sink = await self._open("speaker", media.speaker, lambda: open_speaker(media.speaker))
         if sink is None:
             sink = AudioDrain()
             sink.start()
