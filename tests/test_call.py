@@ -307,9 +307,9 @@ async def test_a_camera_unplugged_mid_call_is_no_longer_announced(peers: Peers) 
     await alice.call.start()
     bob = await peers.join("bob")
     await bob.calls.wait_for(playing("alice"), timeout=10)
-    camera.unplugged = True
+    camera.unplugged, camera.ended_reason = True, "camera 0 stopped delivering pictures"  # type: ignore[attr-defined]
     ended = await alice.calls.wait_for(lambda u: u.event is CallEvent.SOURCE_ENDED, timeout=5)
-    assert ended.kind == "video" and ended.reason == "the camera stopped sending"
+    assert ended.kind == "video" and ended.reason == "camera 0 stopped delivering pictures"  # the source's words
     assert camera.readyState == "ended" and alice.call.video is None  # what was left of it is released
     # The room is told: alice still sends sound, and no picture any more.
     await bob.room_updates.wait_for(lambda u: u.participant is not None and u.participant.name == "alice"

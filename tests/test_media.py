@@ -607,6 +607,51 @@ def test_a_pipe_nobody_writes_to_as_the_camera_is_given_up_on_and_holds_nothing(
     assert reason == (f"video file {fifo} did not open within 0.5 s (a pipe: is anything writing to it?).")
 
 
+def _write_mpeg4(path: Path, frames: int = 30) -> None:
+    with av.open(str(path), "w", format="mp4") as container:
+        stream = container.add_stream("mpeg4", rate=15)
+        stream.width, stream.height, stream.pix_fmt = 160, 120, "yuv420p"
+        for n in range(frames):
+            frame = av.VideoFrame.from_ndarray(render_test_pattern(160, 120, n, n / 15), format="rgb24")
+            frame.pts, frame.time_base = n, fractions.Fraction(1, 15)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+
+
+async def test_a_video_file_that_cannot_be_decoded_ends_saying_why(tmp_path: Path) -> None:
+    """QA: a damaged file ended the camera with "the camera stopped sending"; the reason was only
+    in the log."""
+    clip = tmp_path / "damaged.mp4"
+    _write_mpeg4(clip)
+    data = bytearray(clip.read_bytes())
+    data[len(data) // 2:len(data) // 2 + len(data) // 4] = b"\xff" * (len(data) // 4)
+    clip.write_bytes(bytes(data))
+    track = FileVideoTrack(str(clip))
+    with pytest.raises(MediaStreamError):
+        async with asyncio.timeout(10):
+            while True:
+                await track.recv()
+    assert track.ended_reason == f"video file {clip} could not be decoded: invalid data found when processing input"
+    track.stop()
+
+
+async def test_a_still_jpeg_loops_as_a_camera_would_show_it(tmp_path: Path) -> None:
+    """QA: a PNG looped but a JPEG sent one frame and ended (it decodes nothing after a seek)."""
+    photo = tmp_path / "photo.jpg"
+    with av.open(str(photo), "w", format="image2") as container:
+        stream = container.add_stream("mjpeg", rate=1)
+        stream.width, stream.height, stream.pix_fmt = 160, 120, "yuvj420p"
+        container.mux(stream.encode(av.VideoFrame.from_ndarray(render_test_pattern(160, 120, 7, 0.0),
+                                                               format="rgb24")))
+        container.mux(stream.encode())
+    track = FileVideoTrack(str(photo))
+    async with asyncio.timeout(10):
+        for _ in range(4):
+            frame = await track.recv()
+    assert track.loops_completed >= 3 and read_counter(frame.to_ndarray(format="rgb24")) == 7
+    track.stop()
+
+
 def test_importing_media_silences_native_logs() -> None:
     assert os.environ.get("OPENCV_LOG_LEVEL") == "SILENT"
     assert cv2.utils.logging.getLogLevel() == cv2.utils.logging.LOG_LEVEL_SILENT

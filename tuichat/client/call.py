@@ -569,8 +569,9 @@ class Call:
         else:
             self.audio = None
         source.stop()  # release what is left of the device
-        self._emit(CallEvent.SOURCE_ENDED, published=self.published, kind=kind,
-                   reason=f"the {'camera' if kind == 'video' else 'microphone'} stopped sending")
+        device = "camera" if kind == "video" else "microphone"
+        reason = getattr(source, "ended_reason", None) or f"the {device} stopped sending"  # the source's own words
+        self._emit(CallEvent.SOURCE_ENDED, published=self.published, kind=kind, reason=reason)
         self._spawn(self._republish(), f"republish without {kind}")
 
     async def _republish(self) -> None:

@@ -68,6 +68,8 @@ class CameraTrack(VideoStreamTrack):
         self._error: DeviceUnavailable | None = None
         self._thread: threading.Thread | None = None
         self._pts = WallClockPts()
+        #: Why the track ended by itself (unplugged, a driver error), for the user.
+        self.ended_reason: str | None = None
         with contextlib.suppress(RuntimeError):  # no loop yet: start on the first recv() or ready()
             self._start_thread(asyncio.get_running_loop())
 
@@ -131,6 +133,7 @@ class CameraTrack(VideoStreamTrack):
                     failures += 1
                     if failures >= MAX_FAILED_READS:
                         log.warning("camera %s stopped delivering frames; the track ends", self.device)
+                        self.ended_reason = f"camera {self.device} stopped delivering pictures"
                         return
                     self._stopping.wait(0.03)
                     continue
@@ -140,6 +143,7 @@ class CameraTrack(VideoStreamTrack):
         except Exception as exc:
             log.exception("camera %s failed", self.device)
             self._error = DeviceUnavailable(f"cannot use camera {_describe(self.device)}: {exc}.")
+            self.ended_reason = f"camera {self.device} failed: {exc}"
         finally:
             if cap is not None:
                 cap.release()

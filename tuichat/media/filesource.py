@@ -55,6 +55,8 @@ class FileVideoTrack(VideoStreamTrack):
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._pts = WallClockPts()
+        #: Why the track ended by itself (a file that could not be decoded), for the user.
+        self.ended_reason: str | None = None
 
     @property
     def frames_dropped(self) -> int:
@@ -87,11 +89,24 @@ class FileVideoTrack(VideoStreamTrack):
     def _decode(self) -> None:
         try:
             self._decode_passes()
-        except Exception:
+        except Exception as exc:
             log.exception("decoding %s failed; the track ends", self.path)
+            self.ended_reason = f"video file {self.path} could not be decoded: {_reason(exc)}"
         finally:
             self._container.close()
             self._slot.close()
+
+    def _rewind(self) -> Any:
+        """Back to the first frame; returns the video stream to decode. A still image (JPEG)
+        decodes nothing after a seek: it is opened again instead, as any file of one frame."""
+        if self.frames_decoded != self.loops_completed:  # more than one frame a pass
+            self._container.seek(0)
+            return self._container.streams.video[0]
+        self._container.close()
+        self._container = av.open(self.path, mode="r")
+        stream = self._container.streams.video[0]
+        stream.thread_type = "AUTO"
+        return stream
 
     def _decode_passes(self) -> None:
         stream = self._container.streams.video[0]
@@ -124,4 +139,4 @@ class FileVideoTrack(VideoStreamTrack):
                 return
             self.loops_completed += 1
             epoch += (t - first_t) + interval
-            self._container.seek(0)
+            stream = self._rewind()

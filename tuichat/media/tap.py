@@ -44,6 +44,11 @@ class FrameTap(MediaStreamTrack):
             self._seq += 1
         return frame
 
+    @property
+    def ended_reason(self) -> str | None:
+        """Why the source ended by itself, if it says."""
+        return getattr(self.source, "ended_reason", None)
+
     def latest_frame(self) -> tuple[int, npt.NDArray[np.uint8]] | None:
         """(sequence, RGB array) of the newest frame; safe to call from another thread."""
         with self._lock:
