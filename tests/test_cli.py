@@ -9,6 +9,7 @@ import shlex
 import signal
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -16,15 +17,29 @@ import pytest
 
 from tests.conftest import Recorder, free_port
 from tuichat.client import RoomEvent, Session, websocket_url
+from tuichat.media.devices import describe_cameras
 
 TUICHAT = [sys.executable, "-m", "tuichat"]
 
 
-@pytest.mark.parametrize("command", [[], ["serve"], ["connect"], ["bot"], ["demo"]])
+@pytest.mark.parametrize("command", [[], ["serve"], ["connect"], ["bot"], ["demo"], ["devices"]])
 def test_every_command_has_help(command: list[str]) -> None:
     result = subprocess.run([*TUICHAT, *command, "--help"], capture_output=True, text=True, timeout=30)
     assert result.returncode == 0
     assert "usage: tuichat" in result.stdout
+
+
+def test_devices_lists_what_the_media_options_take(tmp_path: Path) -> None:
+    """Device errors pointed at "the device list", which no command showed."""
+    result = subprocess.run([*TUICHAT, "devices"], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0 and result.stderr == ""
+    cameras, sound = result.stdout.split("\n\n")
+    assert cameras.startswith("Cameras (--camera N):\n") and sound.startswith("Sound devices (")
+    assert not os.path.exists("/dev/video0") or "/dev/video0" in cameras
+    for node in ("video0", "video10", "video2", "vbi0"):
+        (tmp_path / node).touch()
+    assert [line.split()[:2] for line in describe_cameras(str(tmp_path)).splitlines()] == [
+        ["0", f"{tmp_path}/video0"], ["2", f"{tmp_path}/video2"], ["10", f"{tmp_path}/video10"]]
 
 
 @pytest.mark.parametrize(

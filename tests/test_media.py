@@ -373,7 +373,7 @@ async def test_a_camera_that_stops_delivering_ends_its_frames(tmp_path: Path) ->
 NO_DEVICE_PROBE = """
 import json, os
 from tuichat.errors import DeviceUnavailable
-from tuichat.media import describe_devices, open_audio_source, open_speaker
+from tuichat.media.devices import describe_sound_devices, open_audio_source, open_speaker
 result = {}
 try:
     import sounddevice
@@ -391,7 +391,7 @@ for key, call in [
         result[key] = None
     except DeviceUnavailable as exc:
         result[key] = str(exc)
-result["describe"] = describe_devices()
+result["describe"] = describe_sound_devices()
 result["tone"] = type(open_audio_source("test")).__name__
 result["drain"] = type(open_speaker("none")).__name__
 print(json.dumps(result))
@@ -410,7 +410,7 @@ def test_portaudio_present_but_no_sound_card() -> None:
     assert result["mic"] == "no microphone: " + no_card.format("input")
     assert result["mic_named"] == "no microphone: " + no_card.format("input")
     assert result["speaker"] == "no speaker: " + no_card.format("output")
-    assert result["describe"] == "No sound devices: no sound card found (PortAudio reports none)."
+    assert result["describe"] == "  none: no sound card found (PortAudio reports none)."
     assert (result["tone"], result["drain"]) == ("ToneTrack", "AudioDrain")
     assert result["noise"] == ""
 
@@ -421,7 +421,7 @@ def test_portaudio_missing() -> None:
     missing = "the PortAudio library is not installed (install libportaudio2)."
     assert result["mic"] == "no microphone: " + missing
     assert result["speaker"] == "no speaker: " + missing
-    assert result["describe"] == "no sound devices: " + missing
+    assert result["describe"] == "  none: no sound devices: " + missing
     assert (result["tone"], result["drain"]) == ("ToneTrack", "AudioDrain")  # video/test audio still work
     assert result["noise"] == ""
 

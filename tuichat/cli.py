@@ -231,16 +231,27 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--user", type=_name, default=_login_name(), help="your name (default: your login name)")
     demo.add_argument("--room", type=_room, default="demo", help="room name (default: demo)")
     _add_common(demo, "demo")
+
+    commands.add_parser("devices", help="list cameras and sound devices for --camera, --mic, --speaker",
+                        description="List the cameras and sound devices this machine has, with the numbers "
+                                    "and names that --camera, --mic and --speaker take.")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handler = {"serve": _serve, "connect": _connect, "bot": _bot, "demo": _demo}[args.command]
+    handler = {"serve": _serve, "connect": _connect, "bot": _bot, "demo": _demo, "devices": _devices}[args.command]
     try:
         return handler(args)
     except KeyboardInterrupt:
         return EXIT_OK
+
+
+def _devices(args: argparse.Namespace) -> int:
+    from tuichat.media import describe_devices
+
+    print(describe_devices())
+    return EXIT_OK
 
 
 def _serve(args: argparse.Namespace) -> int:

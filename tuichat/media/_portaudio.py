@@ -52,15 +52,16 @@ def resolve_device(sd: Any, device: int | str | None, kind: Kind, role: str) -> 
     if isinstance(device, int):
         if not 0 <= device < len(devices) or devices[device][f"max_{kind}_channels"] <= 0:
             raise DeviceUnavailable(
-                f"no {role} at device index {device} (see the device list for {kind} devices)."
+                f"no {role} at device index {device} (tuichat devices lists them)."
             )
         return device
     try:
         return int(sd.query_devices(device, kind)["index"])
     except ValueError as exc:
         names = ", ".join(repr(d["name"]) for d in usable)
-        first_line = str(exc).splitlines()[0].rstrip(":")
-        raise DeviceUnavailable(f"no {role} matching {device!r}: {first_line} (known: {names}).") from exc
+        if "multiple" in str(exc).lower():
+            raise DeviceUnavailable(f"more than one {role} matches {device!r} (known: {names}).") from exc
+        raise DeviceUnavailable(f"no {role} matching {device!r} (known: {names}).") from exc
 
 
 def preload() -> None:

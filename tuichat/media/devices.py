@@ -9,6 +9,7 @@ import logging
 import os
 import re
 import stat
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
@@ -184,17 +185,41 @@ def _stop_if_opened(opening: asyncio.Future[Any]) -> None:
 
 
 def describe_devices() -> str:
+    """What ``tuichat devices`` prints: cameras, then sound devices (``<`` the default input, ``>``
+    the default output), each with the number ``--camera``, ``--mic`` and ``--speaker`` take."""
+    return "Cameras (--camera N):\n" + describe_cameras() + "\n\nSound devices (--mic N, --speaker N, or a name):\n" + (
+        describe_sound_devices())
+
+
+def describe_cameras(root: str = "/dev") -> str:
+    """The video device nodes, with the names the kernel gives them, or why there are none."""
+    if not sys.platform.startswith("linux"):
+        return "  0 and up: the cameras OpenCV finds (not listed on this system)"
+    nodes = sorted((n for n in os.listdir(root) if re.fullmatch(r"video\d+", n)), key=lambda n: int(n[5:]))
+    if not nodes:
+        return f"  none: no camera found ({root}/video* does not exist)"
+    lines = []
+    for node in nodes:
+        name = ""
+        with contextlib.suppress(OSError), open(f"/sys/class/video4linux/{node}/name", encoding="utf-8",
+                                                errors="replace") as file:
+            name = file.read().strip()
+        lines.append(f"  {int(node[5:]):2d} {root}/{node}" + (f" ({name})" if name else ""))
+    return "\n".join(lines)
+
+
+def describe_sound_devices() -> str:
     """A human-readable list of sound devices, or the reason there are none."""
     try:
         sd = import_sounddevice("sound devices")
     except DeviceUnavailable as exc:
-        return str(exc)
+        return f"  none: {exc}"
     try:
         devices = list(sd.query_devices())
     except sd.PortAudioError as exc:
-        return f"PortAudio cannot list devices: {exc}."
+        return f"  none: PortAudio cannot list devices: {exc}."
     if not devices:
-        return "No sound devices: no sound card found (PortAudio reports none)."
+        return "  none: no sound card found (PortAudio reports none)."
     default_in, default_out = sd.default.device
     lines = []
     for i, d in enumerate(devices):
