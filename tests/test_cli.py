@@ -16,6 +16,7 @@ import aiohttp
 import pytest
 
 from tests.conftest import Recorder, free_port
+from tuichat.cli import build_parser
 from tuichat.client import RoomEvent, Session, websocket_url
 from tuichat.media.devices import describe_cameras
 
@@ -27,6 +28,13 @@ def test_every_command_has_help(command: list[str]) -> None:
     result = subprocess.run([*TUICHAT, *command, "--help"], capture_output=True, text=True, timeout=30)
     assert result.returncode == 0
     assert "usage: tuichat" in result.stdout
+
+
+def test_demo_takes_the_media_options_of_connect() -> None:
+    """QA: the demo could not be given a camera (--camera was an unknown option)."""
+    args = build_parser().parse_args(["demo", "--camera", "test", "--mic", "none", "--speaker", "none"])
+    assert (args.camera, args.mic, args.speaker) == ("test", "none", "none")
+    assert build_parser().parse_args(["demo"]).camera == build_parser().parse_args(["connect", "h", "u", "r"]).camera
 
 
 def test_devices_lists_what_the_media_options_take(tmp_path: Path) -> None:

@@ -230,6 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
                                            "terminal client joined to them.")
     demo.add_argument("--user", type=_name, default=_login_name(), help="your name (default: your login name)")
     demo.add_argument("--room", type=_room, default="demo", help="room name (default: demo)")
+    _add_media(demo, camera="0", mic="default", speaker=True)
     _add_common(demo, "demo")
 
     commands.add_parser("devices", help="list cameras and sound devices for --camera, --mic, --speaker",
@@ -354,8 +355,10 @@ def _bot(args: argparse.Namespace) -> int:
 
 def _demo(args: argparse.Namespace) -> int:
     from tuichat.demo import run_demo
+    from tuichat.tui.bridge import MediaOptions
 
     setup_logging(args.log_file or default_log_file("demo"), verbose=args.verbose)
     with contextlib.suppress(KeyboardInterrupt):
-        return run_demo(user=args.user, room=args.room)
+        return run_demo(user=args.user, room=args.room,
+                        media=MediaOptions(camera=args.camera, mic=args.mic, speaker=args.speaker))
     return EXIT_OK
