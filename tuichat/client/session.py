@@ -135,7 +135,8 @@ class Session:
                 await self._join_after_reconnecting(room, exc)
         except CommandFailed as exc:
             self._forget(room)
-            room._fail(exc.code, exc.reason)
+            if not room._ended:  # a rejoin after a drop may have failed it already
+                room._fail(exc.code, exc.reason)
             raise
         except BaseException as exc:
             self._forget(room)
