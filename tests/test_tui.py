@@ -21,7 +21,7 @@ from tuichat.tui.bridge import MediaOptions, RoomChanged
 from tuichat.tui.safe_text import printable
 from tuichat.tui.screens.help import HelpScreen
 from tuichat.tui.snapshots import MessageView, ParticipantView
-from tuichat.tui.widgets import Composer, InviteLine, MessageLog, ParticipantList, StatusLine
+from tuichat.tui.widgets import Composer, InviteLine, MessageLog, ParticipantList, StatusLine, VideoGrid
 from tuichat.tui.widgets.chat import NEW_BELOW
 from tuichat.tui.widgets.status import StatusPart
 
@@ -318,6 +318,27 @@ async def test_refused_join_is_explained(url: str) -> None:
         # Exit status 1 and the reason, printed by `tuichat connect` once the screen is restored.
         assert app.return_code == 1
         assert app.exit_message == "tuichat: someone called 'alice' is already in room 'lobby'"
+
+
+async def test_toasts_show_names_as_text_markup_and_controls_included(url: str) -> None:
+    """Review: a refused join as "x[/]y" then F3 crashed the app (the reason, with the name in it,
+    was read as Rich markup), and F5's toast put a name's ESC and bidi controls on the terminal."""
+    name = "x[/]y"
+    async with Session(url, name) as session:
+        await session.join("lobby")
+        app = ChatApp(url, name, "lobby", media=MediaOptions(camera="test", mic="none", speaker="none"))
+        async with app.run_test(size=SIZE, notifications=True) as pilot:
+            await until(pilot, lambda: app.query_one(StatusLine).status is SessionStatus.FAILED)
+            for key in ("f3", "f2"):
+                await pilot.press(key)
+                await until(pilot, lambda: "Not in a call: someone called 'x[/]y' is already" in screen_text(app))
+                assert app.is_running
+            evil = "mallory\x1b[2J\x9b31m\u202e"
+            grid = app.query_one(VideoGrid)
+            grid.set_tile("p9", evil, None, "camera off")  # a stream's name, as a hostile server sends it
+            await pilot.press("f5")
+            await until(pilot, lambda: f"Focused on {printable(evil)}" in screen_text(app))
+            assert not any(code in screen_text(app) for code in ("\x1b", "\x9b", "\u202e"))
 
 
 async def test_unreachable_server_is_reported_and_retried() -> None:

@@ -18,7 +18,7 @@ from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.notifications import Notification, Notify
+from textual.notifications import Notification, Notify, SeverityLevel
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Input
@@ -719,19 +719,27 @@ class ChatApp(App[None]):
         self._state_toast("video-only", "Video only: messages pop up here (F8 brings the panels back)"
                           if self.video_only else "Messages and people are back")
 
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               timeout: float | None = None, markup: bool = False) -> None:
+        """Every toast as plain, printable text, whatever the caller: most carry a name, a room or
+        the server's words, and one with '[/]' in it crashed the app as bad markup (a refused join
+        as "x[/]y", then F3), while ESC and bidi controls in a name reached the terminal (F5)."""
+        super().notify(printable(message, keep_newlines=True), title=printable(title), severity=severity,
+                       timeout=timeout, markup=False)
+
     def _state_toast(self, key: str, text: str) -> None:
         """A short toast saying what a key switched to; it replaces the one the same key showed before,
         so a burst of presses leaves one toast with the final state, not a stack of them."""
         previous = self._state_toasts.get(key)
         if previous is not None:
             self._unnotify(previous)  # Textual has no public way to take one toast back (8.x)
-        notification = Notification(text, timeout=STATE_TOAST_S)
+        notification = Notification(printable(text), timeout=STATE_TOAST_S, markup=False)
         self._state_toasts[key] = notification
         self.post_message(Notify(notification))
 
     def _pop_up(self, text: str, *, title: str = "", timeout: float = 6) -> None:
-        """A toast with others' text in it: made printable, and never read as markup."""
-        self.notify(printable(text, keep_newlines=True), title=printable(title), timeout=timeout, markup=False)
+        """A toast with others' text in it (``notify`` makes every toast printable and plain)."""
+        self.notify(text, title=title, timeout=timeout)
 
     def action_copy_invite(self) -> None:
         invite = self.query_one(InviteLine)
