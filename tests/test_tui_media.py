@@ -16,7 +16,7 @@ from textual import events
 from tests.conftest import free_port
 from tests.test_call import UnpluggableCamera
 from tests.test_tui import SIZE, log_text, names, screen_text, until
-from tuichat.client import Session
+from tuichat.client import Session, SessionOptions
 from tuichat.client.call import Call
 from tuichat.media import BAR_BAND, BARS, AudioDrain, TestPatternTrack, ToneTrack
 from tuichat.render import ColorMode
@@ -297,6 +297,28 @@ async def test_quitting_while_the_microphone_opens_stops_the_camera_already_open
         assert camera.readyState == "ended"
     finally:
         release_microphone.set()
+
+
+async def test_after_a_refused_rejoin_no_tile_waits_for_a_call_that_will_not_come(
+        url: str, server: RoomServer, publisher: Publisher) -> None:
+    """Review: the rejoin refused (our name taken meanwhile), the others' tiles said "reconnecting…"
+    for ever, and F6 put up a "starting camera…" self-view that never started."""
+    app = ChatApp(url, "alice", "lobby", media=MediaOptions(camera="test", mic="none", speaker="none"),
+                  session_options=SessionOptions(backoff_initial=1.0, backoff_max=1.0))
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        carol = publisher.session.room.me.id  # type: ignore[union-attr]
+        await until(pilot, lambda: video_playing(app, carol), timeout=15)
+        alice = app.bridge.room.me.id  # type: ignore[union-attr]
+        ours = next(c for c in server.connections if c.member is not None and c.member.id == alice)
+        await ours.ws.close()
+        async with Session(url, "alice") as impostor:
+            await impostor.join("lobby")
+            await until(pilot, lambda: "Dropped from lobby" in log_text(app), timeout=10)
+            grid = app.query_one(VideoGrid)
+            await until(pilot, lambda: not grid.tiles and "not in lobby" in screen_text(app))
+            await pilot.press("f6")
+            await until(pilot, lambda: "Not in a call: could not rejoin" in notices(app))
+            assert not grid.tiles
 
 
 @pytest.fixture

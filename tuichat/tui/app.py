@@ -380,6 +380,12 @@ class ChatApp(App[None]):
         a media restart stops a stream for a moment, and its tile must not vanish and come back at
         another place in the grid (taking the focus with it). Tiles keep the room's order."""
         grid = self.query_one(VideoGrid)
+        if self._out_for_good is not None:  # out of the room for good: no call, nothing to wait for
+            for key in list(grid.tiles):  # (a refused rejoin left "reconnecting…" tiles for ever)
+                grid.remove_tile(key)
+            self._stalled.clear()
+            self.self_view = False
+            return
         people = {p.id: p for p in self.query_one(ParticipantList).participants}
         joined = self.query_one(StatusLine).joined
         stalled_note = "waiting for video…" if joined else "reconnecting…"
@@ -676,6 +682,9 @@ class ChatApp(App[None]):
         self._state_toast("focus", f"Focused on {tile.name}" if tile else "Showing everyone")
 
     def action_toggle_self_view(self) -> None:
+        if self._out_for_good is not None:  # as F2 and F3: a tile would wait for a camera for ever
+            self.notify(f"Not in a call: {self._out_for_good}", severity="warning")
+            return
         if not self.self_view and self._no_camera_to_show():
             return
         self.self_view = not self.self_view
