@@ -280,6 +280,50 @@ async def test_the_input_hint_is_shortened_to_fit_not_cut(url: str) -> None:
             assert hint in screen_text(app)
 
 
+async def test_the_people_highlight_stays_on_its_person_when_someone_above_leaves(url: str) -> None:
+    """Review: the highlight kept its row, so after alice left, Enter on "bob" started a private
+    message to carol."""
+    app = ChatApp(url, "viewer", "lobby")
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: names(app) == ["viewer"])
+        others = [Session(url, name) for name in ("alice", "bob", "carol")]
+        try:
+            for session in others:
+                await session.connect()
+                await session.join("lobby")
+            await until(pilot, lambda: names(app) == ["viewer", "alice", "bob", "carol"])
+            await pilot.press("escape")
+            people = app.query_one(ParticipantList)
+            await until(pilot, lambda: app.focused is people)
+            await pilot.press("down")
+            await until(pilot, lambda: people.highlighted is not None
+                        and people.participants[people.highlighted].name == "bob")
+            await others[0].disconnect()
+            await until(pilot, lambda: names(app) == ["viewer", "bob", "carol"])
+            await pilot.press("enter")
+            await until(pilot, lambda: app.query_one(Composer).value == "/msg bob ")
+        finally:
+            for session in others:
+                await session.disconnect()
+
+
+@pytest.mark.parametrize("how", ["video only", "narrow terminal"])
+async def test_esc_does_not_focus_a_people_list_that_is_not_shown(url: str, how: str) -> None:
+    """Review: Esc gave focus to the hidden list; Enter then started a private message unseen."""
+    app = ChatApp(url, "viewer", "lobby")
+    async with app.run_test(size=SIZE if how == "video only" else (60, 24)) as pilot, Session(url, "bob") as bob:
+        await bob.join("lobby")
+        await until(pilot, lambda: names(app) == ["viewer", "bob"])
+        if how == "video only":
+            await pilot.press("f8")
+        assert not app.query_one("#side").display
+        await pilot.press("escape")
+        await until(pilot, lambda: app.focused is None)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.query_one(Composer).value == ""
+
+
 async def test_tab_cycles_focus(url: str) -> None:
     app = ChatApp(url, "alice", "lobby")
     async with app.run_test(size=SIZE) as pilot:

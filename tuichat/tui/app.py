@@ -610,7 +610,11 @@ class ChatApp(App[None]):
 
     def action_leave_input(self) -> None:
         if self.focused is self.query_one("#composer"):
-            self.query_one(ParticipantList).focus()
+            people = self.query_one(ParticipantList)
+            if people in self.screen.focus_chain:
+                people.focus()
+            else:  # hidden (video only, a narrow terminal): focus nothing, so the letter keys work
+                self.screen.set_focus(None)  # (Enter on the unseen list started a private message)
 
     @on(Composer.EscapeThen)
     def _escape_then(self, event: Composer.EscapeThen) -> None:

@@ -106,14 +106,19 @@ class ParticipantList(OptionList):
         self.border_title = "people"
 
     def show(self, participants: tuple[ParticipantView, ...]) -> None:
+        # The highlight stays on its person, not its row: Enter starts a private message to who is
+        # highlighted, and someone above leaving moved it to the next person (review).
         highlighted = self.highlighted
+        chosen = self.participants[highlighted].id if highlighted is not None and highlighted < len(
+            self.participants) else None
         # We come first, the others in the room's order: after a server restart the room's order is
         # who rejoined first, and "(you)" moved about the list (QA).
         self.participants = tuple(sorted(participants, key=lambda p: not p.is_self))
         self._fill()
         self._title()
-        if highlighted is not None and participants:
-            self.highlighted = min(highlighted, len(participants) - 1)
+        if highlighted is not None and self.participants:
+            ids = [p.id for p in self.participants]
+            self.highlighted = ids.index(chosen) if chosen in ids else min(highlighted, len(ids) - 1)
 
     def _fill(self) -> None:
         width = self.scrollable_content_region.width or None
