@@ -9,6 +9,8 @@ import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+import av
+import numpy as np
 import pytest
 from aiortc import RTCPeerConnection
 
@@ -18,7 +20,7 @@ from tuichat.client.call import PUBLISH_AUDIO_BPS, PUBLISH_VIDEO, Call
 from tuichat.client.stream import PlayedStream, PlayStatus
 from tuichat.media import AudioDrain, TestPatternTrack, ToneTrack
 from tuichat.protocol.limits import PREVIEW_MAX_KBPS
-from tuichat.rtc.encoders import CappedVp8Encoder
+from tuichat.rtc.encoders import AudioBudget, CappedVp8Encoder, TunableOpusEncoder
 from tuichat.rtc.wire import SsrcBytes, connection_bytes, sent_payload_bytes
 from tuichat.server.bitrate import NORMAL, PREVIEW, ViewSpec, plan
 
@@ -147,6 +149,26 @@ async def test_normal_and_preview_viewers_get_their_own_rates_and_switch_within_
     n3 = await measure(normal, normal_stream, 3.0)
     assert n3.wire <= PREVIEW_MAX_KBPS, n3
     assert normal_stream.size == (120, 90) and preview_stream.size == (240, 180)
+
+
+def test_a_slots_opus_encoder_takes_a_publisher_whose_sound_differs_from_the_last() -> None:
+    """Review: a slot's encoder is set up by its first publisher's sound (48 kHz stereo Opus); a
+    PCMU publisher next (8 kHz mono) made PyAV's resampler refuse every frame, which ended the
+    sender and left that slot silent for everyone who came after."""
+    encoder = TunableOpusEncoder(AudioBudget(32_000))
+
+    def frame(rate: int, layout: str, seconds: float = 0.1) -> av.AudioFrame:
+        channels = 2 if layout == "stereo" else 1
+        samples = np.zeros((1, round(rate * seconds) * channels), dtype=np.int16)
+        made = av.AudioFrame.from_ndarray(samples, format="s16", layout=layout)
+        made.sample_rate = rate
+        return made
+
+    for rate, layout in ((48_000, "stereo"), (8_000, "mono"), (16_000, "mono"), (48_000, "stereo")):
+        packets = []
+        for _ in range(3):
+            packets += encoder.encode(frame(rate, layout))[0]
+        assert packets, (rate, layout)
 
 
 def test_view_preview_is_optional_on_the_wire() -> None:

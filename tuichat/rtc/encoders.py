@@ -222,9 +222,14 @@ class TunableOpusEncoder(Encoder):
         self.budget = budget
         self.codec: Any = None
         self.bitrate: int | None = None
-        self.resampler = AudioResampler(format="s16", layout="stereo", rate=OPUS_SAMPLE_RATE,
-                                        frame_size=OPUS_SAMPLES_PER_FRAME)
+        self.resampler = self._new_resampler()
+        #: The input's (rate, layout, format) the resampler was made for.
+        self._input: tuple[int, str, str] | None = None
         self._timestamp = 0
+
+    @staticmethod
+    def _new_resampler() -> AudioResampler:
+        return AudioResampler(format="s16", layout="stereo", rate=OPUS_SAMPLE_RATE, frame_size=OPUS_SAMPLES_PER_FRAME)
 
     def _open(self, bitrate: int) -> None:
         codec: Any = CodecContext.create("libopus", "w")
@@ -242,6 +247,14 @@ class TunableOpusEncoder(Encoder):
         assert isinstance(frame, AudioFrame)
         if self.codec is None or self.bitrate != self.budget.bitrate:
             self._open(self.budget.bitrate)
+        # A server slot's sender carries one publisher, then another whose audio may differ (8 kHz
+        # mono from a PCMU publisher after 48 kHz stereo Opus): PyAV's resampler refuses a frame
+        # unlike its first, which ended the sender and left the slot silent for good (review).
+        shape = (frame.sample_rate, frame.layout.name, frame.format.name)
+        if shape != self._input:
+            if self._input is not None:
+                self.resampler = self._new_resampler()
+            self._input = shape
         packets: list[Packet] = []
         for chunk in self.resampler.resample(frame):
             packets += self.codec.encode(chunk)
