@@ -78,6 +78,16 @@ async def test_garbage_gets_an_error_and_the_connection_stays_usable(connect: An
     assert state["you"]["name"] == "alice"
 
 
+async def test_binary_frames_count_against_the_rate_like_unreadable_text(connect: Any) -> None:
+    """Review: binary frames were answered one by one and never counted (the README says unreadable
+    frames count as call control)."""
+    client = await connect()
+    for _ in range(RATE_BURST * 3):
+        await client.ws.send_bytes(b"x")
+    codes = [(await client.receive())["code"] for _ in range(RATE_BURST * 3)]
+    assert codes.count("rate_limited") >= RATE_BURST and codes[0] == "bad_message"
+
+
 async def test_command_errors_carry_the_command_id(connect: Any) -> None:
     client = await connect()
     command_id = await client.send(type="message", text="hello")

@@ -102,10 +102,12 @@ class Connection:
         writer = asyncio.create_task(self._write_loop(), name=f"writer {self.peer}")
         try:
             async for frame in self.ws:
+                if self._closing:  # frames already read when it was told to go: none acts any more
+                    continue
                 if frame.type == WSMsgType.TEXT:
                     self._handle_text(frame.data)
                 elif frame.type == WSMsgType.BINARY:
-                    self.send(Error(code=ErrorCode.BAD_MESSAGE, reason="binary frames are not part of the protocol"))
+                    self._refuse(BadMessage(ErrorCode.BAD_MESSAGE, "binary frames are not part of the protocol"))
                 elif frame.type == WSMsgType.ERROR:
                     log.info("%s: connection error: %s", self.peer, self.ws.exception())
                     break
@@ -134,16 +136,19 @@ class Connection:
                 log.info("%s: send failed: %s", self.peer, exc)
                 return
 
+    def _refuse(self, bad: BadMessage) -> None:
+        """Unreadable frames (text or binary) are counted as call control: past the rate, the
+        answer says to slow down, and a client that never reads them is disconnected."""
+        if self._control_bucket.take():
+            self.send(Error(id=bad.command_id, code=bad.code, reason=bad.reason))
+        else:
+            self.send(Error(id=bad.command_id, code=ErrorCode.RATE_LIMITED, reason="too many bad messages; slow down"))
+
     def _handle_text(self, data: str) -> None:
         try:
             command = decode_command(data)
         except BadMessage as exc:
-            # Counted like commands: a stream of garbage gets short answers, not one error each.
-            if self._control_bucket.take():
-                self.send(Error(id=exc.command_id, code=exc.code, reason=exc.reason))
-            else:
-                self.send(Error(id=exc.command_id, code=ErrorCode.RATE_LIMITED,
-                                reason="too many bad messages; slow down"))
+            self._refuse(exc)
             return
         if not (self._chat_bucket if isinstance(command, Say) else self._control_bucket).take():
             self.send(Error(id=command.id, code=ErrorCode.RATE_LIMITED, reason="too many commands; slow down"))
