@@ -6,6 +6,7 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import aiohttp
@@ -394,3 +395,23 @@ async def test_one_address_cannot_hold_many_connections_without_a_request() -> N
         still_open = await asyncio.gather(*(_closed_by_server(reader, 2) for reader, _writer in local),
                                           return_exceptions=True)
         assert all(isinstance(wait, TimeoutError) for wait in still_open), still_open
+
+
+async def test_someone_dropped_for_not_reading_mid_broadcast_is_announced_in_order(
+        server: RoomServer, connect: Any) -> None:
+    """Review: a member whose outbox overflowed on a broadcast left right there, inside it: those
+    after it in the room got UNPUBLISHED and LEFT, then the rest of the broadcast, PUBLISHED for
+    someone gone (clients added them back to the room for good)."""
+    amy, xan, bea = await connect(), await connect(), await connect()
+    for client, name in ((amy, "amy"), (xan, "xan"), (bea, "bea")):
+        await client.join("lobby", name)
+    xan_id = next(c.member.id for c in server.connections if c.member is not None and c.member.name == "xan")
+    slow = next(c for c in server.connections if c.member is not None and c.member.id == xan_id)
+    slow.limits = replace(slow.limits, outbox_bytes=0)  # xan stops reading: the next message overflows
+    await xan.send(type="publish", audio=True, video=True)
+    about_xan: list[str] = []
+    while "left" not in about_xan:
+        event = await bea.receive()
+        if event.get("participant", {}).get("id") == xan_id:
+            about_xan.append(event["type"])
+    assert about_xan == ["published", "unpublished", "left"]

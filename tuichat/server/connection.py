@@ -93,7 +93,10 @@ class Connection:
         if self._closing:
             return
         self._closing = True
-        self._leave(reason)
+        # Not now: this runs inside whatever was being sent (a broadcast, a slot refresh), and
+        # leaving in the middle of it had the members after us told UNPUBLISHED and LEFT, then
+        # the rest of it: PUBLISHED for someone gone, or a slot for them. Right after it instead.
+        asyncio.get_running_loop().call_soon(self._leave, reason)
         self._close_task = asyncio.get_running_loop().create_task(
             self.ws.close(code=code, message=reason.encode()), name=f"close {self.peer}")
         self._close_task.add_done_callback(log_unexpected_failure)

@@ -380,9 +380,10 @@ class MediaHub:
         publishers = [m for m in members if m.stream is not None and (m.stream.audio or m.stream.video)
                       and m.id in self.sessions and self.sessions[m.id].ready]
         for member in members:
+            # Whoever left while this ran (a send can drop a member) is neither served nor shown.
             session = self.sessions.get(member.id)
-            if session is not None:
-                session.apply([p for p in publishers if p is not member])
+            if session is not None and member.room is room:
+                session.apply([p for p in publishers if p is not member and p.room is room])
 
     async def close(self) -> None:
         """Close every session (idempotent)."""
