@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
-from aiortc import MediaStreamTrack
+from aiortc import MediaStreamTrack, RTCPeerConnection
 from aiortc.mediastreams import MediaStreamError
 from av import VideoFrame
 
@@ -21,6 +21,7 @@ from tuichat.client.room import Room
 from tuichat.client.stream import PlayedStream, PlayStatus, PublishStatus
 from tuichat.errors import ConnectionFailed
 from tuichat.media import BAR_BAND, BARS, AudioDrain, TestPatternTrack, ToneTrack
+from tuichat.protocol.messages import Offer
 from tuichat.server import RoomServer, ServerLimits
 
 pytestmark = pytest.mark.timeout(60)
@@ -283,6 +284,35 @@ async def test_closing_a_call_that_is_still_starting_ends_the_start_at_once(peer
         await asyncio.wait_for(starting, 2)
     assert alice.call.status is CallStatus.CLOSED
     assert [u.status for u in alice.calls.items if u.event is CallEvent.STATUS][-1] is CallStatus.CLOSED
+
+
+async def test_a_publisher_whose_media_never_connects_gets_no_slot_on_anyone(
+        peers: Peers, server: RoomServer, url: str) -> None:
+    """Review: a publisher was given a slot on everyone as soon as its offer was answered; one whose
+    client never took part in ICE (UDP blocked) held a blank tile on each for a minute."""
+    carol = await peers.join("carol")
+    ghost = Session(url, "ghost")
+    await ghost.connect()
+    try:
+        room = await ghost.join("call")
+        offer = RTCPeerConnection()
+        offer.addTransceiver("video", direction="sendonly")
+        offer.addTransceiver("audio", direction="sendonly")
+        for _ in range(room.media_slots):
+            offer.addTransceiver("video", direction="recvonly")
+            offer.addTransceiver("audio", direction="recvonly")
+        await offer.setLocalDescription(await offer.createOffer())
+        await offer.close()  # this side never answers a connectivity check
+        await room.publish(audio=True, video=True)
+        await ghost.command(Offer(id=0, sdp=offer.localDescription.sdp))
+        ghost_session = server.media.sessions[room.me.id]  # type: ignore[union-attr]
+        alice = await peers.join("alice", publish=True)  # a publisher whose media does connect
+        await carol.calls.wait_for(playing("alice"), timeout=10)
+        assert ghost_session.pc.connectionState != "connected"
+        assert room.me.id not in server.media.sessions[carol.room.me.id].assignments  # type: ignore[union-attr]
+        assert alice.room.me.id in server.media.sessions[carol.room.me.id].assignments  # type: ignore[union-attr]
+    finally:
+        await ghost.disconnect()
 
 
 class UnpluggableCamera(TestPatternTrack):

@@ -299,11 +299,20 @@ class PeerSession:
         await self.pc.close()
         log.info("%s: peer connection closed", self)
 
+    @property
+    def sending(self) -> bool:
+        """Its peer connection is up, so what it publishes can reach others: only then does it get
+        a slot on them (one whose client never took part in ICE held a blank tile on everyone
+        for a minute, until ICE gave up)."""
+        return self.ready and not self.closed and self.pc.connectionState == "connected"
+
     def _on_connection_state(self) -> None:
         state = self.pc.connectionState
         log.info("%s: peer connection %s after %.0f ms", self, state, (time.monotonic() - self._created) * 1000)
         if state == "failed":
             self._lost("the peer connection failed")
+        elif state == "connected" and self.member.room is not None and self.hub.sessions.get(self.member.id) is self:
+            self.hub.refresh(self.member.room)  # now a publisher others can be given
 
     def _lost(self, reason: str) -> None:
         if not self.closed:
@@ -378,7 +387,7 @@ class MediaHub:
         """Bring every session in ``room`` in line with who publishes (cheap: a room is small)."""
         members = list(room)
         publishers = [m for m in members if m.stream is not None and (m.stream.audio or m.stream.video)
-                      and m.id in self.sessions and self.sessions[m.id].ready]
+                      and m.id in self.sessions and self.sessions[m.id].sending]
         for member in members:
             # Whoever left while this ran (a send can drop a member) is neither served nor shown.
             session = self.sessions.get(member.id)
