@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from tuichat.client import RoomEvent, Session
 from tuichat.client.call import Call, CallEvent, CallStatus, CallUpdate
 from tuichat.client.room import Room
 from tuichat.client.stream import PlayedStream, PlayStatus, PublishStatus
-from tuichat.errors import ConnectionFailed
+from tuichat.errors import CommandFailed, ConnectionFailed
 from tuichat.media import BAR_BAND, BARS, AudioDrain, TestPatternTrack, ToneTrack
 from tuichat.protocol.messages import Offer
 from tuichat.server import RoomServer, ServerLimits
@@ -313,6 +314,21 @@ async def test_a_publisher_whose_media_never_connects_gets_no_slot_on_anyone(
         assert alice.room.me.id in server.media.sessions[carol.room.me.id].assignments  # type: ignore[union-attr]
     finally:
         await ghost.disconnect()
+
+
+async def test_a_re_offer_that_fails_takes_its_publisher_off_everyone(peers: Peers, server: RoomServer) -> None:
+    """Review: a new offer that failed in negotiation had already closed the old media, while
+    the others kept a slot for it, fed by nothing, and the room still had it publishing."""
+    alice = await peers.join("alice", publish=True)
+    bob = await peers.join("bob")
+    await bob.calls.wait_for(playing("alice"), timeout=10)
+    alice_id, bob_id = alice.room.me.id, bob.room.me.id  # type: ignore[union-attr]
+    assert alice_id in server.media.sessions[bob_id].assignments
+    unusable = re.sub(r"a=ice-(ufrag|pwd):[^\r\n]*\r\n", "", alice.call.pc.localDescription.sdp)  # type: ignore[union-attr]
+    with pytest.raises(CommandFailed, match="the offer cannot be used"):
+        await alice.session.command(Offer(id=0, sdp=unusable))
+    assert alice_id not in server.media.sessions[bob_id].assignments
+    await bob.room_updates.wait_for(lambda u: u.event is RoomEvent.UNPUBLISHED and u.participant.id == alice_id)
 
 
 class UnpluggableCamera(TestPatternTrack):

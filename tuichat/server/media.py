@@ -359,15 +359,15 @@ class MediaHub:
                 answer = await session.negotiate(sdp, slots)
         except CommandFailed as exc:
             log.info("%s: offer refused: %s", member.id, exc.reason)  # the client's doing: no traceback
-            self._drop(session)
+            self._offer_failed(session)
             raise
         except TimeoutError:
-            self._drop(session)
+            self._offer_failed(session)
             raise CommandFailed(ErrorCode.MEDIA_FAILED,
                                 f"no answer within {self.negotiate_timeout:g} s") from None
         except Exception as exc:
             log.exception("negotiating with %s failed", member.id)
-            self._drop(session)
+            self._offer_failed(session)
             raise CommandFailed(ErrorCode.MEDIA_FAILED, f"could not answer the offer: {exc}") from None
         if session.closed or self.sessions.get(member.id) is not session:
             raise CommandFailed(ErrorCode.MEDIA_FAILED, "the session ended while negotiating")
@@ -418,6 +418,14 @@ class MediaHub:
         self.refresh(room)
 
     # --- internals ------------------------------------------------------------------------------
+
+    def _offer_failed(self, session: PeerSession) -> None:
+        """The old session is gone and the new one failed: as when media is lost, the room stops
+        expecting this member's media (others kept them on a slot fed by nothing)."""
+        if self.sessions.get(session.member.id) is not session:
+            self._close_later(session)  # replaced meanwhile: the newer one is in charge
+            return
+        self._publisher_lost(session, "the offer failed")
 
     def _drop(self, session: PeerSession) -> None:
         if self.sessions.get(session.member.id) is session:
