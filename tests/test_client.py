@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import Recorder, free_port, wait_until
 from tests.ws_proxy import Action, MisbehavingProxy, message_type
-from tuichat.client import RoomEvent, RoomUpdate, Session, SessionOptions, SessionStatus
+from tuichat.client import Room, RoomEvent, RoomUpdate, Session, SessionOptions, SessionStatus
 from tuichat.errors import CommandFailed, ConnectionFailed
 from tuichat.server import RoomServer, ServerLimits
 
@@ -31,6 +31,13 @@ def new_session(made: list[Session], url: str, name: str, **options: object) -> 
     session = Session(url, name, **options)
     made.append(session)
     return session
+
+
+async def joined(made: list[Session], url: str, name: str, room: str = "lobby") -> Room:
+    """``name`` in ``room``, on a session the ``sessions`` fixture closes (``room.session``)."""
+    session = new_session(made, url, name)
+    await session.connect()
+    return await session.join(room)
 
 
 def record_statuses(session: Session) -> list[SessionStatus]:
@@ -93,14 +100,10 @@ async def test_session_statuses_and_every_room_event(url: str, sessions: list[Se
 
 
 async def test_state_carries_history_to_a_late_joiner(url: str, sessions: list[Session]) -> None:
-    alice = new_session(sessions, url, "alice")
-    await alice.connect()
-    room = await alice.join("lobby")
+    room = await joined(sessions, url, "alice")
     for n in range(3):
         await room.send_message(f"m{n}")
-    carol = new_session(sessions, url, "carol")
-    await carol.connect()
-    carol_room = await carol.join("lobby")
+    carol_room = await joined(sessions, url, "carol")
     assert [m.text for m in carol_room.history] == ["m0", "m1", "m2"]
     assert carol_room.history[0].sender.name == "alice"
 
@@ -187,9 +190,7 @@ async def test_connect_with_retry_gives_up_at_once_on_a_permanent_failure() -> N
 
 
 async def test_async_iteration_of_events(url: str, sessions: list[Session]) -> None:
-    alice = new_session(sessions, url, "alice")
-    await alice.connect()
-    room = await alice.join("lobby")
+    room = await joined(sessions, url, "alice")
     seen: list[RoomEvent] = []
 
     async def consume() -> None:
@@ -199,9 +200,7 @@ async def test_async_iteration_of_events(url: str, sessions: list[Session]) -> N
                 return
 
     consumer = asyncio.create_task(consume())
-    bob = new_session(sessions, url, "bob")
-    await bob.connect()
-    bob_room = await bob.join("lobby")
+    bob_room = await joined(sessions, url, "bob")
     await bob_room.send_message("hi")
     await bob_room.leave()
     await asyncio.wait_for(consumer, 5)
@@ -210,9 +209,7 @@ async def test_async_iteration_of_events(url: str, sessions: list[Session]) -> N
 
 async def test_an_event_read_later_still_says_what_happened_then(url: str, sessions: list[Session]) -> None:
     """Events carry the participant as the event left them; the room's own list is the live one."""
-    alice = new_session(sessions, url, "alice")
-    await alice.connect()
-    room = await alice.join("lobby")
+    room = await joined(sessions, url, "alice")
     updates = room.events()
     bob = new_session(sessions, url, "bob")
     await bob.connect()
@@ -234,9 +231,7 @@ async def test_an_event_read_later_still_says_what_happened_then(url: str, sessi
 
 async def test_event_iterators_end_with_the_room_and_are_not_kept_for_a_dropped_consumer(
         url: str, sessions: list[Session]) -> None:
-    alice = new_session(sessions, url, "alice")
-    await alice.connect()
-    room = await alice.join("lobby")
+    room = await joined(sessions, url, "alice")
     dropped = room.events()
     del dropped
     gc.collect()
@@ -249,9 +244,7 @@ async def test_event_iterators_end_with_the_room_and_are_not_kept_for_a_dropped_
 
 async def test_closing_an_event_iterator_ends_a_consumer_waiting_in_another_task(
         url: str, sessions: list[Session]) -> None:
-    alice = new_session(sessions, url, "alice")
-    await alice.connect()
-    room = await alice.join("lobby")
+    room = await joined(sessions, url, "alice")
     updates = room.events()
     consumer_started = asyncio.Event()
 

@@ -575,14 +575,20 @@ async def test_the_message_log_wraps_again_to_its_width(url: str) -> None:
         await until(pilot, wrapped)
 
 
+async def log_of_notes(pilot: Pilot[None], app: ChatApp, count: int) -> MessageLog:
+    """The joined app's message log holding notes "note 0" to "note COUNT-1", scrolled to the end."""
+    await until(pilot, lambda: names(app) == ["alice"])
+    messages = app.query_one(MessageLog)
+    for n in range(count):
+        messages.add_notice(f"note {n}")
+    await until(pilot, lambda: messages.scroll_y == messages.max_scroll_y > count // 3)
+    return messages
+
+
 async def test_the_newest_message_stays_in_view_when_the_terminal_shrinks(url: str) -> None:
     app = ChatApp(url, "alice", "lobby")
     async with app.run_test(size=(120, 40)) as pilot:
-        await until(pilot, lambda: names(app) == ["alice"])
-        messages = app.query_one(MessageLog)
-        for n in range(30):
-            messages.add_notice(f"note {n}")
-        await until(pilot, lambda: messages.scroll_y == messages.max_scroll_y > 0)
+        messages = await log_of_notes(pilot, app, 30)
 
         def newest_in_view() -> bool:
             return "note 29" in screen_text(app)
@@ -602,11 +608,7 @@ async def test_the_newest_message_stays_in_view_when_the_terminal_shrinks(url: s
 async def test_a_reader_scrolled_up_keeps_their_place_through_a_resize_and_new_lines(url: str) -> None:
     app = ChatApp(url, "alice", "lobby")
     async with app.run_test(size=(120, 40)) as pilot:
-        await until(pilot, lambda: names(app) == ["alice"])
-        messages = app.query_one(MessageLog)
-        for n in range(60):
-            messages.add_notice(f"note {n}")
-        await until(pilot, lambda: messages.scroll_y == messages.max_scroll_y > 20)
+        messages = await log_of_notes(pilot, app, 60)
         messages.scroll_to(y=messages.max_scroll_y // 2, animate=False)
         await until(pilot, lambda: "note 30" in screen_text(app) and "note 59" not in screen_text(app))
         await pilot.resize_terminal(100, 30)
@@ -624,11 +626,7 @@ async def test_a_reader_scrolled_up_keeps_their_place_through_a_resize_and_new_l
 async def test_scrolling_up_wins_over_a_line_or_a_rewrap_in_the_same_moment(url: str) -> None:
     app = ChatApp(url, "alice", "lobby")
     async with app.run_test(size=(120, 40)) as pilot:
-        await until(pilot, lambda: names(app) == ["alice"])
-        messages = app.query_one(MessageLog)
-        for n in range(60):
-            messages.add_notice(f"note {n}")
-        await until(pilot, lambda: messages.scroll_y == messages.max_scroll_y > 20)
+        messages = await log_of_notes(pilot, app, 60)
         # A line and a rewrap (after a resize) scroll to the end after the next refresh; the reader
         # scrolls home before that refresh comes.
         messages.add_notice("note 60")
