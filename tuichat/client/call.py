@@ -163,11 +163,9 @@ class _Lent(MediaStreamTrack):
             raise
 
 
-def _lend(transceiver: RTCRtpTransceiver | None, track: MediaStreamTrack | None,
-          on_source_ended: Callable[[MediaStreamTrack], None]) -> None:
-    """Send ``track`` (None: nothing) on ``transceiver`` without letting aiortc end it."""
-    if transceiver is not None:
-        transceiver.sender.replaceTrack(_Lent(track, on_source_ended) if track is not None else None)
+def _internal_error(exc: Exception) -> str:
+    """A bug here or in aiortc, for the status line: what it was, and where the traceback is."""
+    return f"internal error ({type(exc).__name__}; see the log)"
 
 
 def _live(track: MediaStreamTrack | None) -> bool:
@@ -296,7 +294,7 @@ class Call:
                     raise ConnectionFailed("the call was closed while connecting") from exc
                 log.exception("the call could not start")
                 await self._drop_pc()
-                self._fail(f"could not connect the call: internal error ({type(exc).__name__}; see the log)")
+                self._fail(f"could not connect the call: {_internal_error(exc)}")
                 raise
 
     async def set_view(self, width: int, height: int, fps: int, participant: str | None = None, *,
@@ -350,7 +348,7 @@ class Call:
         """Switch the camera (None: camera off) without renegotiating; the room sees it as video mute."""
         self.video = track
         if not self.published.video_muted:
-            _lend(self._sender_video, track, self._source_ended)
+            self._lend(self._sender_video, track)
         if track is not None and self.status is CallStatus.CONNECTED and not self.published.video:
             await self._publish()
         else:
@@ -358,12 +356,12 @@ class Call:
 
     async def mute_video(self, muted: bool) -> None:
         self.published.video_muted = muted
-        _lend(self._sender_video, None if muted else self.video, self._source_ended)
+        self._lend(self._sender_video, None if muted else self.video)
         await self._send_mute(video=muted or self.video is None)
 
     async def mute_audio(self, muted: bool) -> None:
         self.published.audio_muted = muted
-        _lend(self._sender_audio, None if muted else self.audio, self._source_ended)
+        self._lend(self._sender_audio, None if muted else self.audio)
         await self._send_mute(audio=muted or self.audio is None)
 
     async def close(self) -> None:
@@ -418,8 +416,8 @@ class Call:
         for sender in (self._sender_video.sender, self._sender_audio.sender):
             send_reports_only_when_sending(sender)  # no camera or mic: nothing on the uplink
         # Lent, not given: the camera and microphone outlive this peer connection (see ``_Lent``).
-        _lend(self._sender_video, None if self.published.video_muted else self.video, self._source_ended)
-        _lend(self._sender_audio, None if self.published.audio_muted else self.audio, self._source_ended)
+        self._lend(self._sender_video, None if self.published.video_muted else self.video)
+        self._lend(self._sender_audio, None if self.published.audio_muted else self.audio)
         pairs = [(pc.addTransceiver("video", direction="recvonly"), pc.addTransceiver("audio", direction="recvonly"))
                  for _ in range(self.room.media_slots)]
         for video, _audio in pairs:
@@ -455,6 +453,11 @@ class Call:
             raise ConnectionFailed(f"the media connection {pc.connectionState}")
         self._set_status(CallStatus.CONNECTED, "media connected")
         await self._publish()
+
+    def _lend(self, transceiver: RTCRtpTransceiver | None, track: MediaStreamTrack | None) -> None:
+        """Send ``track`` (None: nothing) on ``transceiver`` without letting aiortc end it."""
+        if transceiver is not None:
+            transceiver.sender.replaceTrack(_Lent(track, self._source_ended) if track is not None else None)
 
     def _install_encoders(self) -> None:
         """Our senders encode within ``PUBLISH_VIDEO`` and at ``PUBLISH_AUDIO_BPS`` (other codecs: their own rate)."""
@@ -540,7 +543,7 @@ class Call:
                 except Exception as exc:  # as in start(): FAILED says so, not a call stuck reconnecting
                     log.exception("the call could not restart")
                     await self._drop_pc()
-                    self._fail(f"could not reconnect the call: internal error ({type(exc).__name__}; see the log)")
+                    self._fail(f"could not reconnect the call: {_internal_error(exc)}")
                     return
 
     def _fail(self, reason: str) -> None:
