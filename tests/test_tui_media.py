@@ -364,6 +364,26 @@ async def test_after_focus_everyone_in_the_grid_is_sent_at_the_grid_size_again(
                     timeout=8)
 
 
+async def test_someone_who_starts_sending_while_another_is_focused_is_fetched_small(
+        url: str, publisher: Publisher) -> None:
+    """Review: a tile added while someone was focused changed no view box, so no view was sent for
+    it: the newcomer, hidden behind the focus, came at the full size and rate (on a thin link too)."""
+    app = ChatApp(url, "alice", "lobby", media=RECEIVE_ONLY)
+    async with app.run_test(size=(200, 56)) as pilot:
+        carol = publisher.session.room.me.id  # type: ignore[union-attr]
+        await until(pilot, lambda: video_playing(app, carol), timeout=15)
+        await pilot.press("f5")
+        assert app.query_one(VideoGrid).focused_key == carol
+        dave = await join_and_publish(url, "dave")
+        try:
+            dave_id = dave.session.room.me.id  # type: ignore[union-attr]
+            call = app.bridge.call
+            assert call is not None
+            await until(pilot, lambda: dave_id in call.streams and call.streams[dave_id].size == (64, 48), timeout=8)
+        finally:
+            await leave(dave)
+
+
 def has_preview(server: RoomServer, name: str, preview: bool, *participants: str) -> bool:
     """The server's views for ``name``'s connection: the default and every participant's in ``preview``."""
     connection = next(c for c in server.connections if c.member is not None and c.member.name == name)

@@ -210,7 +210,7 @@ class VideoGrid(Widget, can_focus=False):
         self._styles = StyleCache()
         self._strips: list[Strip | None] = []
         self._timer: Timer | None = None
-        self._last_view: tuple[int, int, str | None] | None = None
+        self._last_view: tuple[int, int, str | None, tuple[str, ...]] | None = None
 
     # --- what the app calls ----------------------------------------------------------------------
 
@@ -369,7 +369,9 @@ class VideoGrid(Widget, can_focus=False):
                 tile.seq, tile.cells, tile.image_lines, tile.drawn_at = -1, None, [], -1e9
                 tile.placement = self._placement(tile)
         self.refresh()
-        view = (*self.view_box(), self.focused_key)
+        # With someone focused the others are hidden and fetched small: a tile added or gone
+        # changes who that is, though no box changes (a newcomer came at full size and rate).
+        view = (*self.view_box(), self.focused_key, tuple(self.tiles) if self.focused_key else ())
         if view != self._last_view and width > 0:
             self._last_view = view
             self.post_message(self.ViewChanged(view[0], view[1], self.focused_key))
