@@ -373,6 +373,10 @@ class ChatApp(App[None]):
         elif event.status in (CallStatus.FAILED, CallStatus.CLOSED):
             self._media_restart_said = False
 
+    def _refresh_tiles_if_running(self) -> None:
+        if self._ui_ready():  # a stall timer can outlive the widgets when the app quits
+            self._refresh_tiles()
+
     def _refresh_tiles(self) -> None:
         """One tile per played stream: video while it plays and the camera is on, a note otherwise.
 
@@ -397,7 +401,7 @@ class ChatApp(App[None]):
                 grid.remove_tile(key)
             elif grid.tiles[key].source is not None or grid.tiles[key].status != stalled_note:
                 grid.set_tile(key, grid.tiles[key].name, None, stalled_note)
-                self.set_timer(deadline - now + 0.05, self._refresh_tiles)
+                self.set_timer(deadline - now + 0.05, self._refresh_tiles_if_running)
         for key in [k for k in self._stalled if k in self.streams]:
             del self._stalled[key]
         for stream in self.streams.values():
