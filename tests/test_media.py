@@ -596,7 +596,7 @@ asyncio.run(main())
 def test_a_pipe_nobody_writes_to_as_the_camera_is_given_up_on_and_holds_nothing(tmp_path: Path) -> None:
     """QA: --camera FIFO with no writer hung the bot and the client for good (open() blocks), and
     after Ctrl+Q the process could not exit (it joined the thread stuck in open())."""
-    fifo = tmp_path / "camera.ts"
+    fifo = tmp_path / "my camera.ts"  # a space in the path: the hint still finds the pipe
     os.mkfifo(fifo)
     started = time.monotonic()
     result = subprocess.run([sys.executable, "-c", FIFO_CAMERA, str(fifo)], capture_output=True, text=True,

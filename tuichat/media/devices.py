@@ -166,7 +166,8 @@ def _open_in_thread(opener: Callable[[], T], loop: asyncio.AbstractEventLoop, op
 
 
 def _pipe_hint(what: str) -> str:
-    path = what.rsplit(" ", 1)[-1]
+    """For a source named as ``video_source_name`` names it, a hint when it is a named pipe."""
+    path = what.removeprefix("video file ").removeprefix("camera ")
     with contextlib.suppress(OSError):
         if stat.S_ISFIFO(os.stat(path).st_mode):
             return " (a pipe: is anything writing to it?)"
