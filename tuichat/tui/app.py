@@ -650,8 +650,7 @@ class ChatApp(App[None]):
         or None when there is no such device."""
         mic = device == "microphone"
         bridge = self.bridge
-        if self._out_for_good is not None:
-            self.notify(f"Not in a call: {self._out_for_good}", severity="warning")
+        if self._said_not_in_a_call():
             return None
         option = "--mic" if mic else "--camera"
         if self.media is not None and getattr(self.media, "mic" if mic else "camera") == "none":
@@ -672,6 +671,13 @@ class ChatApp(App[None]):
         self._update_media_status()
         return muted
 
+    def _said_not_in_a_call(self) -> bool:
+        """Out of the room for good (a refused join or rejoin): say so for a key that needs a call."""
+        if self._out_for_good is None:
+            return False
+        self.notify(f"Not in a call: {self._out_for_good}", severity="warning")
+        return True
+
     def _before_call(self) -> str:
         return "" if self.bridge.devices_known else " when the call starts"
 
@@ -690,8 +696,7 @@ class ChatApp(App[None]):
         self._state_toast("focus", f"Focused on {tile.name}" if tile else "Showing everyone")
 
     def action_toggle_self_view(self) -> None:
-        if self._out_for_good is not None:  # as F2 and F3: a tile would wait for a camera for ever
-            self.notify(f"Not in a call: {self._out_for_good}", severity="warning")
+        if self._said_not_in_a_call():  # as F2 and F3: a tile would wait for a camera for ever
             return
         if not self.self_view and self._no_camera_to_show():
             return
