@@ -292,6 +292,8 @@ async def test_quitting_while_the_microphone_opens_stops_the_camera_already_open
     try:
         async with app.run_test(size=SIZE) as pilot:
             await until(pilot, microphone_opening.is_set, timeout=10)
+            # In the room, devices opening: said so, not "not in the call yet" (we are in the room).
+            await until(pilot, lambda: "mic on · cam on · opening devices…" in app.query_one(StatusLine).publish.full)
             await pilot.press("ctrl+q")
             await until(pilot, lambda: app.bridge.stopped, timeout=10)
         assert camera.readyState == "ended"

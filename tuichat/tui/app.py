@@ -434,8 +434,9 @@ class ChatApp(App[None]):
                 "mic muted" if bridge.start_muted["audio"] else "mic on")
             cam = "no cam" if media and media.camera == "none" else (
                 "cam off" if bridge.start_muted["video"] else "cam on")
-            status.publish = StatusPart(f"{mic} · {cam} · not in the call yet", "not in the call yet",
-                                        **_device_forms(mic, cam))
+            # In the room, the devices still opening (a camera or PortAudio can take seconds).
+            state = "opening devices…" if status.joined else "not in the call yet"
+            status.publish = StatusPart(f"{mic} · {cam} · {state}", state, **_device_forms(mic, cam))
         grid = self.query_one(VideoGrid)
         if not status.joined:  # nothing plays while we are out of the room
             status.playing = StatusPart()
@@ -501,6 +502,8 @@ class ChatApp(App[None]):
         status.count = len(event.participants)
         if self.media is not None:
             self._refresh_tiles()
+            if event.event is RoomEvent.STATE:
+                self._update_media_status()  # in the room now: the devices are opening
         if event.event is RoomEvent.STATE:
             self.exit_message = ""  # joined after all: nothing failed
             if event.public_url:
