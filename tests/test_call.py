@@ -8,6 +8,7 @@ import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pytest
@@ -23,6 +24,7 @@ from tuichat.client.stream import PlayedStream, PlayStatus, PublishStatus
 from tuichat.errors import CommandFailed, ConnectionFailed
 from tuichat.media import BAR_BAND, BARS, AudioDrain, TestPatternTrack, ToneTrack
 from tuichat.protocol.messages import Offer
+from tuichat.rtc.jitter import MAX_DECODE_BACKLOG
 from tuichat.server import RoomServer, ServerLimits
 
 pytestmark = pytest.mark.timeout(60)
@@ -329,6 +331,37 @@ async def test_a_re_offer_that_fails_takes_its_publisher_off_everyone(peers: Pee
         await alice.session.command(Offer(id=0, sdp=unusable))
     assert alice_id not in server.media.sessions[bob_id].assignments
     await bob.room_updates.wait_for(lambda u: u.event is RoomEvent.UNPUBLISHED and u.participant.id == alice_id)
+
+
+async def test_a_decoder_slower_than_its_sender_drops_its_backlog_instead_of_growing_it(
+        peers: Peers, server: RoomServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """Review: aiortc's decoder queue has no bound, so a sender faster than the server's decoder
+    (a crafted or huge stream, a starved CPU: here a decoder made slow) grew it, and the delay,
+    without limit."""
+    from aiortc import rtcrtpreceiver
+
+    real_decoder = rtcrtpreceiver.get_decoder
+
+    class SlowDecoder:
+        def __init__(self, decoder: Any) -> None:
+            self.decoder = decoder
+
+        def decode(self, frame: Any) -> Any:
+            time.sleep(0.25)  # 4 frames a second, against 15 sent
+            return self.decoder.decode(frame)
+
+    monkeypatch.setattr(rtcrtpreceiver, "get_decoder",
+                        lambda codec: SlowDecoder(real_decoder(codec)) if codec.name == "VP8" else real_decoder(codec))
+    alice = await peers.join("alice", publish=True)
+    receiver = server.media.sessions[alice.room.me.id].pc.getTransceivers()[0].receiver  # type: ignore[union-attr]
+    backlog = receiver._RTCRtpReceiver__decoder_queue
+    deepest = 0
+    deadline = time.monotonic() + 6
+    while time.monotonic() < deadline:
+        deepest = max(deepest, backlog.qsize())
+        await asyncio.sleep(0.05)
+    assert deepest <= MAX_DECODE_BACKLOG + 1
+    assert "the decoder fell" in caplog.text and "dropped them and asked for a keyframe" in caplog.text
 
 
 class UnpluggableCamera(TestPatternTrack):

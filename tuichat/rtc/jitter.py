@@ -22,6 +22,11 @@ that backlog would never drain: the latency would step up by a frame interval pe
 ``use_marker_release`` also wraps the receiver's packet handler to hand every further complete
 frame to the decoder at once (``MarkerJitterBuffer.pop_ready``), as aiortc's handler does with one.
 
+The decoder queue behind it (aiortc's, a thread's input) has no bound: a sender faster than the
+decoder (a crafted or huge stream, a starved CPU) would grow it without limit, and the delay with
+it. Past ``MAX_DECODE_BACKLOG`` frames the backlog is dropped and a PLI asks for a keyframe: the
+picture skips ahead instead of falling behind for good.
+
 Installed per receiver with ``use_marker_release(receiver)`` (server: the publisher's video; client:
 each receive slot's video), before media flows. ``enabled = False`` (before peer connections are
 made) keeps aiortc's buffer, for before/after benchmarks.
@@ -30,6 +35,7 @@ made) keeps aiortc's buffer, for before/after benchmarks.
 from __future__ import annotations
 
 import logging
+import queue
 import time
 from collections.abc import Callable
 from typing import Any
@@ -37,7 +43,8 @@ from typing import Any
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.rtp import RtpPacket
 
-__all__ = ["STALL_TIMEOUT_S", "MarkerJitterBuffer", "enabled", "use_marker_release"]
+__all__ = ["MAX_DECODE_BACKLOG", "STALL_TIMEOUT_S", "MarkerJitterBuffer", "enabled", "shed_backlog",
+           "use_marker_release"]
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +52,8 @@ log = logging.getLogger(__name__)
 VIDEO_CAPACITY = 512
 #: How long a gap may hold frames back: several round trips for NACK, well short of a frozen call.
 STALL_TIMEOUT_S = 0.5
+#: Encoded frames the decoder may have waiting before they are dropped for a keyframe (2 s at 15 fps).
+MAX_DECODE_BACKLOG = 30
 #: Where RTCRtpReceiver keeps its buffer (name-mangled private attribute of aiortc 1.16).
 _ATTRIBUTE = "_RTCRtpReceiver__jitter_buffer"
 
@@ -143,6 +152,24 @@ class MarkerJitterBuffer(JitterBuffer):
         return None
 
 
+def shed_backlog(decoder_queue: queue.Queue[Any]) -> int:
+    """Empty a decoder queue of the frames waiting in it (keeping the end-of-stream ``None`` that
+    stops its thread); how many were dropped."""
+    dropped, ended = 0, False
+    while True:
+        try:
+            item = decoder_queue.get_nowait()
+        except queue.Empty:
+            break
+        if item is None:
+            ended = True
+        else:
+            dropped += 1
+    if ended:
+        decoder_queue.put(None)
+    return dropped
+
+
 def use_marker_release(receiver: Any) -> bool:
     """Give a video ``RTCRtpReceiver`` a ``MarkerJitterBuffer`` (before packets arrive).
 
@@ -161,14 +188,18 @@ def use_marker_release(receiver: Any) -> bool:
     async def handle_and_drain(packet: RtpPacket, arrival_time_ms: int) -> None:
         await handle(packet, arrival_time_ms=arrival_time_ms)
         # What aiortc's handler does with the one frame ``add`` returned, for the rest of the backlog.
-        queue = getattr(receiver, "_RTCRtpReceiver__decoder_queue", None)
-        if queue is None or getattr(receiver, "_RTCRtpReceiver__decoder_thread", None) is None:
+        decoder_queue = getattr(receiver, "_RTCRtpReceiver__decoder_queue", None)
+        if decoder_queue is None or getattr(receiver, "_RTCRtpReceiver__decoder_thread", None) is None:
             return
         codec = getattr(receiver, "_RTCRtpReceiver__codecs", {}).get(buffer.payload_type)
         mapper = getattr(receiver, "_RTCRtpReceiver__timestamp_mapper", None)
         while codec is not None and mapper is not None and (frame := buffer.pop_ready()) is not None:
             frame.timestamp = mapper.map(frame.timestamp)
-            queue.put((codec, frame))
+            decoder_queue.put((codec, frame))
+        if decoder_queue.qsize() > MAX_DECODE_BACKLOG:
+            dropped = shed_backlog(decoder_queue)
+            log.warning("the decoder fell %d frames behind; dropped them and asked for a keyframe", dropped)
+            await receiver._send_rtcp_pli(packet.ssrc)
 
     receiver._handle_rtp_packet = handle_and_drain
     return True
