@@ -104,13 +104,16 @@ class FileVideoTrack(VideoStreamTrack):
             return self._container.streams.video[0]
         self._container.close()
         self._container = av.open(self.path, mode="r")
+        return self._video_stream()
+
+    def _video_stream(self) -> Any:
+        """The container's video stream, set to decode on several threads (before its first frame)."""
         stream = self._container.streams.video[0]
         stream.thread_type = "AUTO"
         return stream
 
     def _decode_passes(self) -> None:
-        stream = self._container.streams.video[0]
-        stream.thread_type = "AUTO"
+        stream = self._video_stream()
         rate = stream.average_rate or stream.guessed_rate
         interval = float(1 / rate) if rate else FALLBACK_INTERVAL_S
         epoch = time.monotonic()  # when this pass's first frame is due

@@ -386,8 +386,8 @@ class MediaHub:
     def refresh(self, room: Room) -> None:
         """Bring every session in ``room`` in line with who publishes (cheap: a room is small)."""
         members = list(room)
-        publishers = [m for m in members if m.stream is not None and (m.stream.audio or m.stream.video)
-                      and m.id in self.sessions and self.sessions[m.id].sending]
+        publishers = [m for m in members if is_publishing(m.stream) and m.id in self.sessions
+                      and self.sessions[m.id].sending]
         for member in members:
             # Whoever left while this ran (a send can drop a member) is neither served nor shown.
             session = self.sessions.get(member.id)

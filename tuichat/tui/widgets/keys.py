@@ -56,7 +56,7 @@ class KeyBar(Footer):
         return _FORMS + tuple(last._replace(dropped=n) for n in range(1, len(self.drop_order) + 1))
 
     def compose(self) -> ComposeResult:
-        dropped = set(self.drop_order[:self.form.dropped])
+        dropped = self._dropped(self.form)
         shown = 0
         for widget in super().compose():
             action = getattr(widget, "action", None)
@@ -88,6 +88,10 @@ class KeyBar(Footer):
             self.show_command_palette = form.palette
             self.refresh(recompose=True)
 
+    def _dropped(self, form: _Form) -> set[str]:
+        """The actions ``form`` leaves out."""
+        return set(self.drop_order[:form.dropped])
+
     def _labels(self) -> tuple[list[tuple[str, str, str]], tuple[str, str] | None]:
         """(key shown, label, action) of each key the footer shows, and the palette's (key, label)."""
         try:
@@ -106,7 +110,7 @@ class KeyBar(Footer):
 
     def _width(self, form: _Form) -> int:
         keys, palette = self._labels()
-        dropped = set(self.drop_order[:form.dropped])
+        dropped = self._dropped(form)
         total = 0
         for key, label, action in keys:
             if action in dropped:
