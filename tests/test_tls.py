@@ -139,6 +139,28 @@ async def test_a_certificate_for_another_address_says_so_not_pass_ca_file(tls_fi
         assert "--ca-file" not in str(refused.value)
 
 
+async def test_a_socket_that_never_starts_tls_is_closed_like_an_idle_one(tls_files: TlsFiles) -> None:
+    """asyncio holds a TLS socket that sends no handshake for 60 s, before aiohttp (and so the idle
+    guard) sees it: a trickle of silent sockets used up file descriptors 60 s at a time."""
+    from tuichat.server import ServerLimits
+
+    context = server_ssl_context(tls_files.cert, tls_files.key)
+    limits = ServerLimits(request_timeout=1.0)
+    async with RoomServer("127.0.0.1", 0, ssl_context=context, limits=limits) as server:
+        silent, _silent = await asyncio.open_connection("127.0.0.1", server.port)
+        half, half_writer = await asyncio.open_connection("127.0.0.1", server.port)
+        half_writer.write(b"\x16\x03\x01\x02\x00\x01")  # a ClientHello's first bytes, then nothing
+        started = asyncio.get_running_loop().time()
+        for reader in (silent, half):
+            while await asyncio.wait_for(reader.read(65536), 5):
+                pass
+        assert asyncio.get_running_loop().time() - started < 3.5
+        # A real client still connects and is served.
+        async with aiohttp.ClientSession() as http, http.get(
+                f"https://127.0.0.1:{server.port}/", ssl=client_ssl(tls_files.ca)) as response:
+            assert response.status == 200
+
+
 async def test_wss_to_a_plain_server_says_it_does_not_speak_tls(url: str) -> None:
     """OpenSSL's errno 1 read as the OS's: "operation not permitted", retried for ever."""
     plain = url.replace("ws://", "wss://")

@@ -7,6 +7,7 @@ import logging
 import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 from aiortc import RTCIceServer
@@ -60,6 +61,33 @@ class ServerLimits:
     max_waiting_per_address: int = 16
 
 
+class _TCPSite(web.TCPSite):
+    """aiohttp's TCP site with a TLS handshake timeout.
+
+    asyncio holds a socket that never completes the handshake for 60 s, and until it does aiohttp
+    (and so the idle guard) does not see it: silent sockets used up file descriptors a minute at a
+    time. Here the handshake gets the guard's ``request_timeout``. aiohttp's ``start`` with that
+    one argument added (aiohttp is pinned below 4).
+    """
+
+    def __init__(self, *args: Any, ssl_handshake_timeout: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._ssl_handshake_timeout = ssl_handshake_timeout
+
+    async def start(self) -> None:
+        if self._ssl_context is None:
+            await super().start()
+            return
+        await web.BaseSite.start(self)
+        server = self._runner.server
+        assert server is not None
+        self._server = await asyncio.get_running_loop().create_server(
+            server, self._host, self._port, ssl=self._ssl_context, backlog=self._backlog,
+            reuse_address=self._reuse_address, reuse_port=self._reuse_port,
+            ssl_handshake_timeout=self._ssl_handshake_timeout)
+        self._bound_port = self._server.sockets[0].getsockname()[1] if self._server.sockets else self._port
+
+
 class RoomServer:
     """Start with ``await start()``, stop with ``await stop()`` (idempotent); ``port`` is the bound port."""
 
@@ -99,7 +127,8 @@ class RoomServer:
         self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False,
                                      shutdown_timeout=self.limits.shutdown_timeout)
         await self._runner.setup()
-        await web.TCPSite(self._runner, self.host, self.requested_port, ssl_context=self.ssl_context).start()
+        await _TCPSite(self._runner, self.host, self.requested_port, ssl_context=self.ssl_context,
+                       ssl_handshake_timeout=self.limits.request_timeout).start()
         assert self._runner.server is not None
         self._guard_task = asyncio.create_task(self.guard.watch(self._runner.server), name="idle connection guard")
         self._guard_task.add_done_callback(log_unexpected_failure)
