@@ -196,6 +196,12 @@ async def test_pages_carry_security_headers_and_escape_the_room(server: RoomServ
             assert response.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
         async with http.get(f"{base}/join?room=lobby&name=al%20b", allow_redirects=False) as response:
             assert response.status == 303 and response.headers["Location"] == "r/lobby?name=al%20b"
+        async with http.get(f"{base}/r/lobby/?name=al", allow_redirects=False) as response:
+            assert response.status == 301 and response.headers["Location"] == "../lobby?name=al"
+        async with http.get(f"{base}/r/lobby/") as response:  # where a browser lands
+            assert response.status == 200 and response.url.path == "/r/lobby"
+        async with http.get(f"{base}/r/a/b/") as response:
+            assert response.status == 400
 
 
 async def _state_over_raw_websocket(url: str) -> dict[str, Any]:
@@ -213,6 +219,12 @@ async def test_state_tells_the_public_url(server: RoomServer, url: str) -> None:
         assert state["public_url"] == "https://chat.example.org/tc"
         async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{proxied.port}/r/x") as response:
             assert 'href="https://chat.example.org/tc/r/x"' in await response.text()
+        # The start page's command is one that connects: the WebSocket path behind the prefix, wss.
+        async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{proxied.port}/") as response:
+            assert "tuichat connect wss://chat.example.org/tc/ws NAME ROOM" in await response.text()
+    async with (RoomServer("127.0.0.1", 0, public_url="https://chat.example.org") as proxied,
+                aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{proxied.port}/") as response):
+        assert "tuichat connect wss://chat.example.org NAME ROOM" in await response.text()
     with pytest.raises(ValueError, match="not an http"):
         RoomServer("127.0.0.1", 0, public_url="chat.example.org")
 

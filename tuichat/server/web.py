@@ -178,7 +178,7 @@ class WebClient:
                  status: int = 200) -> web.Response:
         base = public_base_url(self.public_url, request)
         body = _template("index.html").substitute(
-            root=_root(request), address=html.escape(urlsplit(base).netloc), room=html.escape(room),
+            root=_root(request), address=html.escape(terminal_address(base)), room=html.escape(room),
             name=html.escape(name), error=html.escape(error))
         return web.Response(status=status, text=body, content_type="text/html", charset="utf-8")
 
@@ -200,6 +200,10 @@ class WebClient:
 
     async def _room(self, request: web.Request) -> web.Response:
         room = request.match_info["room"]
+        if room.endswith("/") and request.rel_url.raw_path.endswith("/") and not room_problem(room[:-1]):
+            # /r/lobby/ (a slash typed or pasted at the end): the room, not "must not contain '/'".
+            query = f"?{request.rel_url.raw_query_string}" if request.rel_url.raw_query_string else ""
+            raise web.HTTPMovedPermanently(f"../{quote(room[:-1], safe='')}{query}")  # relative: a proxy's prefix
         problem = room_problem(room)
         if problem:
             return _error_page(request, 400, "That room name does not work", f"{problem}. Room names are 1-32 letters, "
