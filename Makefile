@@ -4,9 +4,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# Debian packages: PortAudio for sounddevice, PulseAudio (a clocked null sink for audio tests), tmux for
-# real-terminal tests, Chromium and Firefox for the browser tests.
-APT_PACKAGES := libportaudio2 pulseaudio libasound2-plugins tmux chromium firefox-esr
+# Debian packages: python3-venv (Debian splits `python3 -m venv` out), PortAudio for sounddevice,
+# PulseAudio (a clocked null sink for audio tests), tmux for real-terminal tests, Chromium and
+# Firefox for the browser tests.
+APT_PACKAGES := python3-venv libportaudio2 pulseaudio libasound2-plugins tmux chromium firefox-esr
 
 .PHONY: install system-packages test demo screenshots lint bench clean
 

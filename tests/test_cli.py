@@ -30,6 +30,14 @@ def test_every_command_has_help(command: list[str]) -> None:
     assert "usage: tuichat" in result.stdout
 
 
+@pytest.mark.parametrize("command", [["serve"], ["connect", "h", "u", "r"], ["bot", "h", "u", "r"], ["demo"],
+                                     ["devices"]])
+def test_every_command_takes_the_log_options(command: list[str]) -> None:
+    """README QA: "every command has --log-file and -v", but `devices` refused both."""
+    args = build_parser().parse_args([*command, "-v", "--log-file", "x.log"])
+    assert args.verbose and str(args.log_file) == "x.log"
+
+
 def test_demo_takes_the_media_options_of_connect() -> None:
     """QA: the demo could not be given a camera (--camera was an unknown option)."""
     args = build_parser().parse_args(["demo", "--camera", "test", "--mic", "none", "--speaker", "none"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -185,6 +186,10 @@ async def test_colors_limits_the_whole_interface(url: str, tmux: Tmux, tmp_path:
         "nothing of the interface or the video was captured"
     for code in forbidden:
         assert code not in everything, f"{code!r} written with --colors {colors}"
+    if colors == "mono":  # README QA: the theme's red, green and accents came through
+        hues = {int(p) for params in re.findall(r"\x1b\[([0-9;]*)m", everything) for p in params.split(";")
+                if p and (31 <= int(p) <= 36 or 91 <= int(p) <= 96 or 41 <= int(p) <= 46 or 101 <= int(p) <= 106)}
+        assert not hues, f"colour codes {sorted(hues)} written with --colors mono"
 
 
 @pytest.mark.parametrize("hangup", ["ignored", "delivered"])

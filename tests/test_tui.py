@@ -492,6 +492,32 @@ async def test_invite_line_and_resize_reflow(url: str) -> None:
         assert app.query_one("#video").region.width > 100
 
 
+async def test_the_invite_says_what_the_invitee_needs_and_where_it_works(url: str) -> None:
+    """README QA: with a self-signed certificate the invite left out --ca-file (the invitee got "not
+    trusted"), and an invite to 127.0.0.1 did not say it reaches only this computer."""
+    import shlex
+
+    from tuichat.cli import build_parser, invite_trust_options
+
+    args = build_parser().parse_args(["connect", "wss://chat.lan:8765", "me", "lobby", "--ca-file", "/etc/x/tc.pem"])
+    assert invite_trust_options(args) == ("--ca-file", "tc.pem")
+    assert invite_trust_options(build_parser().parse_args(["connect", "h", "me", "r", "--insecure"])) == ("--insecure",)
+    assert invite_trust_options(build_parser().parse_args(["connect", "h", "me", "r"])) == ()
+    app = ChatApp(url, "alice", "-x", invite_options=("--ca-file", "my ca.pem"))
+    async with app.run_test(size=(160, 40)) as pilot:
+        invite = app.query_one(InviteLine)
+        port = url.split(":")[2].split("/")[0]
+        assert invite.command == f"tuichat connect 127.0.0.1:{port} THEIR_NAME --ca-file 'my ca.pem' -- -x"
+        parsed = build_parser().parse_args(shlex.split(invite.command)[1:])
+        assert (parsed.user, parsed.room, str(parsed.ca_file)) == ("THEIR_NAME", "-x", "my ca.pem")
+        await pilot.pause()
+        assert "(this computer only; F7 copies both)" in screen_text(app)
+        invite.set_public_url("https://chat.example.org")
+        await pilot.pause()
+        assert invite.command == "tuichat connect wss://chat.example.org THEIR_NAME --ca-file 'my ca.pem' -- -x"
+        assert "this computer only" not in screen_text(app) and "(F7 copies both)" in screen_text(app)
+
+
 async def test_long_names_take_one_line_in_the_people_list(url: str) -> None:
     """QA: a long name wrapped mid-word, the bullet alone on its line; a CJK one took 4 lines."""
     from tuichat.tui.widgets import ParticipantList

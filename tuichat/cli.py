@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import contextlib
 import difflib
-import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -85,8 +84,8 @@ def _ice_servers(args: argparse.Namespace) -> list[object]:
 def _add_media(parser: argparse.ArgumentParser, *, camera: str, mic: str, speaker: bool = False) -> None:
     media = parser.add_argument_group("media")
     media.add_argument("--camera", default=camera, metavar="SRC",
-                       help=f"a camera index or path, 'test' (an animated pattern), a video file, or 'none' "
-                            f"(default: {camera})")
+                       help=f"a camera index or path, 'test' (an animated pattern), a video file, a still "
+                            f"image, a named pipe (MPEG-TS, Matroska), or 'none' (default: {camera})")
     media.add_argument("--mic", default=mic, metavar="SRC",
                        help=f"a microphone name or index, 'default', 'test' (a tone), or 'none' (default: {mic})")
     if speaker:
@@ -114,6 +113,14 @@ def _client_ssl(args: argparse.Namespace, command: str) -> tuple[bool, object]:
         return False, None
 
 
+def invite_trust_options(args: argparse.Namespace) -> tuple[str, ...]:
+    """What the invitee needs to trust the server as we do: the same CA file (by its name: they
+    get it from whoever made it), or ``--insecure``."""
+    if args.ca_file is not None:
+        return ("--ca-file", args.ca_file.name)
+    return ("--insecure",) if args.insecure else ()
+
+
 def _public_url(value: str) -> str:
     from tuichat.server.web import check_public_url
 
@@ -124,15 +131,16 @@ def _public_url(value: str) -> str:
 
 
 def _add_common(parser: argparse.ArgumentParser, command: str) -> None:
-    where = ("also log to this file (the log goes to stderr)" if command == "serve"
-             else f"where to log (default: {default_log_file(command)})")
+    where = {"serve": "also log to this file (the log goes to stderr)",
+             "devices": "log to this file (-v: the detail goes to stderr too)",
+             }.get(command, f"where to log (default: {default_log_file(command)})")
     parser.add_argument("--log-file", type=Path, default=None, help=where)
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
 
 
 def _add_client(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("address", metavar="HOST[:PORT]",
-                        help=f"the server: host, host:port (port {DEFAULT_PORT} by default) or a ws:// URL")
+                        help=f"the server: host, host:port (port {DEFAULT_PORT} by default) or a ws:// or wss:// URL")
     parser.add_argument("user", metavar="USER", type=_name, help="your name in the room (1-32 characters)")
     parser.add_argument("room", metavar="ROOM", type=_room, help="the room to join; made on first join")
 
@@ -233,9 +241,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_media(demo, camera="0", mic="default", speaker=True)
     _add_common(demo, "demo")
 
-    commands.add_parser("devices", help="list cameras and sound devices for --camera, --mic, --speaker",
-                        description="List the cameras and sound devices this machine has, with the numbers "
-                                    "and names that --camera, --mic and --speaker take.")
+    devices = commands.add_parser("devices", help="list cameras and sound devices for --camera, --mic, --speaker",
+                                  description="List the cameras and sound devices this machine has, with the "
+                                              "numbers and names that --camera, --mic and --speaker take.")
+    _add_common(devices, "devices")
     return parser
 
 
@@ -249,6 +258,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _devices(args: argparse.Namespace) -> int:
+    setup_logging(args.log_file, verbose=args.verbose, to_stderr=args.verbose)
     from tuichat.media import describe_devices
 
     print(describe_devices())
@@ -276,7 +286,7 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         asyncio.run(serve_forever(server))
     except KeyboardInterrupt:
-        logging.getLogger("tuichat").info("interrupted; server stopped")
+        pass  # the server has said it stopped
     except OSError as exc:
         print(f"tuichat serve: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_FAILURE
@@ -326,7 +336,8 @@ def _connect(args: argparse.Namespace) -> int:
     from tuichat.client import SessionOptions
 
     app = ChatApp(url=url, user=args.user, room=args.room, media=media, color_mode=colors,
-                  session_options=SessionOptions(ssl=ssl_option) if ssl_option is not None else None)  # type: ignore[arg-type]
+                  session_options=SessionOptions(ssl=ssl_option) if ssl_option is not None else None,  # type: ignore[arg-type]
+                  invite_options=invite_trust_options(args))
     app.run()
     if app.exit_message:
         with contextlib.suppress(OSError):  # the terminal may be gone (the reason we stopped)

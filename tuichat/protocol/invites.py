@@ -6,17 +6,33 @@ and its tests; the web page's invite.js writes the same forms.
 
 from __future__ import annotations
 
+import ipaddress
 import shlex
+from collections.abc import Sequence
 from urllib.parse import urlsplit
 
-__all__ = ["invite_command", "terminal_address"]
+__all__ = ["invite_command", "is_loopback_host", "terminal_address"]
 
 
-def invite_command(address: str, room: str) -> str:
+def invite_command(address: str, room: str, options: Sequence[str] = ()) -> str:
     """The command to paste into a shell: quoted where a shell would read a character (``a;b``,
-    ``it's``, ``$HOME``, zsh's globs in ``[::1]``), and a room that starts with '-' after ``--``."""
-    end_of_options = "-- " if room.startswith("-") else ""
-    return f"tuichat connect {shlex.quote(address)} THEIR_NAME {end_of_options}{shlex.quote(room)}"
+    ``it's``, ``$HOME``, zsh's globs in ``[::1]``), and a room that starts with '-' after ``--``.
+    ``options`` (``--ca-file tuichat.pem``: what the invitee needs too) go before the room."""
+    words = [shlex.quote(word) for word in options]
+    if room.startswith("-"):
+        words.append("--")
+    return " ".join(["tuichat connect", shlex.quote(address), "THEIR_NAME", *words, shlex.quote(room)])
+
+
+def is_loopback_host(host: str) -> bool:
+    """``localhost``, ``127.x.y.z`` or ``::1``: an address that reaches only the machine it is used on."""
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def terminal_address(public_url: str) -> str:

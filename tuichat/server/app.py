@@ -12,6 +12,7 @@ from typing import Any
 from aiohttp import web
 from aiortc import RTCIceServer
 
+from tuichat.protocol.invites import is_loopback_host
 from tuichat.protocol.limits import (
     DEFAULT_MAX_PARTICIPANTS,
     DEFAULT_PORT,
@@ -22,7 +23,7 @@ from tuichat.protocol.limits import (
     WS_PATH,
 )
 from tuichat.server.connection import Connection
-from tuichat.server.guard import IdleConnectionGuard, is_loopback
+from tuichat.server.guard import IdleConnectionGuard
 from tuichat.server.media import NEGOTIATE_TIMEOUT_S, SLOT_REST_S, MediaHub
 from tuichat.server.room import Registry
 from tuichat.server.web import WebClient, check_public_url, join_hints, public_base_url
@@ -195,7 +196,7 @@ class RoomServer:
         machine opening thousands of idle sockets must not use up the server's file descriptors."""
         if len(self.connections) >= self.limits.max_connections:
             return f"the server has {len(self.connections)} connections, its limit"
-        if is_loopback(peer):
+        if is_loopback_host(peer):
             return ""
         from_peer = sum(1 for c in self.connections if c.peer == peer)
         if from_peer >= self.limits.max_connections_per_address:

@@ -11,7 +11,6 @@ also keeps few such waiting connections per address, closing the newest beyond t
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import time
 from collections import defaultdict
@@ -20,9 +19,11 @@ from collections.abc import Awaitable, Callable, Iterable
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
+from tuichat.protocol.invites import is_loopback_host
+
 log = logging.getLogger(__name__)
 
-__all__ = ["IdleConnectionGuard", "is_loopback"]
+__all__ = ["IdleConnectionGuard"]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -86,7 +87,7 @@ class IdleConnectionGuard:
                 log.info("closed a connection from %s: no request in %g s", host, self.request_timeout)
                 connection.force_close()
                 closed += 1
-            elif not is_loopback(host):  # a reverse proxy on this machine speaks for many
+            elif not is_loopback_host(host):  # a reverse proxy on this machine speaks for many
                 waiting[host].append((since, connection))
         for host, connections_of_host in waiting.items():
             over = len(connections_of_host) - self.max_waiting_per_address
@@ -101,10 +102,3 @@ class IdleConnectionGuard:
 
 def _host(peername: object) -> str:
     return str(peername[0]) if isinstance(peername, tuple) and peername else str(peername)
-
-
-def is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

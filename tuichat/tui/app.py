@@ -10,7 +10,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.filter import Monochrome, NoColor
 from textual.notifications import Notification, Notify, SeverityLevel
 from textual.screen import Screen
 from textual.timer import Timer
@@ -41,6 +42,7 @@ from tuichat.tui.bridge import (
     SessionChanged,
 )
 from tuichat.tui.direct import TerminalWriter
+from tuichat.tui.grays import FourGrays
 from tuichat.tui.safe_text import printable
 from tuichat.tui.screens.help import HelpScreen
 from tuichat.tui.snapshots import MessageView, PublishView, StreamView
@@ -134,9 +136,16 @@ class ChatApp(App[None]):
     ]
 
     def __init__(self, url: str, user: str, room: str, *, session_options: SessionOptions | None = None,
-                 media: MediaOptions | None = None, color_mode: ColorMode = ColorMode.TRUECOLOR) -> None:
+                 media: MediaOptions | None = None, color_mode: ColorMode = ColorMode.TRUECOLOR,
+                 invite_options: Sequence[str] = ()) -> None:
+        """``invite_options``: command-line options the invite command passes on (``--ca-file NAME``)."""
         # ansi_color: palette colours go to the terminal as palette codes, not converted to RGB.
         super().__init__(ansi_color=color_mode is not ColorMode.TRUECOLOR)
+        if color_mode is ColorMode.MONO:
+            # The interface in the video's four grays too (the theme's red and green came through);
+            # in place of NO_COLOR's filter, which blanks the video where Textual paints it.
+            self._filters = [f for f in self._filters if not isinstance(f, NoColor | Monochrome)]
+            self._filters.append(FourGrays())
         self.media = media
         self.color_mode = color_mode
         self.preview = bool(media and media.preview)
@@ -163,6 +172,7 @@ class ChatApp(App[None]):
         self.exit_message = ""
         self.bridge = CallBridge(self, url, user, room, session_options, media)
         self.invite_address = display_address(url)
+        self.invite_options = tuple(invite_options)
         self._shown_messages: dict[tuple[float, int], None] = {}  # insertion-ordered, bounded below
         self._has_joined = False
         #: Why we are out of the room with no attempt to come (a refused join, a server that is not
@@ -187,7 +197,7 @@ class ChatApp(App[None]):
                         f"Message {self.room_name}  (F1 for help)", "Message  (F1 for help)", "Message"),
                        id="composer", max_length=TEXT_MAX_LENGTH, select_on_focus=False)
         yield StatusLine(id="status")
-        yield InviteLine(self.invite_address, self.room_name, id="invite")
+        yield InviteLine(self.invite_address, self.room_name, self.invite_options, id="invite")
         yield KeyBar(SHORT_KEY_LABELS, KEYS_DROPPED_FIRST)
 
     def on_mount(self) -> None:

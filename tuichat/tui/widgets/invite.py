@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from urllib.parse import quote
+from collections.abc import Sequence
+from urllib.parse import quote, urlsplit
 
 from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from tuichat.protocol.invites import invite_command, terminal_address
+from tuichat.protocol.invites import invite_command, is_loopback_host, terminal_address
 from tuichat.tui.safe_text import printable
 
 __all__ = ["InviteLine", "invite_command", "invite_link", "terminal_address"]
@@ -38,16 +39,23 @@ class InviteLine(Widget):
     #: The browser link; set ``public_url`` (the server's, from STATE) to rebuild it.
     link: reactive[str] = reactive("")
 
-    def __init__(self, address: str, room: str, **kwargs: object) -> None:
+    def __init__(self, address: str, room: str, options: Sequence[str] = (), **kwargs: object) -> None:
+        """``options``: what the invitee needs as well as we did (``--ca-file tuichat.pem``)."""
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.room = room
-        self.command = invite_command(address, room)
+        self.options = tuple(options)
+        self.command = invite_command(address, room, self.options)
         self.set_reactive(InviteLine.link, invite_link(address, room))
+
+    @property
+    def this_computer_only(self) -> bool:
+        """The address is a loopback one: an invitee elsewhere cannot use it (``serve`` prints one they can)."""
+        return is_loopback_host(urlsplit(self.link).hostname or "")
 
     def set_public_url(self, public_url: str) -> None:
         """Use the address the server says it is reached at (``serve --public-url``), in the command
         too: behind a reverse proxy the address we used is not one the invitee can reach."""
-        self.command = invite_command(terminal_address(public_url), self.room)
+        self.command = invite_command(terminal_address(public_url), self.room, self.options)
         self.link = invite_link(public_url, self.room)
         self.refresh()
 
@@ -70,5 +78,7 @@ class InviteLine(Widget):
             line.append("  or  ", style="dim")
             line.append(printable(self.link), style="bold underline")
         if hint:
-            line.append("   (F7 copies both)" if link else "   (F7 copies it and the browser link)", style="dim")
+            copies = "F7 copies both" if link else "F7 copies it and the browser link"
+            line.append(f"   (this computer only; {copies})" if self.this_computer_only else f"   ({copies})",
+                        style="dim")
         return line
