@@ -167,3 +167,39 @@ async def test_installed_on_video_receivers_only() -> None:
     finally:
         tuichat.rtc.jitter.enabled = True
         await pc.close()
+
+
+def test_a_sender_that_restarts_its_sequence_lower_still_gets_stall_recovery() -> None:
+    """Review: aiortc restarts its buffer at a packet far behind (a sender restarting its sequence
+    numbers), but the newest sequence number stayed at the old stream's, so the span looked larger
+    than the buffer and a lost packet froze the picture until the sequence caught up (~32k packets)."""
+    clock = FakeClock()
+    buffer = MarkerJitterBuffer(capacity=512, clock=clock)
+    old = feed(buffer, [packet(seq, seq * 100, b"o", marker=True) for seq in range(1000, 1011)])
+    assert len(released(old)) == 11
+    results: dict[int, tuple[bool, JitterFrame | None]] = {}
+    for i, seq in enumerate(range(200, 210)):  # a frame every 66 ms from 1.0 s; 202 is lost for good
+        clock.now = 1.0 + 0.066 * i
+        if seq != 202:
+            results[seq] = buffer.add(packet(seq, seq * 100, bytes([seq - 200]), marker=True))
+    data = {seq: frame.data for seq, (_, frame) in results.items() if frame is not None}
+    # 201 was the last frame out (1.066 s); 209 is the first packet more than 0.5 s later (1.594 s).
+    # 203 may continue 202's frame, so the picture resumes at 204 and asks for a keyframe.
+    assert data == {200: b"\x00", 201: b"\x01", 209: b"\x04"} and results[209][0] and buffer.skipped == 1
+    assert [buffer.pop_ready().data for _ in range(5)] == [bytes([k]) for k in range(5, 10)]  # type: ignore[union-attr]
+    assert buffer.pop_ready() is None
+    assert released(feed(buffer, [packet(210, 21_000, b"n", marker=True)])) == [(0, 21_000, b"n")]
+
+
+def test_a_stale_packet_a_little_behind_does_not_turn_off_stall_recovery() -> None:
+    """Ordinary misordering (a late copy of a released packet, under aiortc's MAX_MISORDER behind) is
+    dropped by aiortc and must not be taken for a restart."""
+    clock = FakeClock()
+    buffer = MarkerJitterBuffer(capacity=512, clock=clock)
+    feed(buffer, [packet(seq, seq * 100, b"o", marker=True) for seq in range(0, 100)])
+    feed(buffer, [packet(seq, seq * 100, b"o", marker=True) for seq in range(101, 110)])  # 100 is lost
+    assert buffer.add(packet(50, 5000, b"late", marker=True)) == (False, None)
+    clock.now = 0.6
+    pli, frame = buffer.add(packet(110, 11_000, b"k", marker=True))
+    # 101 may continue 100's frame: the picture resumes at 102, with a keyframe request.
+    assert pli and frame is not None and frame.timestamp == 10_200 and buffer.skipped == 1

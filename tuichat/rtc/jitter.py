@@ -40,7 +40,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from aiortc.jitterbuffer import JitterBuffer, JitterFrame
+from aiortc.jitterbuffer import MAX_MISORDER, JitterBuffer, JitterFrame
 from aiortc.rtp import RtpPacket
 
 __all__ = ["MAX_DECODE_BACKLOG", "STALL_TIMEOUT_S", "MarkerJitterBuffer", "enabled", "shed_backlog",
@@ -85,8 +85,13 @@ class MarkerJitterBuffer(JitterBuffer):
 
     def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
         self.payload_type = packet.payload_type
-        if self._newest is None or 0 < (packet.sequence_number - self._newest) % 65536 < 32768:
-            self._newest = packet.sequence_number
+        sequence = packet.sequence_number
+        if self._origin is None or self._newest is None or self._restarts(sequence):
+            # aiortc's buffer (re)starts at this packet: a sender that restarted its sequence numbers
+            # lower. Keeping the old newest would leave the stall check off for up to 32k packets.
+            self._newest = sequence
+        elif 0 < (sequence - self._newest) % 65536 < 32768:
+            self._newest = sequence
         pli, frame = super().add(packet)
         now = self._clock()
         if frame is not None:
@@ -97,6 +102,13 @@ class MarkerJitterBuffer(JitterBuffer):
                 self.skipped += 1
                 return True, self.pop_ready()
         return pli, frame
+
+    def _restarts(self, sequence: int) -> bool:
+        """Whether aiortc's ``add`` will empty the buffer and restart it at ``sequence``: a packet
+        further behind the origin than misordering explains (``MAX_MISORDER``)."""
+        assert self._origin is not None
+        behind = (self._origin - sequence) % 65536
+        return MAX_MISORDER <= behind < (sequence - self._origin) % 65536
 
     def _skip_stalled(self) -> bool:
         """Drop from the origin past the first gap to the first packet known to start a frame."""
