@@ -76,6 +76,9 @@ def test_devices_lists_what_the_media_options_take(tmp_path: Path) -> None:
         # A misspelt option is named with the one meant, in the command's own usage.
         (["connect", "localhost", "alice", "room", "--colour", "256"],
          "tuichat connect: error: unknown option --colour (did you mean --colors?)"),
+        # Review: a bad STUN URL surfaced only as a failed media connection (aiortc reads it late).
+        (["serve", "--stun", "http://nope"], "argument --stun: 'http://nope' is not a STUN URL"),
+        (["connect", "h", "u", "r", "--turn", "stun:x"], "argument --turn: 'stun:x' is not a TURN URL"),
         (["serve", "--prot", "9000"], "tuichat serve: error: unknown option --prot (did you mean --port?)"),
         (["bot", "--bogus"], "unknown option --bogus (see tuichat bot --help); the following arguments are required"),
         (["bot", "localhost", "alice", "room", "--say", "one", "two"],

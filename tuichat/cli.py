@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import difflib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
@@ -62,12 +62,25 @@ def _positive(value: str) -> int:
     return number
 
 
+def _ice_url(*schemes: str) -> Callable[[str], str]:
+    """An argparse type: a STUN/TURN URL aiortc can use, else a usage error naming it (aiortc reads
+    the URL only when it gathers candidates: a typo surfaced as a failed media connection)."""
+    def check(value: str) -> str:
+        from tuichat.rtc.ice import check_ice_url
+
+        try:
+            return check_ice_url(value, schemes)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    return check
+
+
 def _add_ice(parser: argparse.ArgumentParser) -> None:
     ice = parser.add_argument_group("ICE (no STUN or TURN server is used unless given)")
-    ice.add_argument("--stun", action="append", default=[], metavar="URL", help="a STUN server, e.g. "
-                     "stun:stun.example.org:3478 (repeatable)")
-    ice.add_argument("--turn", action="append", default=[], metavar="URL", help="a TURN server, e.g. "
-                     "turn:turn.example.org:3478 (repeatable)")
+    ice.add_argument("--stun", action="append", default=[], metavar="URL", type=_ice_url("stun", "stuns"),
+                     help="a STUN server, e.g. stun:stun.example.org:3478 (repeatable)")
+    ice.add_argument("--turn", action="append", default=[], metavar="URL", type=_ice_url("turn", "turns"),
+                     help="a TURN server, e.g. turn:turn.example.org:3478 (repeatable)")
     ice.add_argument("--turn-username", default=None, help="user name for the TURN servers")
     ice.add_argument("--turn-password", default=None, help="password for the TURN servers")
 

@@ -16,13 +16,19 @@ every sender (250 kbps – 1.5 Mbps) and the receiver's REMB feedback overwrites
   kbps Opus the same link carries 15 fps with no loss. It climbs back when the estimate allows.
 * ``TunableOpusEncoder`` encodes at ``AudioBudget.bitrate`` (aiortc's ``OpusEncoder`` is fixed at
   96 kbps) and reopens libopus when it changes; RTP timestamps count samples across reopenings.
+  It returns at most one Opus packet per frame: aiortc's sender stamps everything one ``encode``
+  returns with one RTP timestamp, so two packets from one call reach receivers as one frame
+  (aiortc's joins their bytes, a browser's drops one as a duplicate).
 
 Encoders run on aiortc's executor thread; budgets are read there (plain attribute reads).
 """
 
 from __future__ import annotations
 
+import collections
 import fractions
+import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -32,7 +38,7 @@ from aiortc.codecs import vpx
 from aiortc.codecs.base import Encoder
 from aiortc.codecs.vpx import Vp8Encoder
 from aiortc.mediastreams import convert_timebase
-from av import AudioFrame, AudioResampler, CodecContext, VideoFrame
+from av import AudioFifo, AudioFrame, AudioResampler, CodecContext, VideoFrame
 from av.frame import Frame
 from av.packet import Packet
 
@@ -48,8 +54,19 @@ __all__ = [
     "sender_codec",
 ]
 
+log = logging.getLogger(__name__)
+
 OPUS_SAMPLE_RATE = 48_000
 OPUS_SAMPLES_PER_FRAME = 960  # 20 ms, as aiortc
+#: The longest Opus packet (RFC 6716: 120 ms), in 20 ms frames: the decoded frames of any Opus
+#: publisher the server relays fit in one packet.
+OPUS_MAX_FRAMES_PER_PACKET = 6
+#: Input the Opus encoder may hold back (input arriving faster than one packet per call).
+OPUS_MAX_BACKLOG_S = 0.2
+#: Calls whose input the Opus packet length must fit: longer input lengthens packets at once, shorter
+#: input shortens them after this many calls (a second of 20 ms frames), so input whose frame length
+#: wavers does not reopen libopus on every call.
+OPUS_SHRINK_AFTER_CALLS = 50
 OPUS_TIME_BASE = fractions.Fraction(1, OPUS_SAMPLE_RATE)
 #: Where RTCRtpSender keeps its encoder (name-mangled private attribute of aiortc 1.16).
 _ENCODER_ATTRIBUTE = "_RTCRtpSender__encoder"
@@ -216,22 +233,44 @@ def fit_size(width: int, height: int, box_width: int, box_height: int) -> tuple[
 
 
 class TunableOpusEncoder(Encoder):
-    """Opus at ``budget.bitrate`` (VoIP mode, constrained VBR, 20 ms frames), reopened when the rate changes."""
+    """Opus at ``budget.bitrate`` (VoIP mode, constrained VBR), reopened when the rate changes.
 
-    def __init__(self, budget: AudioBudget) -> None:
+    Each ``encode`` returns at most one packet, stamped with its first sample's index. Its length
+    follows the input's frame length in 20 ms steps up to 120 ms (20 ms for the 20 ms frames of the
+    microphone and the tone, and for what aiortc and browsers publish; 60 ms for a publisher that
+    sends 60 ms packets), so a call's input fits in one packet and nothing piles up; 10 ms frames
+    give a packet every other call. Samples that do not fill a
+    packet wait in a FIFO for the next call, bounded by ``max_backlog`` seconds: input longer than
+    120 ms per call drops its oldest samples (the timestamps skip them) instead of growing delay.
+    """
+
+    def __init__(self, budget: AudioBudget, *, max_backlog: float = OPUS_MAX_BACKLOG_S) -> None:
+        if max_backlog * OPUS_SAMPLE_RATE < OPUS_MAX_FRAMES_PER_PACKET * OPUS_SAMPLES_PER_FRAME:
+            raise ValueError(f"max_backlog must hold the longest Opus packet (0.12 s), not {max_backlog} s")
         self.budget = budget
         self.codec: Any = None
         self.bitrate: int | None = None
+        #: Samples dropped because input came faster than packets could carry it.
+        self.samples_dropped = 0
         self.resampler = self._new_resampler()
         #: The input's (rate, layout, format) the resampler was made for.
         self._input: tuple[int, str, str] | None = None
-        self._timestamp = 0
+        self._fifo = AudioFifo()
+        self._max_backlog = round(max_backlog * OPUS_SAMPLE_RATE)
+        self._frames = 1  # 20 ms frames per packet, the open codec's
+        self._wanted: collections.deque[int] = collections.deque(maxlen=OPUS_SHRINK_AFTER_CALLS)
+        self._timestamp = 0  # the index of the FIFO's first sample
+
+    @property
+    def buffered_samples(self) -> int:
+        """48 kHz samples waiting for the next packet (at most ``max_backlog`` seconds' worth)."""
+        return int(self._fifo.samples)
 
     @staticmethod
     def _new_resampler() -> AudioResampler:
-        return AudioResampler(format="s16", layout="stereo", rate=OPUS_SAMPLE_RATE, frame_size=OPUS_SAMPLES_PER_FRAME)
+        return AudioResampler(format="s16", layout="stereo", rate=OPUS_SAMPLE_RATE)
 
-    def _open(self, bitrate: int) -> None:
+    def _open(self, bitrate: int, frames: int) -> None:
         codec: Any = CodecContext.create("libopus", "w")
         codec.bit_rate = bitrate
         codec.format = "s16"
@@ -240,13 +279,20 @@ class TunableOpusEncoder(Encoder):
         codec.time_base = OPUS_TIME_BASE
         # Constrained VBR: plain VBR spends up to twice the target on tonal sound (a 32 kbps
         # target gave 52 kbps on a test tone), which a 64 kbps preview budget cannot absorb.
-        codec.options = {"application": "voip", "vbr": "constrained"}
-        self.codec, self.bitrate = codec, bitrate
+        codec.options = {"application": "voip", "vbr": "constrained", "frame_duration": str(20 * frames)}
+        self.codec, self.bitrate, self._frames = codec, bitrate, frames
+
+    def _packet_frames(self, frame: AudioFrame) -> int:
+        """20 ms frames per packet: the most any of the last ``OPUS_SHRINK_AFTER_CALLS`` inputs needed."""
+        wanted = math.ceil(frame.samples * 50 / frame.sample_rate - 1e-9) if frame.sample_rate > 0 else 1
+        self._wanted.append(min(max(wanted, 1), OPUS_MAX_FRAMES_PER_PACKET))
+        return max(self._wanted)
 
     def encode(self, frame: Frame, force_keyframe: bool = False) -> tuple[list[bytes], int]:
         assert isinstance(frame, AudioFrame)
-        if self.codec is None or self.bitrate != self.budget.bitrate:
-            self._open(self.budget.bitrate)
+        frames = self._packet_frames(frame)
+        if self.codec is None or self.bitrate != self.budget.bitrate or frames != self._frames:
+            self._open(self.budget.bitrate, frames)
         # A server slot's sender carries one publisher, then another whose audio may differ (8 kHz
         # mono from a PCMU publisher after 48 kHz stereo Opus): PyAV's resampler refuses a frame
         # unlike its first, which ended the sender and left the slot silent for good (review).
@@ -255,14 +301,31 @@ class TunableOpusEncoder(Encoder):
             if self._input is not None:
                 self.resampler = self._new_resampler()
             self._input = shape
-        packets: list[Packet] = []
         for chunk in self.resampler.resample(frame):
-            packets += self.codec.encode(chunk)
-        if not packets:
+            chunk.pts = None  # the FIFO checks pts for continuity; our timestamps count samples
+            self._fifo.write(chunk)
+        size = self._frames * OPUS_SAMPLES_PER_FRAME
+        excess = self._fifo.samples - size - self._max_backlog  # what would remain after this packet
+        if excess > 0:
+            self._fifo.read(excess)
+            self._timestamp += excess
+            self.samples_dropped += excess
+            log.debug("Opus input came faster than packets: dropped the oldest %.0f ms",
+                      excess * 1000 / OPUS_SAMPLE_RATE)
+        if self._fifo.samples < size:
             return [], None  # type: ignore[return-value]  # aiortc's OpusEncoder does the same
         timestamp = self._timestamp
-        self._timestamp += OPUS_SAMPLES_PER_FRAME * len(packets)
-        return [bytes(p) for p in packets], timestamp
+        block = self._fifo.read(size)
+        assert block is not None
+        block.pts, block.time_base = timestamp, OPUS_TIME_BASE
+        packets: list[Packet] = self.codec.encode(block)
+        self._timestamp += size
+        # libopus makes one packet of frame_size samples at once; a second would share the timestamp.
+        if len(packets) != 1:
+            log.warning("libopus returned %d packets for one frame; sending the first only", len(packets))
+            if not packets:
+                return [], None  # type: ignore[return-value]
+        return [bytes(packets[0])], timestamp
 
     def pack(self, packet: Packet) -> tuple[list[bytes], int]:
         assert packet.pts is not None and packet.time_base is not None
