@@ -214,8 +214,10 @@ class Bot:
             await self.call.close()
         if self._audio_sink is not None:
             await self._audio_sink.stop()
-        for track in self._tracks:
-            track.stop()
+        if self._tracks:
+            from tuichat.media import release
+
+            await release(self._tracks)
 
     def _on_publish(self, update: CallUpdate) -> None:
         published = update.published

@@ -15,6 +15,7 @@ from .devices import (
     open_ready,
     open_speaker,
     open_video_source,
+    release,
     video_source_name,
 )
 from .drain import AudioDrain
@@ -61,6 +62,7 @@ __all__ = [
     "open_video_source",
     "preload_audio",
     "read_counter",
+    "release",
     "render_test_pattern",
     "stamp_counter",
     "video_source_name",

@@ -20,8 +20,10 @@ class WallClockPts:
         self._t0: float | None = None
         self._last = -1
 
-    def stamp(self, frame: VideoFrame) -> VideoFrame:
-        now = time.monotonic()
+    def stamp(self, frame: VideoFrame, at: float | None = None) -> VideoFrame:
+        """Set ``frame``'s pts from ``at`` (a ``time.monotonic()`` reading; now if None), such as
+        when a camera captured it, so the time it waited to be read does not count."""
+        now = time.monotonic() if at is None else at
         if self._t0 is None:
             self._t0 = now
         self._last = max(round((now - self._t0) * VIDEO_CLOCK_RATE), self._last + 1)

@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 import threading
+import time
 
 import cv2
 import numpy as np
@@ -33,12 +34,14 @@ def _describe(device: int | str) -> str:
 
 
 class CameraTrack(VideoStreamTrack):
-    """Frames from ``cv2.VideoCapture(device)`` as RGB ``VideoFrame``s.
+    """Frames from ``cv2.VideoCapture(device)`` as ``VideoFrame``s.
 
     Opening a camera can block for seconds, so it happens in the reader thread, never on the loop.
     On Linux a device node that does not exist fails in the constructor, without touching OpenCV;
     any other failure to open is raised as ``DeviceUnavailable`` by ``await ready()`` (and ends the
-    track, so ``recv()`` raises ``MediaStreamError``).
+    track, so ``recv()`` raises ``MediaStreamError``). ``stop()`` never waits for the thread (a
+    read or an open can block for seconds): the thread releases the device on its way out, and
+    ``await wait_closed()`` waits for that when it matters (reopening the same camera).
     """
 
     def __init__(
@@ -62,9 +65,11 @@ class CameraTrack(VideoStreamTrack):
                     raise DeviceUnavailable(f"no camera at index {device} ({node} does not exist).")
                 raise DeviceUnavailable(f"cannot open camera {device}: no such device.")
         self.frames_read = 0
-        self._slot: LatestValue[NDArray[np.uint8]] = LatestValue()
+        # BGR as OpenCV reads it, with the monotonic time it was read: converting and stamping
+        # wait for recv(), so a picture replaced unread costs neither.
+        self._slot: LatestValue[tuple[NDArray[np.uint8], float]] = LatestValue()
         self._stopping = threading.Event()
-        self._opened = threading.Event()
+        self._settled = threading.Event()  # the device opened, failed to, or the track was stopped
         self._error: DeviceUnavailable | None = None
         self._thread: threading.Thread | None = None
         self._pts = WallClockPts()
@@ -74,37 +79,63 @@ class CameraTrack(VideoStreamTrack):
             self._start_thread(asyncio.get_running_loop())
 
     def _start_thread(self, loop: asyncio.AbstractEventLoop) -> None:
-        if self._thread is None:
+        if self._thread is None and not self._stopping.is_set():
             self._slot.bind(loop)
             self._thread = threading.Thread(target=self._run, name=f"camera {self.device}", daemon=True)
             self._thread.start()
 
     async def ready(self, timeout: float | None = None) -> None:
-        """Wait until the camera is open; raise ``DeviceUnavailable`` if it cannot be."""
+        """Wait until the camera is open; raise ``DeviceUnavailable`` if it cannot be.
+
+        On failure the track is stopped: a reader thread left trying to open the camera would
+        turn it on later (its light too) with nobody reading it.
+        """
         timeout = self.open_timeout if timeout is None else timeout
         self._start_thread(asyncio.get_running_loop())
-        if not await asyncio.to_thread(self._opened.wait, timeout):
-            raise DeviceUnavailable(f"camera {_describe(self.device)} did not open within {timeout:g} s.")
-        if self._error is not None:
-            raise self._error
+        try:
+            if not await asyncio.to_thread(self._settled.wait, timeout):
+                raise DeviceUnavailable(f"camera {_describe(self.device)} did not open within {timeout:g} s.")
+            if self._error is not None:
+                raise self._error
+            if self._stopping.is_set():
+                raise DeviceUnavailable(f"camera {_describe(self.device)} was stopped before it opened.")
+        except Exception:
+            self.stop()
+            raise
 
     async def recv(self) -> VideoFrame:
         if self.readyState != "live":
             raise MediaStreamError
         self._start_thread(asyncio.get_running_loop())
-        rgb = await self._slot.get()
-        if rgb is None or self.readyState != "live":
+        item = await self._slot.get()
+        if item is None or self.readyState != "live":
             raise MediaStreamError
-        return self._pts.stamp(VideoFrame.from_ndarray(rgb, format="rgb24"))
+        bgr, captured_at = item
+        return self._pts.stamp(VideoFrame.from_ndarray(bgr, format="bgr24"), at=captured_at)
 
     def stop(self) -> None:
-        """End the track, release the device and join the reader thread."""
+        """End the track at once; the reader thread releases the device when its read returns."""
+        if self._stopping.is_set():
+            return
         super().stop()
         self._stopping.set()
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=2.0)
+        self._settled.set()  # a ready() waiting in a worker thread stops waiting
         self._slot.close()
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Block until the reader thread has released the device; False if not within ``timeout``.
+
+        Blocks: from the loop, ``await wait_closed()`` instead.
+        """
+        thread = self._thread
+        if thread is None or thread is threading.current_thread():
+            return True
+        thread.join(timeout)
+        return not thread.is_alive()
+
+    async def wait_closed(self, timeout: float | None = None) -> bool:
+        """Wait, in a worker thread, until the device is released (after ``stop()``)."""
+        return await asyncio.to_thread(self.join, timeout)
 
     def _run(self) -> None:
         cap: cv2.VideoCapture | None = None
@@ -125,7 +156,7 @@ class CameraTrack(VideoStreamTrack):
                 cap.set(cv2.CAP_PROP_FRAME_HEIGHT, height)
             if fps:
                 cap.set(cv2.CAP_PROP_FPS, fps)
-            self._opened.set()
+            self._settled.set()
             failures = 0
             while not self._stopping.is_set():
                 ok, bgr = cap.read()
@@ -139,7 +170,7 @@ class CameraTrack(VideoStreamTrack):
                     continue
                 failures = 0
                 self.frames_read += 1
-                self._slot.put(np.asarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), dtype=np.uint8))
+                self._slot.put((np.asarray(bgr, dtype=np.uint8), time.monotonic()))
         except Exception as exc:
             log.exception("camera %s failed", self.device)
             self._error = DeviceUnavailable(f"cannot use camera {_describe(self.device)}: {exc}.")
@@ -147,5 +178,5 @@ class CameraTrack(VideoStreamTrack):
         finally:
             if cap is not None:
                 cap.release()
-            self._opened.set()
+            self._settled.set()
             self._slot.close()

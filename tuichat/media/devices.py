@@ -11,7 +11,7 @@ import re
 import stat
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol, TypeVar
 
 from aiortc import MediaStreamTrack
@@ -30,12 +30,14 @@ from .tone import ToneTrack
 log = logging.getLogger(__name__)
 
 __all__ = ["AudioSink", "describe_devices", "open_audio_source", "open_ready", "open_speaker", "open_video_source",
-           "video_source_name"]
+           "release", "video_source_name"]
 
 T = TypeVar("T")
 
 #: How long opening a device may take before it is given up on (PortAudio and cameras can take seconds).
 OPEN_TIMEOUT_S = 10.0
+#: How long quitting waits for reader threads to release their devices.
+RELEASE_TIMEOUT_S = 2.0
 
 
 class AudioSink(Protocol):
@@ -47,10 +49,15 @@ class AudioSink(Protocol):
     async def stop(self) -> None: ...
 
 
+def _is_number(spec: str) -> bool:
+    """ASCII digits only: ``str.isdigit()`` is also true for "²", which ``int()`` then refuses."""
+    return spec.isascii() and spec.isdecimal()
+
+
 def _audio_device(spec: str) -> int | str | None:
     if spec == "default":
         return None
-    return int(spec) if spec.isdigit() else spec
+    return int(spec) if _is_number(spec) else spec
 
 
 def open_video_source(spec: str, *, label: str = "") -> MediaStreamTrack | None:
@@ -65,7 +72,7 @@ def open_video_source(spec: str, *, label: str = "") -> MediaStreamTrack | None:
         return TestPatternTrack(label=label)
     if not spec:
         raise DeviceUnavailable("no camera given (use none, test, a camera number or a path).")
-    if spec.isdigit():
+    if _is_number(spec):
         return CameraTrack(int(spec))
     if re.fullmatch(r"-\d+", spec):
         raise DeviceUnavailable(f"no camera {spec}: camera numbers start at 0.")
@@ -84,7 +91,7 @@ def open_video_source(spec: str, *, label: str = "") -> MediaStreamTrack | None:
 def video_source_name(spec: str) -> str:
     """How messages name the ``--camera`` source: "camera 0", "video file clip.mp4"."""
     spec = spec.strip()
-    if spec.isdigit() or spec.startswith("/dev/video"):
+    if _is_number(spec) or spec.startswith("/dev/video"):
         return f"camera {spec}"
     return f"video file {os.path.expanduser(spec)}"
 
@@ -114,16 +121,18 @@ async def open_ready(opener: Callable[[], T], *, what: str = "the device", timeo
 
     A device that fails after opening (a camera that never delivers) is stopped before
     ``DeviceUnavailable`` is raised: its reader thread could otherwise open the camera later and
-    keep it on, its light too, with nobody reading it. An opener that does not return within
-    ``timeout`` (a pipe nobody writes to blocks in open() for good) is given up on, as ``what``
-    that "did not open"; its thread is a daemon, so it holds neither the caller nor the process's
-    exit, and what it opens late is stopped.
+    keep it on, its light too, with nobody reading it. ``timeout`` bounds the whole of it, the
+    opener and then the device's ``ready()``. An opener that does not return in time (a pipe nobody
+    writes to blocks in open() for good) is given up on, as ``what`` that "did not open"; its
+    thread is a daemon, so it holds neither the caller nor the process's exit, and what it opens
+    late is stopped.
     """
     loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
     opening: asyncio.Future[T] = loop.create_future()
     threading.Thread(target=_open_in_thread, args=(opener, loop, opening), name=f"open {what}", daemon=True).start()
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout_at(deadline):
             device = await asyncio.shield(opening)
     except TimeoutError:
         opening.add_done_callback(_stop_if_opened)
@@ -136,11 +145,29 @@ async def open_ready(opener: Callable[[], T], *, what: str = "the device", timeo
     ready = getattr(device, "ready", None)
     if ready is not None:
         try:
-            await ready()
+            async with asyncio.timeout_at(deadline):
+                await ready()
+        except TimeoutError:
+            device.stop()  # type: ignore[attr-defined]
+            raise DeviceUnavailable(f"{what} did not open within {timeout:g} s{_pipe_hint(what)}.") from None
         except BaseException:
             device.stop()  # type: ignore[attr-defined]
             raise
     return device
+
+
+async def release(tracks: Iterable[MediaStreamTrack], timeout: float = RELEASE_TIMEOUT_S) -> None:
+    """Stop ``tracks`` and wait (off the loop, together, up to ``timeout``) for their reader threads
+    to let go of cameras and files: ``stop()`` returns at once, and a process that exits meanwhile
+    would tear a decoder down mid-frame. A thread stuck in a read is left to the process's exit."""
+    tracks = list(tracks)
+    for track in tracks:
+        track.stop()
+    closing = [wait for track in tracks if (wait := getattr(track, "wait_closed", None)) is not None]
+    if closing:
+        released = await asyncio.gather(*(wait(timeout) for wait in closing))
+        if not all(released):
+            log.warning("%d media sources still held their device after %g s", released.count(False), timeout)
 
 
 def _open_in_thread(opener: Callable[[], T], loop: asyncio.AbstractEventLoop, opening: asyncio.Future[T]) -> None:

@@ -6,8 +6,9 @@ An unconsumed aiortc track buffers frames without bound, so every received track
 from __future__ import annotations
 
 from aiortc import MediaStreamTrack
-from aiortc.mediastreams import MediaStreamError
 from av import AudioFrame
+from av.frame import Frame
+from av.packet import Packet
 
 from ._tasks import TrackTasks
 
@@ -21,7 +22,7 @@ class AudioDrain:
         self.frames_received = 0
         self.samples_received = 0
         self.frames_by_track: dict[str, int] = {}
-        self._tasks = TrackTasks(self._consume, "audio drain")
+        self._tasks = TrackTasks(self._on_frame, "audio drain")
 
     def start(self) -> None:
         """Nothing to open; present so callers can treat every sink alike."""
@@ -40,13 +41,8 @@ class AudioDrain:
         """Stop draining every track (idempotent)."""
         await self._tasks.close()
 
-    async def _consume(self, track: MediaStreamTrack) -> None:
-        while True:
-            try:
-                frame = await track.recv()
-            except MediaStreamError:
-                return
-            self.frames_received += 1
-            self.frames_by_track[track.id] = self.frames_by_track.get(track.id, 0) + 1
-            if isinstance(frame, AudioFrame):
-                self.samples_received += frame.samples
+    def _on_frame(self, track: MediaStreamTrack, frame: Frame | Packet) -> None:
+        self.frames_received += 1
+        self.frames_by_track[track.id] = self.frames_by_track.get(track.id, 0) + 1
+        if isinstance(frame, AudioFrame):
+            self.samples_received += frame.samples

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import stat
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import av
@@ -24,10 +26,29 @@ log = logging.getLogger(__name__)
 
 # Frame interval assumed when a file gives no usable rate.
 FALLBACK_INTERVAL_S = 1 / 25
+#: This many video packets in a row that fail to decode end the source; fewer are skipped (a
+#: damaged stretch of a file heals at its next keyframe).
+MAX_BAD_PACKETS = 50
+#: Said when a pipe's input cannot be read: MP4 keeps its index at the end, which needs seeking.
+PIPE_HINT = "a pipe needs a streamable format such as MPEG-TS or Matroska"
+# Pixel formats PyAV can wrap around an array without a copy (yuv ones only at even sizes).
+_NUMPY_FORMATS = frozenset({"yuv420p", "yuvj420p", "rgb24", "bgr24", "rgba", "bgra", "gray"})
 
 
 def _reason(exc: BaseException) -> str:
     return str(getattr(exc, "strerror", None) or exc).rstrip(".").lower() or type(exc).__name__
+
+
+def _is_pipe(path: str) -> bool:
+    """Anything but a regular file (a FIFO, a terminal) cannot be rewound, so it is not looped."""
+    try:
+        return not stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:  # not a path: a URL FFmpeg opens itself, treated as a file
+        return False
+
+
+class _Undecodable(Exception):
+    """The video cannot be decoded; the message says why, for ``ended_reason``."""
 
 
 class FileVideoTrack(VideoStreamTrack):
@@ -35,7 +56,10 @@ class FileVideoTrack(VideoStreamTrack):
 
     The file is opened (and checked for a video stream) in the constructor, so a bad path fails at
     once; decoding starts on the first ``recv()``. Frames get fresh 90 kHz timestamps from the
-    wall clock, so looping never makes time go backwards.
+    wall clock, so looping never makes time go backwards. A packet that fails to decode is skipped;
+    a still image is decoded once and offered again at the frame interval; a named pipe plays once,
+    to its end. ``stop()`` never waits for the thread (it may be blocked reading a pipe): the thread
+    closes the file on its way out, and ``await wait_closed()`` waits for that.
     """
 
     def __init__(self, path: str | os.PathLike[str], *, loop: bool = True) -> None:
@@ -44,18 +68,27 @@ class FileVideoTrack(VideoStreamTrack):
         self.loop = loop
         self.loops_completed = 0
         self.frames_decoded = 0
+        #: Video packets skipped because they did not decode (a damaged stretch of the file).
+        self.packets_skipped = 0
+        #: A named pipe, or anything else that is not a regular file: played once, never looped.
+        self.is_pipe = _is_pipe(self.path)
         try:
             self._container: Any = av.open(self.path, mode="r")
         except (av.FFmpegError, OSError) as exc:
-            raise DeviceUnavailable(f"cannot open video file {self.path}: {_reason(exc)}.") from exc
+            reason = self._hinted(_reason(exc)) if isinstance(exc, av.FFmpegError) else _reason(exc)
+            raise DeviceUnavailable(f"cannot open video file {self.path}: {reason}.") from exc
         if not self._container.streams.video:
             self._container.close()
             raise DeviceUnavailable(f"cannot open video file {self.path}: it has no video stream.")
+        self._seekable = True  # until a seek fails, or leads nowhere: then each pass reopens the file
         self._slot: LatestValue[VideoFrame] = LatestValue()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._pts = WallClockPts()
-        #: Why the track ended by itself (a file that could not be decoded), for the user.
+        # What the current pass has met, for the reason when it decodes nothing.
+        self._pass_packets = 0
+        self._pass_error: BaseException | None = None
+        #: Why the track ended by itself (a file that could not be decoded, a pipe's end), for the user.
         self.ended_reason: str | None = None
 
     @property
@@ -76,19 +109,41 @@ class FileVideoTrack(VideoStreamTrack):
         return self._pts.stamp(frame)
 
     def stop(self) -> None:
-        """End the track and the decoder thread (it closes the file on its way out)."""
+        """End the track at once; the decoder thread closes the file when its read returns."""
+        if self._stopping.is_set():
+            return
         super().stop()
         self._stopping.set()
-        thread = self._thread
-        if thread is None:
+        if self._thread is None:
             self._container.close()
-        elif thread is not threading.current_thread():
-            thread.join(timeout=2.0)
         self._slot.close()
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Block until the decoder thread has closed the file; False if not within ``timeout``.
+
+        Blocks: from the loop, ``await wait_closed()`` instead.
+        """
+        thread = self._thread
+        if thread is None or thread is threading.current_thread():
+            return True
+        thread.join(timeout)
+        return not thread.is_alive()
+
+    async def wait_closed(self, timeout: float | None = None) -> bool:
+        """Wait, in a worker thread, until the file is closed (after ``stop()``)."""
+        return await asyncio.to_thread(self.join, timeout)
+
+    def _hinted(self, reason: str) -> str:
+        """``reason``, with what a pipe needs when a pipe gave no picture at all."""
+        return f"{reason}; {PIPE_HINT}" if self.is_pipe and not self.frames_decoded else reason
 
     def _decode(self) -> None:
         try:
-            self._decode_passes()
+            self._play()
+        except (_Undecodable, av.FFmpegError) as exc:  # the file's fault: no traceback needed
+            reason = str(exc) if isinstance(exc, _Undecodable) else _reason(exc)
+            self.ended_reason = f"video file {self.path} could not be decoded: {self._hinted(reason)}"
+            log.warning("%s; the track ends", self.ended_reason)
         except Exception as exc:
             log.exception("decoding %s failed; the track ends", self.path)
             self.ended_reason = f"video file {self.path} could not be decoded: {_reason(exc)}"
@@ -96,31 +151,75 @@ class FileVideoTrack(VideoStreamTrack):
             self._container.close()
             self._slot.close()
 
-    def _rewind(self) -> Any:
-        """Back to the first frame; returns the video stream to decode. A still image (JPEG)
-        decodes nothing after a seek: it is opened again instead, as any file of one frame."""
-        if self.frames_decoded != self.loops_completed:  # more than one frame a pass
-            self._container.seek(0)
-            return self._container.streams.video[0]
-        self._container.close()
-        self._container = av.open(self.path, mode="r")
-        return self._video_stream()
-
     def _video_stream(self) -> Any:
         """The container's video stream, set to decode on several threads (before its first frame)."""
         stream = self._container.streams.video[0]
         stream.thread_type = "AUTO"
         return stream
 
-    def _decode_passes(self) -> None:
+    def _reopen(self) -> Any:
+        self._container.close()
+        self._container = av.open(self.path, mode="r")
+        return self._video_stream()
+
+    def _rewind(self) -> tuple[Any, bool]:
+        """Back to the first frame: (the video stream, whether the file was opened afresh).
+
+        A seek where the format allows it; a fresh open where it does not (raw H.264 refuses to
+        seek, a JPEG decodes nothing after one).
+        """
+        if self._seekable:
+            try:
+                self._container.seek(0)
+                return self._container.streams.video[0], False
+            except (av.FFmpegError, OSError) as exc:
+                log.debug("%s cannot seek (%s); it is opened again for each pass", self.path, _reason(exc))
+                self._seekable = False
+        return self._reopen(), True
+
+    def _frames(self, stream: Any) -> Iterator[VideoFrame]:
+        """One pass over the file's video, decoded packet by packet: a packet the decoder refuses is
+        skipped, unless ``MAX_BAD_PACKETS`` in a row are (the rest of the file is not worth trying)."""
+        self._pass_packets, self._pass_error = 0, None
+        bad_in_row = 0
+        for packet in self._container.demux(stream):
+            if self._stopping.is_set():
+                return
+            if packet.size:
+                self._pass_packets += 1
+            try:
+                frames = packet.decode()
+            except av.FFmpegError as exc:
+                self.packets_skipped += 1
+                self._pass_error = exc
+                bad_in_row += 1
+                log.debug("%s: skipped a video packet that does not decode (%s)", self.path, _reason(exc))
+                if bad_in_row >= MAX_BAD_PACKETS:
+                    raise _Undecodable(f"{_reason(exc)} ({bad_in_row} video packets in a row)") from exc
+                continue
+            bad_in_row = 0
+            for frame in frames:
+                assert isinstance(frame, VideoFrame)
+                yield frame
+
+    def _nothing_decoded(self) -> str:
+        """Why a pass from the file's start gave no picture."""
+        if self._pass_error is not None:
+            return f"{_reason(self._pass_error)} (no picture from its {self._pass_packets} video packets)"
+        return "the file has no decodable video frames"
+
+    def _play(self) -> None:
         stream = self._video_stream()
         rate = stream.average_rate or stream.guessed_rate
         interval = float(1 / rate) if rate else FALLBACK_INTERVAL_S
         epoch = time.monotonic()  # when this pass's first frame is due
+        fresh = True  # this pass starts from an open, not a seek
         while not self._stopping.is_set():
             first_t: float | None = None
             t = 0.0
-            for frame in self._container.decode(stream):
+            last: VideoFrame | None = None
+            count = 0
+            for frame in self._frames(stream):
                 if frame.pts is not None and frame.time_base is not None:
                     t = float(frame.pts * frame.time_base)
                 else:
@@ -136,10 +235,37 @@ class FileVideoTrack(VideoStreamTrack):
                     return
                 self.frames_decoded += 1
                 self._slot.put(frame)
-            if first_t is None:
-                raise RuntimeError("the file has no decodable video frames")
+                last, count = frame, count + 1
+            if self._stopping.is_set():
+                return
+            if first_t is None or last is None:
+                if not fresh:  # the seek seemed to work but led nowhere: open the file again instead
+                    self._seekable = False
+                    stream, fresh = self._reopen(), True
+                    continue
+                raise _Undecodable(self._nothing_decoded())
+            if self.is_pipe:
+                self.ended_reason = f"video file {self.path}: the pipe ended"
+                return
             if not self.loop:
                 return
             self.loops_completed += 1
             epoch += (t - first_t) + interval
-            stream = self._rewind()
+            if count == 1 and self.loops_completed == 1:
+                self._repeat(last, epoch, interval)
+                return
+            stream, fresh = self._rewind()
+
+    def _repeat(self, frame: VideoFrame, due: float, interval: float) -> None:
+        """A file of one frame (a still image): offer it again at each interval without decoding
+        (reopening and decoding it each time cost 38% of a core for a 12-megapixel JPEG). Each
+        offer is a new frame over the same pixels, so a pts stamped on one never changes another."""
+        if frame.format.name in _NUMPY_FORMATS and not (frame.format.name.startswith("yuv") and
+                                                        (frame.width % 2 or frame.height % 2)):
+            pixels, pixel_format = frame.to_ndarray(), frame.format.name
+        else:
+            pixels, pixel_format = frame.to_ndarray(format="rgb24"), "rgb24"
+        while not self._stopping.wait(max(0.0, due - time.monotonic())):
+            self._slot.put(VideoFrame.from_numpy_buffer(pixels, format=pixel_format))
+            self.loops_completed += 1
+            due = max(due + interval, time.monotonic() - MAX_LAG_S)

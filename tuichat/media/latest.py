@@ -12,6 +12,7 @@ from aiortc.mediastreams import MediaStreamError
 from av import VideoFrame
 from numpy.typing import NDArray
 
+from ._tasks import FrameFailures
 from .rate import FrameRate
 
 __all__ = ["LatestFrameSink"]
@@ -23,7 +24,10 @@ class LatestFrameSink:
     """Consumes one video track in a task and keeps only its newest frame as an RGB array.
 
     Reading the track as fast as it delivers keeps aiortc's queues empty; the renderer takes
-    ``latest`` whenever it redraws, so a slow screen drops frames instead of adding delay.
+    ``latest`` whenever it redraws, so a slow screen drops frames instead of adding delay. A frame
+    that fails (its conversion or a callback raising) is dropped and counted in ``frame_errors``;
+    the reading stops only when the track ends or ``stop()`` is called, since aiortc's queue
+    behind an unread track grows without bound.
     """
 
     def __init__(
@@ -40,8 +44,14 @@ class LatestFrameSink:
         self.size: tuple[int, int] | None = None
         self.ended = False
         self._rate = FrameRate()
+        self._failures = FrameFailures(f"video track {track.id}")
         self._task: asyncio.Task[None] | None = None
         self._changed: asyncio.Condition | None = None
+
+    @property
+    def frame_errors(self) -> int:
+        """Frames dropped because converting them or a callback raised."""
+        return self._failures.count
 
     @property
     def fps(self) -> float:
@@ -80,10 +90,15 @@ class LatestFrameSink:
                 except MediaStreamError:
                     break
                 if isinstance(frame, VideoFrame):
-                    await self._accept(frame)
-        except Exception:
+                    try:
+                        self._accept(frame)
+                    except Exception:
+                        self._failures.record()
+                    await self._notify()
+        except Exception:  # recv() itself broke: the track is unusable, not one frame
             log.exception("reading video track %s failed", self.track.id)
         finally:
+            self._failures.summary()
             self.ended = True
             await self._notify()
         # Reached only when the track ended (or failed), not when stop() cancelled us.
@@ -93,7 +108,7 @@ class LatestFrameSink:
             except Exception:
                 log.exception("on_ended callback failed")
 
-    async def _accept(self, frame: VideoFrame) -> None:
+    def _accept(self, frame: VideoFrame) -> None:
         rgb = np.asarray(frame.to_ndarray(format="rgb24"), dtype=np.uint8)
         size = (frame.width, frame.height)
         resized = size != self.size
@@ -105,7 +120,6 @@ class LatestFrameSink:
             self.on_resize(*size)
         if self.on_frame is not None:
             self.on_frame(rgb)
-        await self._notify()
 
     async def _notify(self) -> None:
         cond = self._changed

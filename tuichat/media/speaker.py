@@ -9,7 +9,8 @@ from typing import Any
 import av
 import numpy as np
 from aiortc import MediaStreamTrack
-from aiortc.mediastreams import MediaStreamError
+from av.frame import Frame
+from av.packet import Packet
 
 from ..errors import DeviceUnavailable
 from ._handoff import SampleFifo
@@ -49,8 +50,14 @@ class Speaker:
         self.callbacks = 0
         self._buffers: dict[MediaStreamTrack, SampleFifo] = {}
         self._buffers_lock = threading.Lock()
-        self._tasks = TrackTasks(self._consume, "speaker")
+        self._resamplers: dict[MediaStreamTrack, av.AudioResampler] = {}
+        self._tasks = TrackTasks(self._on_frame, "speaker", on_end=self._on_end)
         self._stream: Any = None
+
+    @property
+    def frame_errors(self) -> int:
+        """Frames dropped because they could not be played (a resampler refusing them, say)."""
+        return self._tasks.frame_errors
 
     def buffer_for(self, track: MediaStreamTrack) -> SampleFifo | None:
         """The jitter buffer of ``track`` (for statistics and tests)."""
@@ -71,9 +78,19 @@ class Speaker:
                 device=index,
                 callback=self._callback,
             )
-            stream.start()
         except (sd.PortAudioError, ValueError) as exc:
             raise DeviceUnavailable(f"cannot open speaker {device_label(self.device)}: {exc}.") from exc
+        try:
+            stream.start()
+        except BaseException as exc:
+            # Opened but not started: close it, or the device stays held with nobody to close it.
+            try:
+                stream.close(ignore_errors=True)
+            except Exception:
+                log.exception("closing speaker %s after it failed to start failed", device_label(self.device))
+            if isinstance(exc, (sd.PortAudioError, ValueError)):
+                raise DeviceUnavailable(f"cannot open speaker {device_label(self.device)}: {exc}.") from exc
+            raise
         self._stream = stream
 
     def add_track(self, track: MediaStreamTrack) -> None:
@@ -85,12 +102,14 @@ class Speaker:
     def remove_track(self, track: MediaStreamTrack) -> None:
         """Stop playing ``track`` and forget its buffer."""
         self._tasks.remove(track)
+        self._resamplers.pop(track, None)
         with self._buffers_lock:
             self._buffers.pop(track, None)
 
     async def stop(self) -> None:
         """Stop every track's task and close the device (idempotent)."""
         await self._tasks.close()
+        self._resamplers.clear()
         with self._buffers_lock:
             self._buffers.clear()
         stream, self._stream = self._stream, None
@@ -100,28 +119,28 @@ class Speaker:
             except Exception:
                 log.exception("closing speaker %s failed", device_label(self.device))
 
-    async def _consume(self, track: MediaStreamTrack) -> None:
+    def _on_frame(self, track: MediaStreamTrack, frame: Frame | Packet) -> None:
         fifo = self._buffers.get(track)
-        if fifo is None:
+        if fifo is None or not isinstance(frame, av.AudioFrame):
             return
-        resampler = av.AudioResampler(format="s16", layout="mono", rate=self.sample_rate)
-        try:
-            while True:
-                try:
-                    frame = await track.recv()
-                except MediaStreamError:
-                    return
-                if not isinstance(frame, av.AudioFrame):
-                    continue
-                self.frames_received += 1
-                for out in resampler.resample(frame):
-                    fifo.write(np.asarray(out.to_ndarray(), dtype=np.int16).reshape(-1))
-        finally:
-            # Let the device play out the tail; without a running device nobody would, so drop it.
+        self.frames_received += 1
+        resampler = self._resamplers.get(track)
+        if resampler is None:
+            resampler = self._resamplers[track] = av.AudioResampler(
+                format="s16", layout="mono", rate=self.sample_rate)
+        for out in resampler.resample(frame):
+            fifo.write(np.asarray(out.to_ndarray(), dtype=np.int16).reshape(-1))
+
+    def _on_end(self, track: MediaStreamTrack) -> None:
+        # Let the device play out the tail; without a running device nobody would, so drop it.
+        self._resamplers.pop(track, None)
+        with self._buffers_lock:
+            fifo = self._buffers.get(track)
+            if fifo is None:
+                return
             fifo.close()
-            with self._buffers_lock:
-                if self._stream is None and self._buffers.get(track) is fifo:
-                    del self._buffers[track]
+            if self._stream is None:
+                del self._buffers[track]
 
     def _callback(self, outdata: Any, frames: int, time: Any, status: Any) -> None:
         # PortAudio's thread: sum every buffer in int32, clip to int16; never block for long.

@@ -431,5 +431,9 @@ class CallBridge:
         for track in self._opened_tracks:  # idempotent: the call stopped those it had
             track.stop()
         await self.session.disconnect()
+        if self._opened_tracks:  # the room has seen us leave: now let the devices go
+            from tuichat.media import release
+
+            await release(self._opened_tracks)
 
 
