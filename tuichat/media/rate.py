@@ -12,6 +12,9 @@ MAX_ARRIVALS = 1000
 
 
 class FrameRate:
+    """Call ``tick()`` per frame; ``fps`` counts the arrivals of the last ``window`` seconds only,
+    so a stream that stalls reads as slowing down, not as its lifetime average."""
+
     def __init__(self, window: float = FPS_WINDOW_S) -> None:
         self.window = window
         self._arrivals: collections.deque[float] = collections.deque(maxlen=MAX_ARRIVALS)

@@ -25,6 +25,8 @@ MAX_WIDTH = 640
 
 
 class FrameTap(MediaStreamTrack):
+    """Passes ``source``'s frames on unchanged and keeps the newest for ``latest_frame()``."""
+
     kind = "video"
 
     def __init__(self, source: MediaStreamTrack) -> None:

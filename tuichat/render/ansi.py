@@ -7,6 +7,7 @@ import numpy.typing as npt
 
 from .cells import HALF_BLOCK, CellImage
 from .modes import ColorMode
+from .palette import ansi16_sgr
 
 __all__ = ["encode_ansi"]
 
@@ -23,9 +24,7 @@ def _codes(cells: CellImage, fg: bool) -> list[list[str]]:
         return [[f"{lead}{r};{g};{b}" for r, g, b in line] for line in rgb.tolist()]
     index = cells.top_index if fg else cells.bottom_index
     if mode in (ColorMode.COLOR16, ColorMode.MONO):  # mono: the grays of the 16
-        # 0–7 → 30–37 / 40–47; 8–15 (bright, aixterm) → 90–97 / 100–107.
-        base = np.where(index < 8, 30, 82) + (0 if fg else 10)
-        return [[str(n) for n in line] for line in (base + index).tolist()]
+        return [[str(n) for n in line] for line in ansi16_sgr(index, fg=fg).tolist()]
     lead = "38;5;" if fg else "48;5;"
     return [[f"{lead}{n}" for n in line] for line in index.tolist()]
 

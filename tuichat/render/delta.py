@@ -39,7 +39,7 @@ import numpy.typing as npt
 
 from .cells import HALF_BLOCK, CellImage
 from .modes import ColorMode
-from .palette import _CUBE_LUT, CUBE_LEVELS, PALETTE_256, quantize
+from .palette import CUBE_LEVELS, CUBE_LUT, PALETTE_256, ansi16_sgr, quantize
 
 __all__ = ["FULL_BLOCK", "LOWER_HALF_BLOCK", "DeltaEncoder", "DeltaStats"]
 
@@ -341,8 +341,7 @@ class DeltaEncoder:
             idx = np.clip(index[first], 0, 255)
             pen = PALETTE_256[idx].astype(np.int32)
             if self.mode in (ColorMode.COLOR16, ColorMode.MONO):  # mono: the grays of the 16
-                base = 30 if fg else 40
-                code = np.array([str(c) for c in np.where(idx < 8, idx + base, idx + base + 52).tolist()], dtype=object)
+                code = np.array([str(c) for c in ansi16_sgr(idx, fg=fg).tolist()], dtype=object)
             else:
                 code = np.array([lead + "5;" + _DEC[c] for c in idx.tolist()], dtype=object)
         else:
@@ -353,7 +352,7 @@ class DeltaEncoder:
                 level = 8 + 10 * k
                 gray_ok = (level >= lo_c.max(axis=1)) & (level <= hi_c.min(axis=1))
                 # Else the nearest cube level per channel, if each is inside the box.
-                cube = _CUBE_LUT[pen]
+                cube = CUBE_LUT[pen]
                 cube_rgb = CUBE_LEVELS[cube].astype(np.int32)
                 cube_ok = ((cube_rgb >= lo_c) & (cube_rgb <= hi_c)).all(axis=1) & ~gray_ok
                 pen = np.where(gray_ok[:, None], level[:, None], pen)

@@ -9,7 +9,8 @@ import numpy.typing as npt
 
 from .modes import ColorMode
 
-__all__ = ["CUBE_LEVELS", "GRAY_LEVELS", "MONO_INDICES", "PALETTE_16", "PALETTE_256", "quantize"]
+__all__ = ["CUBE_LEVELS", "CUBE_LUT", "GRAY_LEVELS", "MONO_INDICES", "PALETTE_16", "PALETTE_256", "ansi16_sgr",
+           "quantize"]
 
 #: xterm's default RGB values for the 16 ANSI colours (0–7 normal, 8–15 bright). Real terminals
 #: differ (each theme has its own); these are what `38;5;n` means in xterm and in pyte.
@@ -56,7 +57,8 @@ def _nearest_level_lut(levels: npt.NDArray[np.uint8]) -> npt.NDArray[np.intp]:
 
 
 # Per-channel lookup tables: all 256-colour and mono quantisation is gathers and arithmetic.
-_CUBE_LUT = _nearest_level_lut(CUBE_LEVELS)
+#: Each channel value 0–255 → its nearest cube level (0–5).
+CUBE_LUT = _nearest_level_lut(CUBE_LEVELS)
 
 
 def _mono_tables() -> tuple[npt.NDArray[np.int16], npt.NDArray[np.int16], npt.NDArray[np.float32]]:
@@ -74,6 +76,13 @@ _MONO_LOWER, _MONO_UPPER, _MONO_FRACTION = _mono_tables()
 #: A 4×4 Bayer matrix as thresholds in (0, 1): a pixel takes the upper gray where its fraction
 #: between the two passes the threshold at its place, so an area averages to its true luma.
 _BAYER_4 = ((np.array([[0, 8, 2, 10], [12, 4, 14, 6], [3, 11, 1, 9], [15, 7, 13, 5]]) + 0.5) / 16).astype(np.float32)
+
+
+def ansi16_sgr(index: npt.NDArray[np.integer], *, fg: bool) -> npt.NDArray[np.int64]:
+    """The SGR parameter of each 16-colour index: 0–7 → 30–37 (fg) / 40–47 (bg); 8–15, the bright
+    colours, → aixterm's 90–97 / 100–107 (shorter than ``38;5;n``, and what 16-colour terminals know)."""
+    index = np.asarray(index, dtype=np.int64)
+    return np.where(index < 8, 30, 82) + (0 if fg else 10) + index
 
 
 def _redmean_sq(a: npt.NDArray[np.float32], b: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
@@ -95,7 +104,7 @@ def _quantize_256(px: npt.NDArray[np.uint8]) -> npt.NDArray[np.int16]:
     channel mean; the closest of the three by redmean wins. Exact per pixel, unlike a 5-bit RGB
     LUT, whose bins straddle palette entries (it would send 128,128,128 to cube 102).
     """
-    cube = _CUBE_LUT[px]  # (N, 3) levels 0..5
+    cube = CUBE_LUT[px]  # (N, 3) levels 0..5
     best = (16 + 36 * cube[:, 0] + 6 * cube[:, 1] + cube[:, 2]).astype(np.int16)
     pf = px.astype(np.float32)
     best_d = _redmean_sq(pf, PALETTE_256[best].astype(np.float32))

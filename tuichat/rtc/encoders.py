@@ -225,7 +225,8 @@ class UplinkVp8Encoder(CappedVp8Encoder):
 
 def fit_size(width: int, height: int, box_width: int, box_height: int) -> tuple[int, int]:
     """The largest even size with ``width:height``'s aspect ratio inside the box, never upscaled
-    (the server's scaling for a subscriber and the publisher's uplink ladder agree on it)."""
+    beyond the even minimum of 2×2 that VP8 needs (the server's scaling for a subscriber and the
+    publisher's uplink ladder agree on it)."""
     scale = min(box_width / width, box_height / height, 1.0)
     w = min(box_width, width, round(width * scale))
     h = min(box_height, height, round(height * scale))
