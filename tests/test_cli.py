@@ -189,7 +189,12 @@ async def test_bot_with_no_server_exits_1() -> None:
     assert json.loads(stdout.decode().splitlines()[-1])["status"] == "FAILED"
 
 
-async def test_serve_logs_connections_joins_and_leaves_and_stops_on_ctrl_c() -> None:
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
+async def test_serve_logs_connections_joins_and_leaves_and_stops_on_ctrl_c_or_sigterm(stop_signal: int) -> None:
+    """Soak QA: SIGTERM (kill, systemd, docker stop) ended the server without stopping it: clients
+    were not told, and waited for their heartbeat to time out."""
+    import aiohttp
+
     port = free_port()
     server = await asyncio.create_subprocess_exec(
         *TUICHAT, "serve", "--host", "127.0.0.1", "--port", str(port),
@@ -215,7 +220,12 @@ async def test_serve_logs_connections_joins_and_leaves_and_stops_on_ctrl_c() -> 
             await expect("connection from 127.0.0.1")
             await expect("alice (p1) joined room lobby [1 present]")
         await expect("alice (p1) left room lobby")
-        server.send_signal(signal.SIGINT)
+        async with aiohttp.ClientSession() as http, http.ws_connect(f"ws://127.0.0.1:{port}/ws") as ws:
+            await expect("connection from 127.0.0.1")
+            server.send_signal(stop_signal)
+            closing = await asyncio.wait_for(ws.receive(), 10)
+            assert (closing.type, closing.data) == (aiohttp.WSMsgType.CLOSE, 1001)
+            assert closing.extra == "server shutting down"
         assert await asyncio.wait_for(server.wait(), 10) == 0
         rest = (await server.stderr.read()).decode()
         assert "Traceback" not in rest and "Traceback" not in "".join(lines)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import signal
 import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -205,9 +207,17 @@ class RoomServer:
 
 
 async def serve_forever(server: RoomServer) -> None:
-    """Run until cancelled (Ctrl+C in the CLI), then stop cleanly."""
+    """Run until cancelled (Ctrl+C in the CLI) or SIGTERM (``kill``, systemd, docker stop), then stop
+    cleanly: clients are told "server shutting down" (1001) and reconnect, rather than timing out."""
     await server.start()
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread, or no signals here
+        loop.add_signal_handler(signal.SIGTERM, stopping.set)
     try:
-        await asyncio.Event().wait()
+        await stopping.wait()
+        log.info("SIGTERM: stopping")
     finally:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.remove_signal_handler(signal.SIGTERM)
         await server.stop()
