@@ -413,3 +413,4 @@ async def test_a_view_kept_for_someone_who_left_is_forgotten(peers: Peers) -> No
     await guest.session.disconnect()
     await viewer.room_updates.wait_for(lambda u: u.event is RoomEvent.LEFT, timeout=5)
     assert viewer.call.participant_views == frozenset()
+    assert guest_id not in viewer.call._views_sent  # soak QA: what was sent to the server stayed

@@ -635,6 +635,7 @@ class Call:
 
     def _forget_view(self, pid: str) -> None:
         self._participant_views.pop(pid, None)
+        self._views_sent.pop(pid, None)
         self._participant_preview.pop(pid, None)
         self._view_names.pop(pid, None)
 
