@@ -110,6 +110,27 @@ class WebPage:
         await self.page.click("#join-button")
         await self.until("document.querySelector('#call-status').dataset.state === 'connected'", 15)
 
+    async def video_advances(self, name: str, since: float, timeout: float = 5.0) -> dict[str, Any]:
+        """``video_of(name)`` once its playback time has passed ``since``: the picture plays."""
+        async def poll() -> dict[str, Any]:
+            while (video := await self.video_of(name)) is None or video["time"] <= since:
+                await asyncio.sleep(0.05)
+            return video
+
+        return await asyncio.wait_for(poll(), timeout)
+
+    async def settled(self, expression: str, timeout: float = 5.0) -> Any:
+        """``expression``'s value once two reads a frame or so apart agree (a layout that settled)."""
+        async def poll() -> Any:
+            last = await self.page.evaluate(expression)
+            while True:
+                await asyncio.sleep(0.1)
+                if (value := await self.page.evaluate(expression)) == last:
+                    return value
+                last = value
+
+        return await asyncio.wait_for(poll(), timeout)
+
     async def video_of(self, name: str) -> dict[str, Any]:
         return await self.page.evaluate("""(name) => {
             const tile = [...document.querySelectorAll('.tile')]
@@ -276,9 +297,8 @@ async def test_a_browser_joins_a_call_with_a_terminal_participant(server: RoomSe
         # ... and the page plays the bot's test pattern (its sound too: the element is not muted).
         await wait_playing(page, "bot")
         before = await page.video_of("bot")
-        await asyncio.sleep(0.5)
-        after = await page.video_of("bot")
-        assert after["time"] > before["time"] and after["width"] > 0 and not after["muted"], after
+        after = await page.video_advances("bot", before["time"])
+        assert after["width"] > 0 and not after["muted"], after
         assert (await page.js("document.querySelector('#session-status').dataset.state")) == "connected"
 
         # The people list, and hostile text shown as text: no element made from it, no dialog.
@@ -401,8 +421,7 @@ async def test_a_short_window_keeps_people_and_messages_readable(server: RoomSer
         await page.until("document.querySelectorAll('#people .person').length === 4 && "
                          "document.querySelectorAll('#messages .message').length >= 6 && "
                          "document.querySelectorAll('.tile').length === 4")
-        await asyncio.sleep(0.3)  # the tile layout follows the grid's ResizeObserver
-        layout = await page.js(LAYOUT_JS)
+        layout = await page.settled(LAYOUT_JS)  # the tile layout follows the grid's ResizeObserver
         people, messages, to = layout["people"], layout["messages"], layout["to"]
         assert people["height"] >= 60 and messages["height"] >= 60, layout
         assert not _overlap(people, messages) and not _overlap(people, to) and not _overlap(messages, to), layout

@@ -117,9 +117,9 @@ async def test_firefox_joins_a_call_with_a_terminal_participant(server: RoomServ
         # The Python test pattern plays in the page, with sound, and its time moves on.
         await page.until(PLAYING_JS, "pub", timeout=10)
         before = await page.js(VIDEO_JS, "pub")
-        await asyncio.sleep(0.5)
-        after = await page.js(VIDEO_JS, "pub")
-        assert after["time"] > before["time"] and after["width"] > 0 and not after["muted"], (before, after)
+        after = await page.until(VIDEO_JS.replace("return v ? {", "return v && v.currentTime > arguments[1] ? {"),
+                                 "pub", before["time"], timeout=5)
+        assert after["width"] > 0 and not after["muted"], (before, after)
         assert await page.js("return document.querySelector('#publish-status').textContent") == \
             "sending: camera on, mic on"
 
