@@ -17,6 +17,7 @@ import pytest
 
 from tests.conftest import Recorder, free_port
 from tuichat.cli import build_parser
+from tuichat.cli import main as cli_main
 from tuichat.client import RoomEvent, Session, websocket_url
 from tuichat.media.devices import describe_cameras
 
@@ -36,6 +37,16 @@ def test_every_command_takes_the_log_options(command: list[str]) -> None:
     """README QA: "every command has --log-file and -v", but `devices` refused both."""
     args = build_parser().parse_args([*command, "-v", "--log-file", "x.log"])
     assert args.verbose and str(args.log_file) == "x.log"
+
+
+@pytest.mark.parametrize("command", [["serve", "--port", "0"], ["devices"], ["bot", "127.0.0.1:1", "u", "r"]])
+def test_a_log_file_that_cannot_be_written_is_one_line_not_a_traceback(
+        command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """QA: `--log-file /proc/nope/x` or a directory ended every command in a traceback."""
+    for where in ("/proc/nope/x.log", str(tmp_path)):
+        assert cli_main([*command, "--log-file", where]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"tuichat {command[0]}: cannot write the log file {where!r}: ") and "Traceback" not in err
 
 
 def test_demo_takes_the_media_options_of_connect() -> None:

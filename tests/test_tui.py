@@ -474,15 +474,20 @@ async def test_invite_line_and_resize_reflow(url: str) -> None:
         port = url.split(":")[2].split("/")[0]
         assert invite.command == f"tuichat connect 127.0.0.1:{port} THEIR_NAME lobby"
         assert invite.command in screen_text(app)
-        # Narrower: the hint goes first, then the link; what is shown is whole, never cut off.
-        await pilot.resize_terminal(100, 40)
+        # Narrower: a loopback address keeps "this computer only" over the link; what is shown is
+        # whole, never cut off.
+        await pilot.resize_terminal(112, 40)
         await pilot.pause()
         shown = invite.render().plain
-        assert invite.command in shown and invite.link in shown and "F7" not in shown
+        assert invite.command in shown and "this computer only" in shown and invite.link not in shown
         await pilot.resize_terminal(80, 40)
         await pilot.pause()
         shown = invite.render().plain
         assert invite.command in shown and invite.link not in shown and "…" not in shown
+        await pilot.resize_terminal(50, 40)  # too narrow even for the command: cut, and says so
+        await pilot.pause()
+        shown = invite.render().plain
+        assert shown.endswith("…") and shown[:-1] in f"invite: {invite.command}"
         await pilot.resize_terminal(70, 20)
         await pilot.pause()
         assert app.query_one("#composer").region.right <= 70
@@ -504,6 +509,11 @@ async def test_the_invite_says_what_the_invitee_needs_and_where_it_works(url: st
     assert invite_trust_options(build_parser().parse_args(["connect", "h", "me", "r", "--insecure"])) == ("--insecure",)
     assert invite_trust_options(build_parser().parse_args(["connect", "h", "me", "r"])) == ()
     app = ChatApp(url, "alice", "-x", invite_options=("--ca-file", "my ca.pem"))
+    port = url.split(":")[2].split("/")[0]
+    options_last = ChatApp(url, "alice", "lobby", invite_options=("--insecure",))
+    async with options_last.run_test(size=(160, 40)):  # QA: options before the room, cut off first
+        assert options_last.query_one(InviteLine).command == \
+            f"tuichat connect 127.0.0.1:{port} THEIR_NAME lobby --insecure"
     async with app.run_test(size=(160, 40)) as pilot:
         invite = app.query_one(InviteLine)
         port = url.split(":")[2].split("/")[0]
@@ -916,4 +926,4 @@ async def test_invite_link_uses_the_servers_public_url() -> None:
             # The command too (README QA: it kept the address we used, which the invitee cannot reach).
             assert invite.command == "tuichat connect wss://chat.example.org/tuichat/ws THEIR_NAME lobby"
             await pilot.press("f7")
-            assert app.clipboard == f"{invite.command}\nor in a browser: {invite.link}"
+            assert app.clipboard == f"{invite.command}\n# or in a browser: {invite.link}"  # QA: pasted, "or" ran

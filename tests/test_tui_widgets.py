@@ -359,3 +359,27 @@ async def test_a_wrapped_message_hangs_under_its_text(url: str) -> None:
             await pilot.pause()
             await until(pilot, hanging)
 
+
+
+def test_mono_keeps_text_readable_and_video_pixels_exact() -> None:
+    """QA of `--colors mono`: the palette's edges were black on black, muted text dim dark gray,
+    and hues must become grays that still read; the video's half blocks keep their exact grays."""
+    from rich.segment import Segment
+    from rich.style import Style
+    from textual.color import Color
+
+    from tuichat.tui.grays import FourGrays
+
+    def shown(text: str, style: str) -> tuple[int | None, int | None, bool]:
+        [segment] = FourGrays().apply([Segment(text, Style.parse(style))], Color(0, 0, 0))
+        assert segment.style is not None
+        color, bgcolor = segment.style.color, segment.style.bgcolor
+        return (color.number if color else None, bgcolor.number if bgcolor else None, bool(segment.style.dim))
+
+    assert shown("▔▔▔", "color(0)") == (8, None, False)  # an edge on the terminal's own background
+    assert shown("text", "color(7) on color(7)") == (15, 7, False)
+    assert shown("invite", "dim color(8)") == (8, None, False)
+    assert shown("error", "bold dim red") == (7, None, True)  # a hue as text: white
+    assert shown("x", "bright_red on blue") == (15, 8, False)  # a coloured background: a highlight
+    assert shown("▀▄█", "color(0) on color(0)") == (0, 0, False)  # pixels: exact
+    assert shown("▀", "rgb(120,120,120) on rgb(250,250,250)") == (8, 15, False)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from tuichat import __version__
-from tuichat.config import default_log_file, setup_logging
+from tuichat.config import LogFileError, default_log_file, setup_logging
 from tuichat.protocol.limits import DEFAULT_MAX_PARTICIPANTS, DEFAULT_PORT
 from tuichat.protocol.names import name_problem, room_problem
 
@@ -268,6 +268,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(args)
     except KeyboardInterrupt:
         return EXIT_OK
+    except LogFileError as exc:
+        print(f"tuichat {args.command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 def _devices(args: argparse.Namespace) -> int:

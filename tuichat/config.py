@@ -21,6 +21,10 @@ def default_log_file(command: str) -> Path:
     return state_dir() / f"{command}.log"
 
 
+class LogFileError(Exception):
+    """The log file cannot be written (a directory, a path that cannot exist, no permission)."""
+
+
 def setup_logging(log_file: Path | None, *, verbose: bool = False, to_stderr: bool = False) -> None:
     """Log to a rotating file (never to the terminal a TUI draws on), plus stderr where that is safe."""
     root = logging.getLogger()
@@ -28,8 +32,12 @@ def setup_logging(log_file: Path | None, *, verbose: bool = False, to_stderr: bo
     for handler in list(root.handlers):
         root.removeHandler(handler)
     if log_file is not None:
-        log_file.parent.mkdir(parents=True, exist_ok=True)
-        file_handler = logging.handlers.RotatingFileHandler(log_file, maxBytes=5_000_000, backupCount=2)
+        try:
+            log_file.parent.mkdir(parents=True, exist_ok=True)
+            file_handler = logging.handlers.RotatingFileHandler(log_file, maxBytes=5_000_000, backupCount=2)
+        except OSError as exc:
+            raise LogFileError(f"cannot write the log file {str(log_file)!r}: "
+                               f"{(exc.strerror or str(exc)).lower()}") from None
         file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         root.addHandler(file_handler)
     if to_stderr:

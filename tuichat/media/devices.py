@@ -224,6 +224,7 @@ def describe_cameras(root: str = "/dev") -> str:
     if not sys.platform.startswith("linux"):
         return "  0 and up: the cameras OpenCV finds (not listed on this system)"
     nodes = sorted((n for n in os.listdir(root) if re.fullmatch(r"video\d+", n)), key=lambda n: int(n[5:]))
+    log.debug("cameras: %s has %s", root, ", ".join(nodes) or "no video* nodes")
     if not nodes:
         return f"  none: no camera found ({root}/video* does not exist)"
     lines = []
@@ -243,6 +244,8 @@ def describe_sound_devices() -> str:
     except DeviceUnavailable as exc:
         return f"  none: {exc}"
     try:
+        log.debug("sound: %s; host APIs: %s", sd.get_portaudio_version()[1],
+                  ", ".join(api["name"] for api in sd.query_hostapis()) or "none")
         devices = list(sd.query_devices())
     except sd.PortAudioError as exc:
         return f"  none: PortAudio cannot list devices: {exc}."

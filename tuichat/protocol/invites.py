@@ -17,11 +17,13 @@ __all__ = ["invite_command", "is_loopback_host", "terminal_address"]
 def invite_command(address: str, room: str, options: Sequence[str] = ()) -> str:
     """The command to paste into a shell: quoted where a shell would read a character (``a;b``,
     ``it's``, ``$HOME``, zsh's globs in ``[::1]``), and a room that starts with '-' after ``--``.
-    ``options`` (``--ca-file tuichat.pem``: what the invitee needs too) go before the room."""
-    words = [shlex.quote(word) for word in options]
+    ``options`` (``--ca-file tuichat.pem``: what the invitee needs too) go last, so a line cut short
+    loses them before the room; before ``--`` where there is one."""
+    head = ["tuichat connect", shlex.quote(address), "THEIR_NAME"]
+    options = [shlex.quote(word) for word in options]
     if room.startswith("-"):
-        words.append("--")
-    return " ".join(["tuichat connect", shlex.quote(address), "THEIR_NAME", *words, shlex.quote(room)])
+        return " ".join([*head, *options, "--", shlex.quote(room)])
+    return " ".join([*head, shlex.quote(room), *options])
 
 
 def is_loopback_host(host: str) -> bool:

@@ -778,7 +778,7 @@ class ChatApp(App[None]):
 
     def action_copy_invite(self) -> None:
         invite = self.query_one(InviteLine)
-        text = f"{invite.command}\nor in a browser: {invite.link}"
+        text = f"{invite.command}\n# or in a browser: {invite.link}"  # a comment: safe to paste into a shell
         self.copy_to_clipboard(text)
         self.notify(text, title="Invite copied", timeout=4)
 

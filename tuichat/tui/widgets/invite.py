@@ -60,15 +60,18 @@ class InviteLine(Widget):
         self.refresh()
 
     def render(self) -> Text:
-        # The full line where it fits; else the command alone (the link is one F7 away), never half of one.
-        full = self._line(link=True, hint=True)
+        # The full line where it fits; else without the hint, or the link (one F7 away), whichever
+        # matters less ("this computer only" matters more than the link); a command cut short ends in '…'.
         width = self.content_size.width
-        if not width or full.cell_len <= width:
-            return full
-        for line in (self._line(link=True, hint=False), self._line(link=False, hint=True)):
-            if line.cell_len <= width:
+        shapes = ((True, True), (False, True), (True, False)) if self.this_computer_only else \
+            ((True, True), (True, False), (False, True))
+        for link, hint in shapes:
+            line = self._line(link=link, hint=hint)
+            if not width or line.cell_len <= width:
                 return line
-        return self._line(link=False, hint=False)
+        line = self._line(link=False, hint=False)
+        line.truncate(width, overflow="ellipsis")
+        return line
 
     def _line(self, *, link: bool, hint: bool) -> Text:
         line = Text(no_wrap=True, overflow="ellipsis")
@@ -78,7 +81,9 @@ class InviteLine(Widget):
             line.append("  or  ", style="dim")
             line.append(printable(self.link), style="bold underline")
         if hint:
-            copies = "F7 copies both" if link else "F7 copies it and the browser link"
-            line.append(f"   (this computer only; {copies})" if self.this_computer_only else f"   ({copies})",
-                        style="dim")
+            if self.this_computer_only:
+                text = "this computer only; " + ("F7 copies both" if link else "F7 copies it and the link")
+            else:
+                text = "F7 copies both" if link else "F7 copies it and the browser link"
+            line.append(f"   ({text})", style="dim")
         return line
