@@ -649,16 +649,34 @@ async def test_a_video_file_that_cannot_be_decoded_ends_saying_why(tmp_path: Pat
     track.stop()
 
 
-async def test_a_still_jpeg_loops_as_a_camera_would_show_it(tmp_path: Path) -> None:
-    """QA: a PNG looped but a JPEG sent one frame and ended (it decodes nothing after a seek)."""
-    photo = tmp_path / "photo.jpg"
+def write_still_jpeg(photo: Path) -> Path:
+    """A 160×120 JPEG of the test pattern with counter 7."""
     with av.open(str(photo), "w", format="image2") as container:
         stream = container.add_stream("mjpeg", rate=1)
         stream.width, stream.height, stream.pix_fmt = 160, 120, "yuvj420p"
         container.mux(stream.encode(av.VideoFrame.from_ndarray(render_test_pattern(160, 120, 7, 0.0),
                                                                format="rgb24")))
         container.mux(stream.encode())
-    track = FileVideoTrack(str(photo))
+    return photo
+
+
+def fifo_camera_opener(tmp_path: Path, open_timeout: float) -> tuple[Path, list[CameraTrack], Any]:
+    """A FIFO nobody writes to (OpenCV's open blocks on it as on a hung camera), and an opener for
+    ``open_ready`` that records the cameras it made."""
+    fifo = tmp_path / "camera"
+    os.mkfifo(fifo)
+    made: list[CameraTrack] = []
+
+    def opener() -> CameraTrack:
+        made.append(CameraTrack(str(fifo), open_timeout=open_timeout))
+        return made[-1]
+
+    return fifo, made, opener
+
+
+async def test_a_still_jpeg_loops_as_a_camera_would_show_it(tmp_path: Path) -> None:
+    """QA: a PNG looped but a JPEG sent one frame and ended (it decodes nothing after a seek)."""
+    track = FileVideoTrack(str(write_still_jpeg(tmp_path / "photo.jpg")))
     async with asyncio.timeout(10):
         for _ in range(4):
             frame = await track.recv()
@@ -756,13 +774,7 @@ async def test_a_device_still_opening_when_its_opener_is_cancelled_is_stopped_on
 async def test_a_camera_that_does_not_open_in_time_is_stopped_not_left_to_open_later(tmp_path: Path) -> None:
     """A camera whose open() hangs (a FIFO with no writer blocks it the same way): the app and the bot
     gave up on it but left its reader thread waiting, to open the device later and keep it on."""
-    fifo = tmp_path / "camera"
-    os.mkfifo(fifo)
-    made: list[CameraTrack] = []
-
-    def opener() -> CameraTrack:
-        made.append(CameraTrack(str(fifo), open_timeout=0.3))
-        return made[-1]
+    fifo, made, opener = fifo_camera_opener(tmp_path, open_timeout=0.3)
 
     with pytest.raises(DeviceUnavailable, match=r"did not open within 0\.3 s"):
         await open_ready(opener)

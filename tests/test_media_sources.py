@@ -26,8 +26,10 @@ from tests.test_media import (
     _write_mpeg4,
     bar_colour,
     damage_packets,
+    fifo_camera_opener,
     wait_until,
     write_clip,
+    write_still_jpeg,
 )
 from tuichat.errors import DeviceUnavailable
 from tuichat.media import (
@@ -290,13 +292,7 @@ async def test_mp4_written_into_a_pipe_is_refused_naming_formats_that_work(tmp_p
 async def test_a_still_image_is_decoded_once_and_offered_again(tmp_path: Path) -> None:
     """Review: a still was closed, reopened and decoded again every frame interval (38% of a core
     for a 4000x3000 JPEG)."""
-    photo = tmp_path / "photo.jpg"
-    with av.open(str(photo), "w", format="image2") as container:
-        stream = container.add_stream("mjpeg", rate=1)
-        stream.width, stream.height, stream.pix_fmt = 160, 120, "yuvj420p"
-        container.mux(stream.encode(av.VideoFrame.from_ndarray(render_test_pattern(160, 120, 7, 0.0),
-                                                               format="rgb24")))
-        container.mux(stream.encode())
+    photo = write_still_jpeg(tmp_path / "photo.jpg")
     track = FileVideoTrack(photo)
     async with asyncio.timeout(10):
         frames = [await track.recv() for _ in range(6)]
@@ -415,13 +411,7 @@ async def test_a_camera_whose_ready_times_out_stops_itself(tmp_path: Path) -> No
 async def test_open_ready_gives_the_device_only_the_time_left_to_get_ready(tmp_path: Path) -> None:
     """Review: open_ready(timeout=...) bounded the opener but not ``await ready()`` (the camera's own
     open_timeout applied instead)."""
-    fifo = tmp_path / "camera"
-    os.mkfifo(fifo)
-    made: list[CameraTrack] = []
-
-    def opener() -> CameraTrack:
-        made.append(CameraTrack(str(fifo), open_timeout=5))
-        return made[-1]
+    fifo, made, opener = fifo_camera_opener(tmp_path, open_timeout=5)
 
     started = time.monotonic()
     try:

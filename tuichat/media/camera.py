@@ -20,6 +20,7 @@ from numpy.typing import NDArray
 from ..errors import DeviceUnavailable
 from ._clock import WallClockPts
 from ._handoff import LatestValue
+from ._reader import ReaderThread
 
 __all__ = ["CameraTrack"]
 
@@ -33,7 +34,7 @@ def _describe(device: int | str) -> str:
     return f"at index {device}" if isinstance(device, int) else str(device)
 
 
-class CameraTrack(VideoStreamTrack):
+class CameraTrack(ReaderThread, VideoStreamTrack):
     """Frames from ``cv2.VideoCapture(device)`` as ``VideoFrame``s.
 
     Opening a camera can block for seconds, so it happens in the reader thread, never on the loop.
@@ -121,21 +122,6 @@ class CameraTrack(VideoStreamTrack):
         self._stopping.set()
         self._settled.set()  # a ready() waiting in a worker thread stops waiting
         self._slot.close()
-
-    def join(self, timeout: float | None = None) -> bool:
-        """Block until the reader thread has released the device; False if not within ``timeout``.
-
-        Blocks: from the loop, ``await wait_closed()`` instead.
-        """
-        thread = self._thread
-        if thread is None or thread is threading.current_thread():
-            return True
-        thread.join(timeout)
-        return not thread.is_alive()
-
-    async def wait_closed(self, timeout: float | None = None) -> bool:
-        """Wait, in a worker thread, until the device is released (after ``stop()``)."""
-        return await asyncio.to_thread(self.join, timeout)
 
     def _run(self) -> None:
         cap: cv2.VideoCapture | None = None

@@ -19,6 +19,7 @@ from av import VideoFrame
 from ..errors import DeviceUnavailable
 from ._clock import MAX_LAG_S, WallClockPts
 from ._handoff import LatestValue
+from ._reader import ReaderThread
 
 __all__ = ["FileVideoTrack"]
 
@@ -51,7 +52,7 @@ class _Undecodable(Exception):
     """The video cannot be decoded; the message says why, for ``ended_reason``."""
 
 
-class FileVideoTrack(VideoStreamTrack):
+class FileVideoTrack(ReaderThread, VideoStreamTrack):
     """Decodes ``path`` with PyAV in a thread and offers only the newest frame.
 
     The file is opened (and checked for a video stream) in the constructor, so a bad path fails at
@@ -117,21 +118,6 @@ class FileVideoTrack(VideoStreamTrack):
         if self._thread is None:
             self._container.close()
         self._slot.close()
-
-    def join(self, timeout: float | None = None) -> bool:
-        """Block until the decoder thread has closed the file; False if not within ``timeout``.
-
-        Blocks: from the loop, ``await wait_closed()`` instead.
-        """
-        thread = self._thread
-        if thread is None or thread is threading.current_thread():
-            return True
-        thread.join(timeout)
-        return not thread.is_alive()
-
-    async def wait_closed(self, timeout: float | None = None) -> bool:
-        """Wait, in a worker thread, until the file is closed (after ``stop()``)."""
-        return await asyncio.to_thread(self.join, timeout)
 
     def _hinted(self, reason: str) -> str:
         """``reason``, with what a pipe needs when a pipe gave no picture at all."""
