@@ -499,6 +499,37 @@ async def test_speaker_resamples_and_mixes_with_clipping() -> None:
     assert (out[:, 0] == 32767).mean() > 0.9  # 20000 + 20000 clipped, not wrapped around
 
 
+async def test_speaker_follows_a_track_whose_sample_rate_changes() -> None:
+    # A server slot's audio can pass from one publisher to another (48 kHz Opus, then 8 kHz PCMU):
+    # PyAV's resampler refuses a frame unlike its first, which silenced the track for good.
+    class RateChangingTrack(AudioStreamTrack):
+        def __init__(self) -> None:
+            super().__init__()
+            self.sent = 0
+
+        async def recv(self) -> av.AudioFrame:
+            if self.sent >= 10:
+                await asyncio.Event().wait()
+            rate, samples = (48000, 960) if self.sent < 5 else (8000, 160)
+            data = np.full((1, samples), 1000, dtype=np.int16)
+            frame = av.AudioFrame.from_ndarray(data, format="s16", layout="mono")
+            frame.sample_rate, frame.pts = rate, self.sent * samples
+            frame.time_base = fractions.Fraction(1, rate)
+            self.sent += 1
+            await asyncio.sleep(0)
+            return frame
+
+    speaker = Speaker(buffer_ms=1000, prefill_ms=0)
+    track = RateChangingTrack()
+    speaker.add_track(track)
+    fifo = speaker.buffer_for(track)
+    assert fifo is not None
+    await wait_until(lambda: track.sent == 10 and speaker.frames_received == 10)
+    await wait_until(lambda: len(fifo) >= 9 * 960 - 100)  # the 8 kHz half is heard, at 48 kHz
+    await speaker.stop()
+    assert speaker.frame_errors == 0
+
+
 def test_sample_fifo_drops_oldest_and_pads_with_silence() -> None:
     fifo = SampleFifo(capacity=10, prefill=4)
     fifo.write(np.arange(1, 4, dtype=np.int16))

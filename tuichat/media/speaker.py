@@ -50,7 +50,7 @@ class Speaker:
         self.callbacks = 0
         self._buffers: dict[MediaStreamTrack, SampleFifo] = {}
         self._buffers_lock = threading.Lock()
-        self._resamplers: dict[MediaStreamTrack, av.AudioResampler] = {}
+        self._resamplers: dict[MediaStreamTrack, tuple[tuple[int, str, str], av.AudioResampler]] = {}
         self._tasks = TrackTasks(self._on_frame, "speaker", on_end=self._on_end)
         self._stream: Any = None
 
@@ -124,11 +124,15 @@ class Speaker:
         if fifo is None or not isinstance(frame, av.AudioFrame):
             return
         self.frames_received += 1
-        resampler = self._resamplers.get(track)
-        if resampler is None:
-            resampler = self._resamplers[track] = av.AudioResampler(
-                format="s16", layout="mono", rate=self.sample_rate)
-        for out in resampler.resample(frame):
+        # A server slot's track can pass from one publisher to another whose audio differs (8 kHz
+        # PCMU after 48 kHz Opus): PyAV's resampler refuses a frame unlike its first, so a new
+        # input shape gets a new resampler instead of silencing the track for good.
+        shape = (frame.sample_rate, frame.layout.name, frame.format.name)
+        known = self._resamplers.get(track)
+        if known is None or known[0] != shape:
+            known = self._resamplers[track] = (
+                shape, av.AudioResampler(format="s16", layout="mono", rate=self.sample_rate))
+        for out in known[1].resample(frame):
             fifo.write(np.asarray(out.to_ndarray(), dtype=np.int16).reshape(-1))
 
     def _on_end(self, track: MediaStreamTrack) -> None:
