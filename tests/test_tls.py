@@ -195,21 +195,21 @@ async def test_the_bot_command_names_the_tls_flags(tls_server: RoomServer, tls_f
 def test_serve_checks_its_tls_flags(tls_files: TlsFiles, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli_main(["serve", "--tls-cert", str(tls_files.cert)]) == 2
     assert "--tls-cert and --tls-key go together" in capsys.readouterr().err
-    assert cli_main(["serve", "--tls-cert", str(tls_files.cert), "--tls-key", str(tls_files.ca)]) == 1
+    assert cli_main(["serve", "--tls-cert", str(tls_files.cert), "--tls-key", str(tls_files.ca)]) == 2
     assert f"{str(tls_files.ca)!r} holds no private key" in capsys.readouterr().err
     # README QA: swapped, they got "[SSL] PEM lib (_ssl.c:3905)".
-    assert cli_main(["serve", "--tls-cert", str(tls_files.key), "--tls-key", str(tls_files.cert)]) == 1
+    assert cli_main(["serve", "--tls-cert", str(tls_files.key), "--tls-key", str(tls_files.cert)]) == 2
     assert ("the certificate and the key are swapped: --tls-cert takes the certificate "
             f"({str(tls_files.cert)!r}), --tls-key the key ({str(tls_files.key)!r})") in capsys.readouterr().err
     other_key = tls_files.ca.parent / "other.key"
     other_key.write_bytes(ec.generate_private_key(ec.SECP256R1()).private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    assert cli_main(["serve", "--tls-cert", str(tls_files.cert), "--tls-key", str(other_key)]) == 1
+    assert cli_main(["serve", "--tls-cert", str(tls_files.cert), "--tls-key", str(other_key)]) == 2
     assert "cannot use the certificate" in capsys.readouterr().err  # a pair that does not match: OpenSSL's words
     missing = str(tls_files.ca / "missing.pem")
-    assert cli_main(["serve", "--tls-cert", missing, "--tls-key", str(tls_files.key)]) == 1
+    assert cli_main(["serve", "--tls-cert", missing, "--tls-key", str(tls_files.key)]) == 2
     assert f"cannot read the certificate file '{missing}': no such file" in capsys.readouterr().err
-    assert cli_main(["serve", "--tls-cert", str(tls_files.cert), "--tls-key", missing]) == 1
+    assert cli_main(["serve", "--tls-cert", str(tls_files.cert), "--tls-key", missing]) == 2
     assert f"cannot read the key file '{missing}': no such file" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         cli_main(["serve", "--public-url", "ftp://x"])

@@ -292,9 +292,9 @@ def _serve(args: argparse.Namespace) -> int:
     if args.tls_cert is not None:
         try:
             ssl_context = server_ssl_context(args.tls_cert, args.tls_key)
-        except ValueError as exc:
+        except ValueError as exc:  # unusable files are a usage error, as the clients' --ca-file is
             print(f"tuichat serve: {exc}", file=sys.stderr)
-            return EXIT_FAILURE
+            return EXIT_USAGE
     setup_logging(args.log_file, verbose=args.verbose, to_stderr=True)
     server = RoomServer(args.host, args.port, limits=ServerLimits(max_participants=args.max_participants),
                         ice_servers=_ice_servers(args), ssl_context=ssl_context,  # type: ignore[arg-type]
