@@ -90,6 +90,10 @@ def test_devices_lists_what_the_media_options_take(tmp_path: Path) -> None:
         # Review: a bad STUN URL surfaced only as a failed media connection (aiortc reads it late).
         (["serve", "--stun", "http://nope"], "argument --stun: 'http://nope' is not a STUN URL"),
         (["connect", "h", "u", "r", "--turn", "stun:x"], "argument --turn: 'stun:x' is not a TURN URL"),
+        # aiortc uses the first STUN and the first TURN server: a second one was ignored silently.
+        (["serve", "--stun", "stun:a.example.org", "--stun", "stun:b.example.org"],
+         "argument --stun: given twice: tuichat's WebRTC (aiortc) uses one STUN and one TURN server, "
+         "so give --stun once"),
         (["serve", "--prot", "9000"], "tuichat serve: error: unknown option --prot (did you mean --port?)"),
         (["bot", "--bogus"], "unknown option --bogus (see tuichat bot --help); the following arguments are required"),
         (["bot", "localhost", "alice", "room", "--say", "one", "two"],

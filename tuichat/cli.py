@@ -75,12 +75,25 @@ def _ice_url(*schemes: str) -> Callable[[str], str]:
     return check
 
 
+class _OnlyOnce(argparse.Action):
+    """Stores the value, and refuses a second one: aiortc uses one STUN and one TURN server, and
+    ignored the others without a word when the flags were repeatable."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: object, option_string: str | None = None) -> None:
+        if getattr(namespace, self.dest):
+            raise argparse.ArgumentError(
+                self, f"given twice: tuichat's WebRTC (aiortc) uses one STUN and one TURN server, "
+                      f"so give {option_string} once")
+        setattr(namespace, self.dest, [values])
+
+
 def _add_ice(parser: argparse.ArgumentParser) -> None:
     ice = parser.add_argument_group("ICE (no STUN or TURN server is used unless given)")
-    ice.add_argument("--stun", action="append", default=[], metavar="URL", type=_ice_url("stun", "stuns"),
-                     help="a STUN server, e.g. stun:stun.example.org:3478 (repeatable)")
-    ice.add_argument("--turn", action="append", default=[], metavar="URL", type=_ice_url("turn", "turns"),
-                     help="a TURN server, e.g. turn:turn.example.org:3478 (repeatable)")
+    ice.add_argument("--stun", action=_OnlyOnce, default=[], metavar="URL", type=_ice_url("stun", "stuns"),
+                     help="a STUN server, e.g. stun:stun.example.org:3478")
+    ice.add_argument("--turn", action=_OnlyOnce, default=[], metavar="URL", type=_ice_url("turn", "turns"),
+                     help="a TURN server, e.g. turn:turn.example.org:3478")
     ice.add_argument("--turn-username", default=None, help="user name for the TURN servers")
     ice.add_argument("--turn-password", default=None, help="password for the TURN servers")
 
