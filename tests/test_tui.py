@@ -395,6 +395,8 @@ async def test_unreachable_server_is_reported_and_retried() -> None:
         await until(pilot, lambda: status.status is SessionStatus.DISCONNECTED and status.retry_at is not None)
         first = status.retry_at
         assert "cannot reach" in status.render().plain and "retrying" in status.render().plain
+        # A shape, not only a colour: in mono ESTABLISHED and DISCONNECTED were the same white dot.
+        assert status.render().plain.startswith("○ DISCONNECTED"), status.render().plain
         # The next attempt fails too (its back-off is longer): the status line counts down to the
         # one after, and the log keeps the one line it has (it added a copy every attempt).
         await until(pilot, lambda: status.retry_at not in (None, first), timeout=6)

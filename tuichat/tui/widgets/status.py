@@ -22,6 +22,16 @@ STATUS_STYLES = {
     SessionStatus.FAILED: "bold red",
 }
 
+#: The mark before the state's name: a shape too, not only a colour (in mono, and for colour-blind
+#: eyes, green ESTABLISHED and red DISCONNECTED were the same white dot).
+STATUS_MARKS = {
+    SessionStatus.NEW: "○",
+    SessionStatus.PENDING: "◐",
+    SessionStatus.ESTABLISHED: "●",
+    SessionStatus.DISCONNECTED: "○",
+    SessionStatus.FAILED: "✕",
+}
+
 
 #: A reason is cut (with '…') to no fewer cells than this before a room not yet joined goes.
 MIN_REASON_CELLS = 16
@@ -115,7 +125,7 @@ class StatusLine(Widget):
         """The line after the first ``steps`` of ``_DEGRADE``; the reason cut to ``reason_cells``."""
         given_up = set(_DEGRADE[:steps])
         line = Text(no_wrap=True, overflow="ellipsis")
-        line.append("● ", style=STATUS_STYLES[self.status])
+        line.append(f"{STATUS_MARKS[self.status]} ", style=STATUS_STYLES[self.status])
         line.append(self.status.name, style=STATUS_STYLES[self.status])
         if self.room:
             if "room" not in given_up or (not self.joined and keep_room):
