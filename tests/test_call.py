@@ -23,7 +23,7 @@ from tuichat.client.room import Room
 from tuichat.client.stream import PlayedStream, PlayStatus, PublishStatus
 from tuichat.errors import CommandFailed, ConnectionFailed
 from tuichat.media import BAR_BAND, BARS, AudioDrain, TestPatternTrack, ToneTrack
-from tuichat.protocol.messages import Offer
+from tuichat.protocol.messages import Offer, View
 from tuichat.rtc.jitter import MAX_DECODE_BACKLOG
 from tuichat.server import RoomServer, ServerLimits
 
@@ -414,3 +414,38 @@ async def test_a_view_kept_for_someone_who_left_is_forgotten(peers: Peers) -> No
     await viewer.room_updates.wait_for(lambda u: u.event is RoomEvent.LEFT, timeout=5)
     assert viewer.call.participant_views == frozenset()
     assert guest_id not in viewer.call._views_sent  # soak QA: what was sent to the server stayed
+
+
+@pytest.mark.parametrize("leaving", ["viewed", "other"])
+async def test_someone_leaving_while_the_call_resends_its_views_does_not_fail_it(
+        peers: Peers, server: RoomServer, leaving: str) -> None:
+    """Review: a restart sends each per-person view; a LEFT meanwhile changed the dict it walked
+    (RuntimeError) or the server refused the view of the one who left (unknown_participant), and
+    either failed the call for good. The network's delay is the one thing made here: alice's view
+    of ``leaving``'s target waits until bob has left."""
+    alice = await peers.join("alice")
+    bob = await peers.join("bob", start=False)
+    carol = await peers.join("carol", start=False)
+    bob_id, carol_id = bob.room.me.id, carol.room.me.id
+    await alice.call.set_view(100, 60, 10, participant=bob_id)  # the TUI's focused tile, say
+    await alice.call.set_view(32, 18, 1, participant=carol_id)  # and a hidden one
+    held_for = bob_id if leaving == "viewed" else carol_id
+    held = asyncio.Event()
+    command = alice.session.command
+
+    async def delayed(message: Any) -> Any:
+        if isinstance(message, View) and message.participant == held_for and not held.is_set():
+            held.set()
+            await bob.session.disconnect()
+            await wait_until(lambda: bob_id not in alice.room.participants)
+        return await command(message)
+
+    alice.session.command = delayed  # type: ignore[method-assign]
+    connection = next(c for c in server.connections if c.member is not None and c.member.name == "alice")
+    await connection.ws.close(code=1011, message=b"test drop")  # the session rejoins; STATE restarts the call
+    async with asyncio.timeout(10):
+        await held.wait()
+    assert alice.call.status in (CallStatus.CONNECTING, CallStatus.RECONNECTING)  # the restart sends views
+    await wait_until(lambda: alice.call.status in (CallStatus.CONNECTED, CallStatus.FAILED), timeout=15)
+    assert alice.call.status is CallStatus.CONNECTED, alice.call.reason
+    assert alice.call.participant_views == {carol_id}

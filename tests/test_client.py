@@ -502,3 +502,17 @@ async def test_commands_before_connecting_fail_clearly(url: str) -> None:
 def test_options_are_finite_by_default() -> None:
     options = SessionOptions()
     assert options.connect_timeout < 60 and options.command_timeout < 60 and options.backoff_max < 60
+
+
+async def test_participant_named_follows_the_servers_sameness_of_names(url: str, sessions: list[Session]) -> None:
+    """Review: the server holds 'José' composed and decomposed (as macOS types it) to be one name,
+    and fullwidth 'ｂｏｂ' to be 'bob'; `/msg José hi` found nobody (the client compared casefold())."""
+    import unicodedata
+
+    await joined(sessions, url, unicodedata.normalize("NFD", "José"))
+    await joined(sessions, url, "ｂｏｂ")
+    room = await joined(sessions, url, "ana")
+    jose, bob = room.participant_named("José"), room.participant_named("BOB")
+    assert jose is not None and jose.name == unicodedata.normalize("NFD", "José")
+    assert bob is not None and bob.name == "ｂｏｂ"
+    assert room.participant_named("Jose") is None

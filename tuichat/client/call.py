@@ -45,6 +45,7 @@ from tuichat.client.stream import PlayedStream, PlayStatus, PublishedStream, Pub
 from tuichat.errors import CommandFailed, ConnectionFailed, TuichatError
 from tuichat.media import AudioSink, LatestFrameSink
 from tuichat.protocol.messages import Answer, ErrorCode, Offer, Streams, View
+from tuichat.protocol.names import name_key
 from tuichat.rtc.encoders import (
     PUBLISH_LADDER,
     AudioBudget,
@@ -324,8 +325,17 @@ class Call:
         """Send a view unless the server has it already (on this connection): views are rate limited."""
         if self._views_sent.get(participant) == (*view, preview):
             return
-        await self.room.session.command(View(id=0, width=view[0], height=view[1], fps=view[2],
-                                             participant=participant, preview=_preview_field(preview)))
+        try:
+            await self.room.session.command(View(id=0, width=view[0], height=view[1], fps=view[2],
+                                                 participant=participant, preview=_preview_field(preview)))
+        except CommandFailed as exc:
+            # They left while the view was on its way (the LEFT may still be behind it): nothing to
+            # show them in, and no reason to fail the call (review: a restart failed for good).
+            if participant is None or exc.code != ErrorCode.UNKNOWN_PARTICIPANT:
+                raise
+            log.debug("view for %s dropped: they left", participant)
+            self._forget_view(participant)
+            return
         self._views_sent[participant] = (*view, preview)
 
     @property
@@ -427,8 +437,8 @@ class Call:
         # The server keeps our view per connection: (re)send it before the offer so slots start right.
         self._views_sent.clear()
         await self._send_view(None, self.view, self.preview)
-        for pid, view in self._participant_views.items():
-            if self.room.participants.get(pid) is not None:
+        for pid, view in list(self._participant_views.items()):  # a LEFT meanwhile forgets views
+            if pid in self._participant_views and self.room.participants.get(pid) is not None:
                 await self._send_view(pid, view, self._participant_preview.get(pid, self.preview))
         await session.command(Offer(id=0, sdp=pc.localDescription.sdp))  # ANSWER arrives before the ack
         if not self._answer.done():
@@ -645,7 +655,7 @@ class Call:
         participants afresh, so an id we hold may be someone else's now. Names are unique in a room."""
         def same_person(pid: str, name: str) -> bool:
             participant = self.room.participants.get(pid)
-            return participant is not None and participant.name.casefold() == name.casefold()
+            return participant is not None and name_key(participant.name) == name_key(name)
 
         for pid, stream in list(self.streams.items()):
             if not same_person(pid, stream.name):

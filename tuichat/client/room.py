@@ -31,6 +31,7 @@ from tuichat.protocol.messages import (
     Unpublished,
     Updated,
 )
+from tuichat.protocol.names import name_key
 
 if TYPE_CHECKING:
     from tuichat.client.session import Session
@@ -134,8 +135,8 @@ class Room:
         return [p for p in self.participants.values() if not p.is_self]
 
     def participant_named(self, name: str) -> Participant | None:
-        folded = name.casefold()
-        return next((p for p in self.participants.values() if p.name.casefold() == folded), None)
+        key = name_key(name)  # the server's sameness of names: "José" composed or not, fullwidth or not
+        return next((p for p in self.participants.values() if name_key(p.name) == key), None)
 
     async def send_message(self, text: str, *, to: Participant | None = None) -> None:
         """Send chat to everyone, or privately to ``to``; raises CommandFailed when refused."""
