@@ -11,7 +11,7 @@ from typing import Literal
 import aiohttp
 from aiohttp import web
 
-Action = Literal["pass", "hold", "close"]
+Action = Literal["pass", "hold", "defer", "close"]
 #: ``policy(connection_number, direction, text)``: direction "up" (client to server) or "down".
 Policy = Callable[[int, str, str], Action]
 
@@ -25,7 +25,8 @@ def message_type(text: str) -> str:
 
 class MisbehavingProxy:
     """``async with MisbehavingProxy(upstream_url, policy) as url``: "hold" swallows a message,
-    "close" drops both sides of that connection at once."""
+    "defer" keeps it back and sends it just before the next message passed the same way (a burst
+    the client reads at once), "close" drops both sides of that connection at once."""
 
     def __init__(self, upstream: str, policy: Policy) -> None:
         self.upstream = upstream
@@ -55,14 +56,19 @@ class MisbehavingProxy:
 
             async def relay(source: aiohttp.ClientWebSocketResponse | web.WebSocketResponse,
                             sink: aiohttp.ClientWebSocketResponse | web.WebSocketResponse, direction: str) -> None:
+                deferred: list[str] = []
                 async for message in source:
                     if message.type != aiohttp.WSMsgType.TEXT:
                         break
                     action = self.policy(number, direction, message.data)
                     if action == "close":
                         break
-                    if action == "pass":
-                        await sink.send_str(message.data)
+                    if action == "defer":
+                        deferred.append(message.data)
+                    elif action == "pass":
+                        for text in [*deferred, message.data]:
+                            await sink.send_str(text)
+                        deferred.clear()
 
             relays = [asyncio.create_task(relay(client, server, "up")),
                       asyncio.create_task(relay(server, client, "down"))]

@@ -106,16 +106,25 @@ class Room:
         #: Done at the first STATE, or when the room ends before one: what ``Session.join`` awaits
         #: after a drop, while the session reconnects and joins again.
         self._settled: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        #: What came after STATE before anyone could listen (None once applied; see ``_hand_over``).
+        self._held: list[Event] | None = []
+        self._hand_over_due = False
 
     def __repr__(self) -> str:
         return f"<Room {self.name!r} {len(self.participants)} participants>"
 
     def on(self, event: RoomEvent, callback: Callback) -> Callable[[], None]:
-        """Call ``callback(update: RoomUpdate)`` on ``event``; returns an unsubscribe function."""
+        """Call ``callback(update: RoomUpdate)`` on ``event``; returns an unsubscribe function.
+
+        Events that came with STATE, before ``join()`` returned, are not lost: they are applied
+        soon after the first ``on``, ``events`` or ``on_signal`` (once the registering code reaches
+        its next ``await``), or a second after the join when nobody registers."""
+        self._hand_over_soon()
         return self._emitter.on(event, callback)
 
     def on_signal(self, callback: Callable[[Answer | Streams], None]) -> Callable[[], None]:
         """Media signalling (ANSWER, STREAMS) goes to ``callback`` (a Call); returns an unsubscribe function."""
+        self._hand_over_soon()
         self._signal_handlers.append(callback)
         return lambda: self._signal_handlers.remove(callback) if callback in self._signal_handlers else None
 
@@ -124,6 +133,7 @@ class Room:
         room.events()``. Events are queued from the call, not from the first read, so none is missed
         in between. Bounded: a consumer more than EVENT_QUEUE_SIZE events behind loses the oldest
         ones (and a warning is logged). ``aclose()`` stops it early."""
+        self._hand_over_soon()
         iterator = RoomEvents()
         if self._ended:
             iterator._put(None)
@@ -199,7 +209,30 @@ class Room:
         recipient = self.participants.get(chat.to) if chat.to else None
         return Message(chat.id, chat.ts, sender, chat.text, chat.to is not None, recipient)
 
+    def _hand_over_soon(self) -> None:
+        if self._held is not None and not self._hand_over_due:
+            self._hand_over_due = True
+            asyncio.get_running_loop().call_soon(self._hand_over)
+
+    def _hand_over(self) -> None:
+        """Apply, and emit, what came between STATE and the first listener, in order.
+
+        The server sends STATE, the join's ACK and whatever happened next in one burst; the
+        session read them all before ``join()`` could return the room, so nobody had registered
+        yet: a private message sent as someone joined was lost without a trace (review). Held
+        unapplied, the room reads as STATE left it until then: what a caller takes from the room
+        after ``join()`` and the events it then gets add up.
+        """
+        held, self._held = self._held, None
+        for event in held or ():
+            if self._ended:
+                return
+            self._handle(event)
+
     def _handle(self, event: Event) -> None:
+        if self._held is not None and self.joined:  # after STATE, before join() handed the room over
+            self._held.append(event)
+            return
         match event:
             case State():
                 self.resume_token = event.resume

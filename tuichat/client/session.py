@@ -25,10 +25,13 @@ from tuichat.client.room import Room
 from tuichat.errors import CommandFailed, ConnectionFailed, ProtocolError
 from tuichat.protocol.codec import decode_server_message, encode
 from tuichat.protocol.limits import FRAME_MAX_BYTES
-from tuichat.protocol.messages import Ack, Command, Error, ErrorCode, Join
+from tuichat.protocol.messages import Ack, Command, Error, ErrorCode, Join, Leave
 from tuichat.tasks import log_unexpected_failure
 
 log = logging.getLogger(__name__)
+
+#: How long after ``join()`` returns the events that came with STATE wait for a listener.
+HAND_OVER_TIMEOUT_S = 1.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -66,6 +69,8 @@ class Session:
         self._pending: dict[int, asyncio.Future[Ack]] = {}
         self._runner: asyncio.Task[None] | None = None
         self._rejoin_task: asyncio.Task[None] | None = None
+        #: Leaving a room whose join() was given up midway (see ``join``).
+        self._leaving: asyncio.Task[None] | None = None
         #: Why we closed a live connection ourselves (a rejoin the server never answered).
         self._abandon_reason: str | None = None
         self._closing = False
@@ -112,6 +117,7 @@ class Session:
             attempt += 1
         self._set_status(SessionStatus.ESTABLISHED, "connected")
         self._runner = asyncio.create_task(self._run(), name=f"session {self.username}")
+        self._runner.add_done_callback(log_unexpected_failure)
 
     async def join(self, room_name: str) -> Room:
         """Join ``room_name``; returns once STATE has arrived. Raises CommandFailed with the server's reason.
@@ -124,6 +130,8 @@ class Session:
             raise ConnectionFailed(f"cannot join: the session is {self.status.name.lower()}")
         if self.room is not None:
             raise CommandFailed(ErrorCode.ALREADY_IN_ROOM, f"already in room {self.room.name!r}")
+        if self._leaving is not None and not self._leaving.done():
+            await asyncio.shield(self._leaving)  # the server must see that Leave before this Join
         room = Room(self, room_name)
         self.room = room
         try:
@@ -138,11 +146,16 @@ class Session:
             if not room._ended:  # a rejoin after a drop may have failed it already
                 room._fail(exc.code, exc.reason)
             raise
-        except BaseException as exc:
+        except BaseException as exc:  # cancelled (a caller's timeout, a UI's cancel), or a bug
             self._forget(room)
             if not room._ended:
                 room._fail(ErrorCode.SERVER_ERROR, str(exc) or type(exc).__name__)
+            # The Join may be on the wire or taken in already: unless we leave, the others see us
+            # in a room we gave up on, and every later join() here is refused (review).
+            self._leave_given_up_join()
             raise
+        # Events that came with STATE wait for the caller to listen (see ``Room.on``), not forever.
+        asyncio.get_running_loop().call_later(HAND_OVER_TIMEOUT_S, room._hand_over)
         return room
 
     async def _join_after_reconnecting(self, room: Room, lost: ConnectionFailed) -> None:
@@ -201,11 +214,11 @@ class Session:
             room._close_iterators()
         if self._ws is not None:
             await self._ws.close()
-        for task in (self._rejoin_task, self._runner):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        tasks = [task for task in (self._leaving, self._rejoin_task, self._runner) if task is not None]
+        for task in tasks:
+            task.cancel()
+        # Their own failures are logged by their done-callbacks; closing goes on regardless.
+        await asyncio.gather(*tasks, return_exceptions=True)
         await self._close_http()
         self._fail_pending("the session was closed")
         if self.status is not SessionStatus.FAILED:
@@ -288,7 +301,13 @@ class Session:
     async def _run(self) -> None:
         """Read until the connection drops, then reconnect and rejoin, until closed or out of attempts."""
         while True:
-            reason = await self._read_loop()
+            try:
+                reason = await self._read_loop()
+            except Exception as exc:  # a bug: dealt with as a lost connection, not a silent dead reader
+                log.exception("reading from the server failed")
+                reason = f"internal error ({type(exc).__name__}; see the log)"
+                if self._ws is not None:
+                    await self._ws.close()
             if self._closing:
                 return
             if self._abandon_reason is not None:
@@ -296,8 +315,7 @@ class Session:
             self._fail_pending(f"connection lost: {reason}")
             if not self.options.reconnect:
                 self._set_status(SessionStatus.FAILED, f"connection lost: {reason}")
-                if self.room is not None:
-                    self.room._fail(ErrorCode.SERVER_ERROR, f"connection lost: {reason}")
+                self._fail_room(f"connection lost: {reason}")
                 return
             self._set_status(SessionStatus.DISCONNECTED, f"connection lost: {reason}",
                              retry_in=self.options.backoff_initial)
@@ -315,8 +333,7 @@ class Session:
             limit = self.options.max_reconnect_attempts
             if limit is not None and self.reconnect_attempt > limit:
                 self._set_status(SessionStatus.FAILED, f"gave up after {limit} reconnection attempts")
-                if self.room is not None:
-                    self.room._fail(ErrorCode.SERVER_ERROR, "the connection to the server was lost")
+                self._fail_room("the connection to the server was lost")
                 return False
             await asyncio.sleep(delay)
             self._set_status(SessionStatus.PENDING, f"reconnecting (attempt {self.reconnect_attempt})")
@@ -362,6 +379,8 @@ class Session:
                     self._dispatch(decode_server_message(frame.data))
                 except ProtocolError as exc:
                     log.warning("%s", exc)
+                except Exception:  # a bug in handling one message must not end the reading for good
+                    log.exception("handling a message from the server failed; it is skipped")
             elif frame.type == aiohttp.WSMsgType.CLOSE:
                 close_message = frame.extra if isinstance(frame.extra, str) else ""
                 break
@@ -401,6 +420,25 @@ class Session:
             if not future.done():
                 future.set_exception(ConnectionFailed(reason))
         self._pending.clear()
+
+    def _leave_given_up_join(self) -> None:
+        ws = self._ws
+        if ws is None or ws.closed or self.status is not SessionStatus.ESTABLISHED or self._closing:
+            return  # no connection: the server forgets us with it (a resume token is never used)
+
+        async def leave() -> None:
+            with contextlib.suppress(CommandFailed, ConnectionFailed):  # not taken in after all: fine
+                await self.command(Leave(id=0))
+
+        self._leaving = asyncio.get_running_loop().create_task(leave(), name=f"leave {self.username}")
+        self._leaving.add_done_callback(log_unexpected_failure)
+
+    def _fail_room(self, reason: str) -> None:
+        """The room is lost with the connection: failed, and forgotten, so that a ``connect()`` by
+        hand can ``join()`` again (it was refused as already in the room, for good; review)."""
+        room, self.room = self.room, None
+        if room is not None:
+            room._fail(ErrorCode.SERVER_ERROR, reason)
 
     def _forget(self, room: Room) -> None:
         if self.room is room:
