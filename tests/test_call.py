@@ -449,3 +449,18 @@ async def test_someone_leaving_while_the_call_resends_its_views_does_not_fail_it
     await wait_until(lambda: alice.call.status in (CallStatus.CONNECTED, CallStatus.FAILED), timeout=15)
     assert alice.call.status is CallStatus.CONNECTED, alice.call.reason
     assert alice.call.participant_views == {carol_id}
+
+
+@pytest.mark.parametrize("how", ["leave", "disconnect"])
+async def test_leaving_the_room_ends_the_call_on_it(peers: Peers, server: RoomServer, how: str) -> None:
+    """Review: after room.leave() the server had dropped our media, but the call went on saying
+    CONNECTED and PUBLISHING."""
+    alice = await peers.join("alice", publish=True)
+    assert alice.call.published.status is PublishStatus.PUBLISHING
+    if how == "leave":
+        await alice.room.leave()
+    else:
+        await alice.session.disconnect()
+    await wait_until(lambda: alice.call.status is CallStatus.CLOSED)
+    assert alice.call.published.status is PublishStatus.UNPUBLISHED and alice.call.pc is None
+    await wait_until(lambda: not server.media.sessions)

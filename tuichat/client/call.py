@@ -58,7 +58,7 @@ from tuichat.rtc.encoders import (
 from tuichat.rtc.ice import ice_server_list
 from tuichat.rtc.jitter import use_marker_release
 from tuichat.rtc.rtcp import send_reports_only_when_sending
-from tuichat.tasks import BackgroundTasks
+from tuichat.tasks import BackgroundTasks, log_unexpected_failure
 
 __all__ = ["REJOIN_RESTART_REASON", "Call", "CallEvent", "CallStatus", "CallUpdate"]
 
@@ -257,6 +257,8 @@ class Call:
         self._unsubscribe: list[Callable[[], None]] = []
         self._stats_task: asyncio.Task[None] | None = None
         self._closed = False
+        #: close() started by the room being left (see ``_on_room_left``).
+        self._closing: asyncio.Task[None] | None = None
         self.published_once = False
         for status in PublishStatus:
             self.published.on(status, self._on_publish_status)
@@ -279,6 +281,7 @@ class Call:
             self.room.on(RoomEvent.STATE, self._on_state),
             self.room.on(RoomEvent.LEFT, self._on_left),
             self.room.on(RoomEvent.FAILED, self._on_room_failed),
+            self.room._on_leave(self._on_room_left),
             self.room.session.on(SessionStatus.PENDING, self._on_session_away),
             self.room.session.on(SessionStatus.DISCONNECTED, self._on_session_away),
         ]
@@ -389,9 +392,10 @@ class Call:
             await asyncio.gather(stats, return_exceptions=True)
         await self._tasks.close()
         if self.published.status is PublishStatus.PUBLISHING:
-            with contextlib.suppress(TuichatError, TimeoutError):
-                async with asyncio.timeout(2.0):
-                    await self.room.unpublish()
+            if self.room.joined:  # else the server dropped it with the room
+                with contextlib.suppress(TuichatError, TimeoutError):
+                    async with asyncio.timeout(2.0):
+                        await self.room.unpublish()
             self.published._set(PublishStatus.UNPUBLISHED, "the call was closed")
         for stream in self.streams.values():
             stream._set(PlayStatus.STOPPED, "the call was closed")
@@ -668,6 +672,13 @@ class Call:
         for pid in {*self._participant_views, *self._participant_preview}:
             if not same_person(pid, self._view_names.get(pid, "")):
                 self._forget_view(pid)
+
+    def _on_room_left(self) -> None:
+        """We left the room (``room.leave()``, ``session.disconnect()``): the server has dropped our
+        media with it, so the call ends here too, as ``close()``."""
+        if not self._closed:
+            self._closing = asyncio.get_running_loop().create_task(self.close(), name="call close: room left")
+            self._closing.add_done_callback(log_unexpected_failure)
 
     def _on_room_failed(self, update: RoomUpdate) -> None:
         self._fail(update.reason or "the room failed")

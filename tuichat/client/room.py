@@ -98,6 +98,7 @@ class Room:
         self.media_slots = DEFAULT_MEDIA_SLOTS
         self._emitter: Emitter[RoomEvent] = Emitter()
         self._signal_handlers: list[Callable[[Answer | Streams], None]] = []
+        self._leave_handlers: list[Callable[[], None]] = []
         self._iterators: weakref.WeakSet[RoomEvents] = weakref.WeakSet()
         #: Left or failed: no more events will come.
         self._ended = False
@@ -165,12 +166,9 @@ class Room:
         """Leave the room (idempotent); the session stays connected."""
         if not self.joined:
             return
-        self.joined = False
+        self._left_by_us()
         self.session._forget(self)
-        try:
-            await self.session.command(Leave(id=0))
-        finally:
-            self._close_iterators()
+        await self.session.command(Leave(id=0))
 
     # --- called by the session ---------------------------------------------------------------
 
@@ -181,6 +179,23 @@ class Room:
 
     async def _wait_settled(self) -> None:
         await asyncio.shield(self._settled)
+
+    def _on_leave(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """``callback()`` when we leave the room (``leave()``, the session's ``disconnect()``): a Call
+        on it ends too (review: it went on saying CONNECTED and PUBLISHING, the server having
+        dropped its media). Not on failure: FAILED says that, with its reason."""
+        self._leave_handlers.append(callback)
+        return lambda: self._leave_handlers.remove(callback) if callback in self._leave_handlers else None
+
+    def _left_by_us(self) -> None:
+        self.joined = False
+        self._close_iterators()
+        handlers, self._leave_handlers = self._leave_handlers, []
+        for handler in handlers:
+            try:
+                handler()
+            except Exception:
+                log.exception("a leave handler failed")
 
     def _fail(self, code: str, reason: str) -> None:
         self.joined = False

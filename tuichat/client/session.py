@@ -210,8 +210,7 @@ class Session:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(room.leave(), 2.0)
         if room is not None:
-            room.joined = False
-            room._close_iterators()
+            room._left_by_us()
         if self._ws is not None:
             await self._ws.close()
         tasks = [task for task in (self._leaving, self._rejoin_task, self._runner) if task is not None]
