@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tuichat.errors import ProtocolError
 from tuichat.protocol import (
     Ack,
     BadMessage,
@@ -79,6 +80,15 @@ def test_server_messages_match_their_golden_wire_form(wire: str, message: object
         ('{"type": "leave", "id": true}', ErrorCode.BAD_MESSAGE, None, "Expected `int`, got `bool`"),
         ('{"type": "join", "id": 7, "room": "r", "name": "n", "resume": "é"}', ErrorCode.BAD_MESSAGE, 7,
          "at `$.resume`"),  # adversarial QA: an internal error (compare_digest refuses non-ASCII)
+        # QA: a lone surrogate escape (JSON.stringify of an emoji cut in two) was "not valid JSON:
+        # Input data was truncated" without the id, so the sender's command was never answered.
+        (r'{"type": "message", "id": 8, "text": "cut emoji \ud83d"}', ErrorCode.BAD_MESSAGE, 8,
+         "not valid text: a lone UTF-16 surrogate"),
+        (r'{"type": "leave", "id": 9, "\udc00": 1}', ErrorCode.BAD_MESSAGE, 9, "a lone UTF-16 surrogate"),
+        # The same in a str from another caller than aiohttp (which refuses such text itself).
+        ('{"type": "leave", "id": 10, "x": "\ud800"}', ErrorCode.BAD_MESSAGE, 10, "a lone UTF-16 surrogate"),
+        (r'{"type": "message", "id": 11, "text": "\ud83d', ErrorCode.BAD_MESSAGE, None, "not valid JSON"),
+        ('{"type": "leave", "id": 12, "x": NaN}', ErrorCode.BAD_MESSAGE, 12, "not valid JSON"),
     ],
 )
 def test_bad_frames_get_precise_errors(frame: str, code: ErrorCode, command_id: int | None, reason: str) -> None:
@@ -87,6 +97,50 @@ def test_bad_frames_get_precise_errors(frame: str, code: ErrorCode, command_id: 
     assert caught.value.code == code
     assert caught.value.command_id == command_id
     assert reason in caught.value.reason
+
+
+@pytest.mark.parametrize("around", ["DEEP", '{"type": "leave", "id": 1, "x": DEEP}'])
+def test_json_nested_too_deeply_is_a_bad_message(around: str) -> None:
+    """QA: 60 KB of nested arrays raised RecursionError out of the codec and ended the connection."""
+    with pytest.raises(BadMessage) as caught:
+        decode_command(around.replace("DEEP", "[" * 30_000 + "]" * 30_000))
+    assert caught.value.code is ErrorCode.BAD_MESSAGE
+    assert caught.value.reason == "not valid JSON: arrays or objects are nested too deeply"
+
+
+def test_a_lone_surrogates_reason_can_be_sent_back() -> None:
+    with pytest.raises(BadMessage) as caught:
+        decode_command(b'{"type": "message", "id": 1, "text": "\\ud83d"}')
+    error = Error(id=caught.value.command_id, code=caught.value.code, reason=caught.value.reason)
+    assert decode_server_message(encode(error)) == error
+
+
+def test_any_exception_of_a_decode_is_a_bad_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever the parser raises, the server answers it and keeps the connection."""
+    def broken(*args: object, **kwargs: object) -> object:
+        raise MemoryError
+
+    monkeypatch.setattr(msgspec.json, "decode", broken)
+    with pytest.raises(BadMessage) as caught:
+        decode_command('{"type": "leave", "id": 1}')
+    assert caught.value.code is ErrorCode.BAD_MESSAGE and caught.value.reason == "unreadable message (MemoryError)"
+
+
+def test_a_server_message_nested_too_deeply_is_a_protocol_error() -> None:
+    """QA: it raised RecursionError, which ended the client's read loop."""
+    frame = '{"type": "message", "x": ' + "[" * 30_000 + "]" * 30_000 + "}"
+    with pytest.raises(ProtocolError, match="unreadable message from server: arrays or objects are nested"):
+        decode_server_message(frame)
+
+
+def test_an_error_code_this_client_does_not_know_reads_as_server_error() -> None:
+    """QA: a newer server's code made the whole error unreadable: the command was never answered
+    and a join was tried again for ever. The reason, for people, is kept."""
+    error = decode_server_message('{"type": "error", "code": "banned", "reason": "you are banned", "id": 3, "x": 1}')
+    assert error == Error(id=3, code=ErrorCode.SERVER_ERROR, reason="you are banned")
+    assert isinstance(error, Error) and type(error.code) is ErrorCode
+    with pytest.raises(ProtocolError, match=r"Expected `str`, got `int` - at `\$.code`"):
+        decode_server_message('{"type": "error", "code": 5, "reason": "r"}')
 
 
 def test_a_reason_quoting_huge_input_is_cut() -> None:

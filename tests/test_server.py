@@ -124,6 +124,34 @@ async def test_long_text_and_escape_sequences_are_refused_with_reasons(connect: 
     assert reply["code"] == "invalid_text" and "U+001B" in reply["reason"]
 
 
+async def test_deeply_nested_json_is_a_bad_message_and_the_sender_stays(connect: Any) -> None:
+    """QA: 60 KB of nested arrays (under the message limit) raised RecursionError out of the codec:
+    the connection ended with a traceback and the sender was dropped from the room."""
+    alice, bob = await connect(), await connect()
+    await alice.join("lobby", "alice")
+    await bob.join("lobby", "bob")
+    assert (await alice.receive())["type"] == "joined"
+    await bob.ws.send_str("[" * 30_000 + "]" * 30_000)
+    assert await bob.receive() == {"type": "error", "id": None, "code": "bad_message",
+                                   "reason": "not valid JSON: arrays or objects are nested too deeply"}
+    await bob.send(type="message", text="still here")
+    event = await alice.receive()  # not LEFT: bob never went
+    assert event["type"] == "message" and event["message"]["text"] == "still here", event
+
+
+async def test_a_lone_surrogate_is_refused_with_the_commands_id(connect: Any) -> None:
+    """QA: "\\ud83d" (JSON.stringify of an emoji cut in two) got "not valid JSON: Input data was
+    truncated" without the id, so the sender's command waited for an answer that never came."""
+    client = await connect()
+    await client.join("lobby", "alice")
+    await client.ws.send_str('{"type": "message", "id": 50, "text": "cut emoji \\ud83d"}')
+    reply = await client.receive()
+    assert reply == {"type": "error", "id": 50, "code": "bad_message", "reason": "not valid text: a lone "
+                     "UTF-16 surrogate (half of a character, such as an emoji cut in two)"}
+    await client.send(type="message", text="whole emoji \U0001f600")
+    assert (await client.receive_until("message"))["message"]["text"] == "whole emoji \U0001f600"
+
+
 async def test_a_flood_is_rate_limited_without_disturbing_others(connect: Any) -> None:
     flooder, bystander = await connect(), await connect()
     await flooder.join("lobby", "flooder")

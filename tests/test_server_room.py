@@ -214,6 +214,25 @@ def test_a_mute_before_publishing_is_kept_and_announces_no_unpublish() -> None:
     assert watcher.kinds()[-2:] == ["Unpublished", "Left"]
 
 
+def test_publishing_nothing_is_unpublishing() -> None:
+    """QA: publish with neither medium was announced as PUBLISHED, and the unpublish after it as
+    nothing (the server saw nobody publishing): clients showed someone sending nothing for ever."""
+    registry = Registry()
+    watcher = Inbox()
+    registry.join("lobby", "watcher", watcher)
+    alice = registry.join("lobby", "alice", Inbox())
+    registry.mute(alice, audio=True, video=None)
+    watcher.clear()
+    registry.publish(alice, audio=False, video=False)  # not publishing: nothing to tell, the mute kept
+    assert watcher.kinds() == [] and alice.stream is not None and alice.stream.audio_muted
+    registry.publish(alice, audio=True, video=True)
+    registry.publish(alice, audio=False, video=False)
+    registry.unpublish(alice)
+    assert watcher.kinds() == ["Published", "Unpublished"]
+    assert isinstance(watcher[1], Unpublished) and watcher[1].participant.stream is None
+    assert alice.stream is None
+
+
 def test_a_resume_token_that_is_not_ascii_is_refused_as_such() -> None:
     """Adversarial QA: a non-ASCII token raised TypeError in compare_digest: an internal error."""
     registry = Registry()

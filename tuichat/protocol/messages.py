@@ -132,7 +132,8 @@ class Say(_Message, tag="message"):
 
 
 class Publish(_Message, tag="publish"):
-    """Announce the media this client sends (the media layer negotiates the tracks themselves)."""
+    """Announce the media this client sends (the media layer negotiates the tracks themselves);
+    neither (both false) is the same as ``unpublish``."""
 
     id: CommandId
     audio: bool = True

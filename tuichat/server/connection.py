@@ -143,6 +143,8 @@ class Connection:
         """Unreadable frames (text or binary) are counted as call control: past the rate, the
         answer says to slow down, and a client that never reads them is disconnected."""
         if self._control_bucket.take():
+            if bad.__cause__ is not None:  # the codec met an exception it did not expect: worth a look
+                log.warning("%s: unreadable frame: %s", self.peer, bad.reason, exc_info=bad.__cause__)
             self.send(Error(id=bad.command_id, code=bad.code, reason=bad.reason))
         else:
             self.send(Error(id=bad.command_id, code=ErrorCode.RATE_LIMITED, reason="too many bad messages; slow down"))

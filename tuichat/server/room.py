@@ -210,6 +210,14 @@ class Registry:
             log.info("room %s is empty and was dropped", room.name)
 
     def publish(self, member: Member, *, audio: bool, video: bool) -> None:
+        if not (audio or video):
+            # Publishing nothing is stopping, as ``is_publishing`` reads a stream with neither
+            # medium: announced as UNPUBLISHED (if they were publishing), so the room and every
+            # client agree. A PUBLISHED with nothing made clients show someone sending nothing, and
+            # the unpublish after it said nothing at all (the server saw nobody publishing).
+            # Accepted rather than refused: "publish what I have" with nothing is a fair request.
+            self.unpublish(member)
+            return
         room = _room_of(member)
         muted = member.stream or StreamInfo()  # a mute sent before publishing holds (start muted)
         member.stream = StreamInfo(audio=audio, video=video, audio_muted=muted.audio_muted,
