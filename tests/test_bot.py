@@ -4,14 +4,18 @@ its output that goes away (``tuichat bot ... | head -2``). Real server, real bot
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import os
+import sys
+import threading
 from typing import Any
 
 import pytest
 
-from tests.conftest import Recorder
+from tests.conftest import Recorder, wait_until
 from tests.test_cli import TUICHAT, read_event, start_bot
+from tuichat.bot import Bot, BotOptions
 from tuichat.client import RoomEvent, Session
 from tuichat.client.chatline import ChatLine, LineKind, parse_line
 
@@ -105,6 +109,82 @@ async def test_quit_on_stdin_leaves_and_exits_0_like_eof(url: str, command: str)
             if bot.returncode is None:
                 bot.kill()
                 await bot.wait()
+
+
+async def test_crlf_lines_on_stdin_are_sent_without_the_cr(url: str) -> None:
+    """QA: every line of a CRLF file (Windows editors, many network tools) kept its '\\r' and was
+    refused by the server as invalid_text."""
+    async with Session(url, "alice") as alice:
+        room = await alice.join("lobby")
+        messages = Recorder()
+        room.on(RoomEvent.MESSAGE, messages)
+        bot = await start_bot(port_of(url), "robo", "--chat-only")
+        try:
+            await read_event(bot, "STATE")
+            assert bot.stdin is not None
+            bot.stdin.write(b"hello\r\nsecond line\r\n/msg alice psst\r\nlast\r\n")
+            bot.stdin.close()
+            assert await asyncio.wait_for(bot.wait(), 10) == 0
+            assert bot.stdout is not None and bot.stderr is not None
+            assert b'"ERROR"' not in await bot.stdout.read() and await bot.stderr.read() == b""
+            await messages.wait_for(lambda u: u.message.text == "last", timeout=10)
+            assert sent_by(messages, "robo") == ["hello", "second line", "psst", "last"]
+        finally:
+            if bot.returncode is None:
+                bot.kill()
+                await bot.wait()
+
+
+async def test_line_separators_in_chat_keep_one_event_per_line(url: str) -> None:
+    """QA: U+2028/U+2029 in someone's message went out raw in the bot's JSON: a reader splitting
+    lines by Unicode's rules (str.splitlines, many tools) got two halves of invalid JSON."""
+    async with Session(url, "mallory") as mallory:
+        room = await mallory.join("lobby")
+        bot = await start_bot(port_of(url), "watcher", "--chat-only")
+        try:
+            await read_event(bot, "STATE")
+            await room.send_message("one\u2028two\u2029three")
+            assert bot.stdout is not None
+            line = b""
+            while b'"MESSAGE"' not in line:
+                line = await asyncio.wait_for(bot.stdout.readline(), 10)
+            decoded = line.decode()
+            assert decoded.splitlines() == [decoded.rstrip("\n")]
+            assert json.loads(decoded)["text"] == "one\u2028two\u2029three"
+        finally:
+            if bot.returncode is None:
+                bot.kill()
+                await bot.wait()
+
+
+async def test_quit_with_more_stdin_behind_it_ends_the_reader_quietly(
+        url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """QA: the stdin thread was left waiting on a queue put nobody took after /quit; the closing
+    loop cancelled it and it died with a traceback on stderr (exit 0 all the same). Run in this
+    process to watch the thread itself: from a subprocess the traceback shows only when the dying
+    thread beats the interpreter's exit."""
+    async with Session(url, "alice") as alice:
+        room = await alice.join("lobby")
+        messages, left = Recorder(), Recorder()
+        room.on(RoomEvent.MESSAGE, messages)
+        room.on(RoomEvent.LEFT, left)
+        crashes: list[threading.ExceptHookArgs] = []
+        monkeypatch.setattr(threading, "excepthook", crashes.append)
+        # More than the thread reads ahead: it is waiting to hand a line over at /quit.
+        monkeypatch.setattr(sys, "stdin", io.StringIO("before\n/quit\n" + "".join(f"line {n}\n" for n in range(500))))
+        out = io.StringIO()
+
+        def run_bot_in_its_own_loop() -> int:
+            return asyncio.run(Bot(BotOptions(url=url, name="robo", room="lobby", media=False), out=out).run())
+
+        assert await asyncio.wait_for(asyncio.to_thread(run_bot_in_its_own_loop), 20) == 0
+        try:
+            await wait_until(lambda: not any(t.name == "bot-stdin" for t in threading.enumerate()))
+        except TimeoutError:
+            pytest.fail("the stdin thread is still waiting to hand over a line after the bot ended")
+        assert [(c.exc_type, c.exc_value) for c in crashes] == []
+        await left.wait_for(lambda u: u.participant.name == "robo", timeout=10)
+        assert sent_by(messages, "robo") == ["before"]
 
 
 async def _readline(reader: Any) -> dict[str, Any]:

@@ -33,6 +33,11 @@ RATE_LIMITED_WAIT_S = 0.2
 RATE_LIMITED_MAX_WAIT_S = 2.0
 #: What a line starting with '/' can be in the bot (the terminal client's /help is a help screen).
 BOT_COMMANDS = "the bot's commands are /msg NAME TEXT and /quit"
+#: Stdin lines read ahead of the ones being sent.
+STDIN_READ_AHEAD = 64
+#: Line breaks by Unicode's rules (str.splitlines, many tools) that json.dumps(ensure_ascii=False)
+#: leaves raw: escaped, so one event stays one line whatever the text in it (the rest are escaped already).
+_LINE_BREAKS_ESCAPED = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
 
 
 @dataclass
@@ -111,7 +116,7 @@ class Bot:
         if self.out_gone:
             return
         try:
-            self.out.write(json.dumps(data, ensure_ascii=False) + "\n")
+            self.out.write(json.dumps(data, ensure_ascii=False).translate(_LINE_BREAKS_ESCAPED) + "\n")
             self.out.flush()
         except BrokenPipeError:
             self._reader_gone()
@@ -300,30 +305,52 @@ class Bot:
             delay = min(2 * delay, RATE_LIMITED_MAX_WAIT_S)
 
     async def _pump_stdin(self) -> None:
-        """Read stdin in a thread (works for ttys, pipes and files alike) and chat each line."""
+        """Read stdin in a thread (works for ttys, pipes and files alike) and chat each line.
+
+        The thread never waits on the loop: it takes one of ``STDIN_READ_AHEAD`` slots per line and
+        hands the line over with ``call_soon_threadsafe``. Once the pump is done (``/quit``, a signal)
+        it stops at its next line. It used to wait on a queue put that nobody took after ``/quit``,
+        which the closing loop cancelled: a traceback at exit.
+        """
         loop = asyncio.get_running_loop()
-        lines: asyncio.Queue[str | None] = asyncio.Queue(maxsize=64)
+        lines: asyncio.Queue[str | None] = asyncio.Queue()
+        slots = threading.Semaphore(STDIN_READ_AHEAD)
+        done = threading.Event()
+
+        def hand_over(line: str | None) -> bool:
+            slots.acquire()
+            if done.is_set():
+                return False
+            try:
+                loop.call_soon_threadsafe(lines.put_nowait, line)
+            except RuntimeError:  # the loop has closed meanwhile
+                return False
+            return True
 
         def reader() -> None:
             for line in sys.stdin:
-                asyncio.run_coroutine_threadsafe(lines.put(line.rstrip("\n")), loop).result()
-            asyncio.run_coroutine_threadsafe(lines.put(None), loop).result()
+                if not hand_over(line.rstrip("\r\n")):  # CRLF too: '\r' is no part of the text
+                    return
+            hand_over(None)
 
         threading.Thread(target=reader, name="bot-stdin", daemon=True).start()
         stop = asyncio.ensure_future(self._stop.wait())
         try:
             while True:
                 get = asyncio.ensure_future(lines.get())
-                done, _ = await asyncio.wait({get, stop}, return_when=asyncio.FIRST_COMPLETED)
-                if get not in done:
+                done_now, _ = await asyncio.wait({get, stop}, return_when=asyncio.FIRST_COMPLETED)
+                if get not in done_now:
                     get.cancel()
                     return
                 line = get.result()
+                slots.release()
                 if line is None or self._stop.is_set():  # EOF, or stopped while this line waited
                     return
                 if line.strip():
                     await self._say(line)
         finally:
+            done.set()
+            slots.release()  # a reader waiting for a slot wakes, sees done and ends
             stop.cancel()
 
 
