@@ -41,6 +41,8 @@ def sent_by(messages: Recorder, name: str) -> list[str]:
         ("  /exit  ", ChatLine(LineKind.QUIT)),
         ("/help", ChatLine(LineKind.HELP)),
         ("//shrug it off", ChatLine(LineKind.TEXT, "/shrug it off")),  # '//': text that starts with '/'
+        ("/MSG Bob Hi", ChatLine(LineKind.PRIVATE, "Hi", name="Bob")),  # QA: "Unknown command /MSG"
+        ("/Quit", ChatLine(LineKind.QUIT)),
     ],
 )
 def test_a_line_reads_as_in_the_terminal_client(line: str, parsed: ChatLine) -> None:

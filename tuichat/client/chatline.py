@@ -65,7 +65,8 @@ def parse_line(line: str) -> ChatLine:
         return ChatLine(LineKind.TEXT, stripped[1:])
     if not stripped.startswith("/"):
         return ChatLine(LineKind.TEXT, line)
-    command, _, rest = stripped.partition(" ")
+    typed, _, rest = stripped.partition(" ")
+    command = typed.lower()  # /MSG as /msg (caps lock, or a phone's capitalised first word)
     if command in QUIT_COMMANDS:
         return ChatLine(LineKind.QUIT)
     if command == HELP_COMMAND:
@@ -75,4 +76,4 @@ def parse_line(line: str) -> ChatLine:
         if not name or not body:
             return ChatLine(LineKind.INVALID, problem=PRIVATE_USAGE)
         return ChatLine(LineKind.PRIVATE, body, name=name)
-    return ChatLine(LineKind.INVALID, problem=f"unknown command {command}")
+    return ChatLine(LineKind.INVALID, problem=f"unknown command {typed}")
