@@ -42,8 +42,9 @@ def log_lines(app: ChatApp) -> list[str]:
 
 
 def log_text(app: ChatApp) -> str:
-    """The log as one string; wrapped lines are joined with the space the wrap replaced."""
-    return " ".join(line.rstrip() for line in log_lines(app))
+    """The log as one string; wrapped lines (hanging under their text) are joined with the space the
+    wrap replaced."""
+    return " ".join(line.strip() for line in log_lines(app))
 
 
 def names(app: ChatApp) -> list[str]:

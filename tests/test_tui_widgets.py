@@ -358,6 +358,13 @@ async def test_a_wrapped_message_hangs_under_its_text(url: str) -> None:
             await pilot.resize_terminal(width, 30)
             await pilot.pause()
             await until(pilot, hanging)
+        # The app's own notices hang under their text after the time too (they wrapped to the edge).
+        messages.add_notice(long_text)
+        under_text = " " * len("HH:MM ") + "word"
+        await until(pilot, lambda: log_lines(app)[-1].startswith(under_text))
+        lines = log_lines(app)
+        start = max(i for i, line in enumerate(lines) if line[len("HH:MM "):].startswith("word0 "))
+        assert len(lines) - start > 1 and all(line.startswith(under_text) for line in lines[start + 1:])
 
 
 

@@ -37,17 +37,15 @@ class Entry:
     """
 
     stamp: Text
+    #: The sender; empty for the app's own notices, which hang under their text after the time too
+    #: (they wrapped to the left edge, unlike messages: QA).
     head: Text
     body: Text
-    #: Notices (the app's own lines) do not hang: they are short, and read as running text.
-    hang: bool = True
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> Iterator[Segment]:
         width = options.max_width
         prefix, body = self.stamp + self.head, self.body
-        if not self.hang:
-            prefix, body = Text(), prefix + body
-        elif prefix.cell_len > width * MAX_HANG_SHARE:  # hang under the sender instead
+        if prefix.cell_len > width * MAX_HANG_SHARE:  # hang under the sender instead
             prefix, body = self.stamp.copy(), self.head + self.body
             if prefix.cell_len > width * MAX_HANG_SHARE:
                 prefix, body = Text(), prefix + body
@@ -180,7 +178,7 @@ class MessageLog(RichLog):
         """A line from the app itself (joins, leaves, errors); ``text`` may hold others' names, so it is
         made printable here too."""
         body = Text(printable(text, keep_newlines=True), style=style)
-        self._add(Entry(_stamp(timestamp or time.time()), Text(), body, hang=False))
+        self._add(Entry(_stamp(timestamp or time.time()), Text(), body))
 
 
 def _stamp(timestamp: float) -> Text:
