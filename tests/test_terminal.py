@@ -14,6 +14,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -48,6 +49,12 @@ class Tmux:
 
     def keys(self, *keys: str) -> None:
         self.run("send-keys", *keys)
+
+    def paste(self, text: str, scratch: Path) -> None:
+        """``text`` pasted as a terminal pastes: between ESC[200~ and ESC[201~, as the app asked."""
+        scratch.write_text(text, encoding="utf-8")
+        self.run("load-buffer", "-b", "pasted", str(scratch))
+        self.run("paste-buffer", "-p", "-d", "-b", "pasted")
 
     def alive(self) -> bool:
         return subprocess.run(["tmux", "-L", self.socket, "has-session"], capture_output=True).returncode == 0
@@ -116,6 +123,27 @@ async def test_a_real_terminal_session(url: str, tmux: Tmux, tmp_path: object) -
     while tmux.alive():
         assert time.monotonic() < deadline, "the client did not exit after Ctrl+Q"
         await asyncio.sleep(0.1)
+
+
+async def test_a_paste_with_escape_codes_is_text_in_the_input(url: str, tmux: Tmux, tmp_path: Path) -> None:
+    """Terminal output copied with its colour codes: Textual read each ESC in a paste as the start of a
+    key, so the input got '^[1;34mdir^[0mmtvls output:' and the letters after an ESC pair ran as the
+    app's keys (m muted the mic, t hid the panels), with the input no longer focused."""
+    port = url.split(":")[2].split("/")[0]
+    tmux.start([sys.executable, "-m", "tuichat", "connect", f"127.0.0.1:{port}", "alice", "lobby",
+                "--camera", "none", "--mic", "test", "--speaker", "none", "--log-file", f"{tmp_path}/connect.log"])
+    await tmux.wait_for("f7 Copy invite")
+    await tmux.wait_for("mic on")
+    tmux.paste("ls output: \x1b[1;34mdir\x1b[0m tv\x1b\x1bmtv\x1b", tmp_path / "clipboard")
+    tmux.keys("-l", " zz")  # typed after it: the input still has the focus
+    screen = await tmux.wait_for("ls output: [1;34mdir[0m tvmtv zz")  # in order, without the ESCs
+    assert "mic on" in screen and "Microphone" not in screen  # not muted, and no note of it
+    assert "people (1)" in screen and "messages" in screen and "invite:" in screen  # not video only
+    # Keys outside a paste are as they were: Esc leaves the input, and m mutes.
+    tmux.keys("Escape")
+    await asyncio.sleep(0.5)  # Esc alone: past the wait for a key that comes with it
+    tmux.keys("m")
+    await tmux.wait_for("mic muted")
 
 
 async def test_video_reaches_a_real_terminal_as_truecolor_half_blocks(url: str, tmux: Tmux, tmp_path: object) -> None:

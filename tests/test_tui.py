@@ -9,7 +9,11 @@ from collections.abc import Callable
 
 import pytest
 from textual import events
+from textual._xterm_parser import XTermParser
 from textual.binding import Binding
+from textual.drivers import linux_driver
+from textual.drivers.headless_driver import HeadlessDriver
+from textual.drivers.linux_driver import LinuxDriver
 from textual.pilot import Pilot
 from textual.widgets import Input
 
@@ -18,6 +22,7 @@ from tuichat.client import RoomEvent, Session, SessionStatus
 from tuichat.protocol.limits import TEXT_MAX_LENGTH
 from tuichat.tui.app import ChatApp
 from tuichat.tui.bridge import MediaOptions, RoomChanged
+from tuichat.tui.paste import PASTE_END, PASTE_START, PasteSafeXTermParser, paste_safe_driver
 from tuichat.tui.safe_text import printable
 from tuichat.tui.screens.help import HelpScreen
 from tuichat.tui.snapshots import MessageView, ParticipantView
@@ -783,10 +788,11 @@ async def test_a_paste_keeps_its_lines_and_a_full_input_says_so(url: str) -> Non
         received = Recorder()
         room.on(RoomEvent.MESSAGE, received)
         await until(pilot, lambda: sorted(names(app)) == ["alice", "carol"])
-        composer = app.query_one("#composer", Input)
+        composer = app.query_one("#composer", Composer)
         await pilot.press(*"see: ")
         app.post_message(events.Paste("def f():\r\n\treturn 1\u200b\n\x1b[31m"))
-        await until(pilot, lambda: composer.value == "see: def f():⏎    return 1⏎[31m")
+        await until(pilot, lambda: composer.message == "see: def f():\n    return 1\n[31m")
+        assert "see: def f():⏎    return 1⏎[31m" in screen_text(app)
         await pilot.press("enter")
         update = await received.wait_for(lambda u: u.message.sender.name == "alice")
         assert update.message.text == "see: def f():\n    return 1\n[31m"
@@ -800,6 +806,65 @@ async def test_a_paste_keeps_its_lines_and_a_full_input_says_so(url: str) -> Non
         assert composer.value == "x" * TEXT_MAX_LENGTH
         await pilot.press("enter")
         await received.wait_for(lambda u: u.message.text == "x" * TEXT_MAX_LENGTH)
+
+
+async def test_a_typed_return_symbol_is_sent_as_itself(url: str) -> None:
+    """'⏎' was both how the input showed a pasted line break and what it sent as one: a '⏎' typed or
+    pasted went out as a line break. The input's own mark for a break can't be typed or pasted."""
+    app = ChatApp(url, "alice", "lobby")
+    async with app.run_test(size=SIZE) as pilot, Session(url, "carol") as carol:
+        room = await carol.join("lobby")
+        received = Recorder()
+        room.on(RoomEvent.MESSAGE, received)
+        await until(pilot, lambda: sorted(names(app)) == ["alice", "carol"])
+        composer = app.query_one("#composer", Composer)
+        await pilot.press(*"press ")
+        app.post_message(events.Key("return_symbol", "⏎"))  # as the terminal's "⏎" reaches the app
+        await pilot.press(*" to send")
+        app.post_message(events.Key("ufdd0", "\ufdd0"))  # whatever marks a break in the input, typed
+        app.post_message(events.Paste(", or\n⏎\ufdd0!"))  # a line break, a '⏎' and that mark, pasted
+        await until(pilot, lambda: "press ⏎ to send, or⏎⏎!" in screen_text(app))  # a break shows as '⏎'
+        assert composer.message == "press ⏎ to send, or\n⏎!"
+        await pilot.press("left", "backspace", "x")  # the pasted '⏎' goes, the line break stays
+        assert composer.message == "press ⏎ to send, or\nx!"
+        await pilot.press("enter")
+        update = await received.wait_for(lambda u: u.message.sender.name == "alice")
+        assert update.message.text == "press ⏎ to send, or\nx!"
+
+
+def read_input(parser: XTermParser, *chunks: str) -> list[str]:
+    """What ``parser`` makes of ``chunks`` read one after another, then the end of input."""
+    return [repr(token) for chunk in (*chunks, "") for token in parser.feed(chunk)]
+
+
+@pytest.mark.parametrize("keys", ["\x1b[15~\x1bOP", "\x1b", "\x1bm", "\x1b\x1bq", "\x1b[1;3A\x1b[2~\x1b[20~",
+                                  "\x1b[<0;12;5M\x1b[<0;12;5m\x1b[I", "\x1b[20", "\x1b[201~a", "\x1b\x1b[200"])
+def test_keys_outside_a_paste_are_read_as_textual_reads_them(keys: str) -> None:
+    """Function keys, Esc then a key, Alt combinations, mouse and focus reports: the same events."""
+    assert read_input(PasteSafeXTermParser(), keys) == read_input(XTermParser(), keys)
+    assert read_input(PasteSafeXTermParser(), *keys) == read_input(XTermParser(), *keys)  # a byte at a time
+
+
+def test_everything_between_the_paste_markers_is_one_paste() -> None:
+    """Textual read an ESC in a paste as the start of a key: the text after it came out first, as keys."""
+    pasted = "ls \x1b[1;34mdir\x1b[0m\x1b\x1bmtv\x1b[200~\r\t\x1b"
+    stream = f"x{PASTE_START}{pasted}{PASTE_END}\x1bOP"
+    expected = [repr(events.Key("x", "x")), repr(events.Paste(pasted)), repr(events.Key("f1", None))]
+    assert read_input(PasteSafeXTermParser(), stream) == expected
+    assert read_input(PasteSafeXTermParser(), *stream) == expected
+
+
+def test_the_paste_safe_parser_is_the_linux_drivers_alone(monkeypatch: pytest.MonkeyPatch,
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    driver = paste_safe_driver(LinuxDriver)
+    assert issubclass(driver, LinuxDriver)
+    assert driver.run_input_thread.__globals__["XTermParser"] is PasteSafeXTermParser
+    assert linux_driver.XTermParser is XTermParser  # Textual's module as it was
+    assert paste_safe_driver(HeadlessDriver) is HeadlessDriver
+    # A Textual whose driver makes its parser some other way: its own parser, and a word in the log.
+    monkeypatch.setattr(LinuxDriver, "run_input_thread", lambda self: None)
+    assert paste_safe_driver(LinuxDriver) is LinuxDriver
+    assert "Textual's input parser kept" in caplog.text
 
 
 async def test_keys_after_enter_belong_to_the_next_message(url: str) -> None:

@@ -43,6 +43,7 @@ from tuichat.tui.bridge import (
 )
 from tuichat.tui.direct import TerminalWriter
 from tuichat.tui.grays import FourGrays
+from tuichat.tui.paste import paste_safe_driver
 from tuichat.tui.safe_text import printable
 from tuichat.tui.screens.help import HelpScreen
 from tuichat.tui.snapshots import MessageView, PublishView, StreamView
@@ -141,6 +142,7 @@ class ChatApp(App[None]):
         """``invite_options``: command-line options the invite command passes on (``--ca-file NAME``)."""
         # ansi_color: palette colours go to the terminal as palette codes, not converted to RGB.
         super().__init__(ansi_color=color_mode is not ColorMode.TRUECOLOR)
+        self.driver_class = paste_safe_driver(self.driver_class)  # a paste's ESC stays text
         if color_mode is ColorMode.MONO:
             # The interface in the video's four grays too (the theme's red and green came through);
             # in place of NO_COLOR's filter, which blanks the video where Textual paints it.

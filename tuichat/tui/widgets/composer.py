@@ -2,8 +2,9 @@
 
 Textual's ``Input`` keeps only the first line of a paste and silently refuses one (or a key) that
 would pass ``max_length``. A chat input must lose neither: a pasted line break shows as '⏎' and is
-sent as a line break (messages may hold them), a paste too long for one message is cut to fit with
-a warning that says how much was left out, and a key pressed at the limit says so. Invisible
+sent as a line break (messages may hold them; a '⏎' typed or pasted is text, sent as it is), a
+paste too long for one message is cut to fit with a warning that says how much was left out, and a
+key pressed at the limit says so. Invisible
 characters the server refuses (zero-width spaces, byte order marks, bidi controls, which come along
 with text copied from web pages) are dropped from a paste instead of refusing the whole message.
 """
@@ -14,28 +15,33 @@ import unicodedata
 from collections.abc import Sequence
 
 from rich.cells import cell_len
+from rich.text import Text
 from textual import events
 from textual.message import Message
 from textual.widgets import Input
 
 __all__ = ["LINE_BREAK", "Composer", "clean_paste", "key_after_escape"]
 
-#: How a line break shows in the one-line input; sent as "\n".
+#: How a line break shows in the one-line input.
 LINE_BREAK = "\u23ce"
+#: A line break in the input's value, shown as LINE_BREAK: U+FDD0, a Unicode noncharacter (kept for a
+#: program's own use, never text), dropped from whatever is typed or pasted. '⏎' itself was the mark,
+#: so a typed '⏎' went out as a line break; a private-use character can be text too (icon fonts).
+_BREAK = "\ufdd0"
 _KEPT_FORMAT = "\u200d"  # ZERO WIDTH JOINER: part of emoji sequences, which the server allows
 
 
 def clean_paste(text: str) -> str:
-    """``text`` ready for the input: line breaks as '⏎', tabs as spaces, and no control or invisible
-    format characters (the server refuses a message holding one)."""
+    """``text`` ready for the input: line breaks as the input's own mark (shown as '⏎'), tabs as
+    spaces, and no control or invisible format characters (the server refuses a message holding one)."""
     text = text.replace("\r\n", "\n").replace("\r", "\n").strip("\n")
     out: list[str] = []
     for char in text:
         if char == "\n":
-            out.append(LINE_BREAK)
+            out.append(_BREAK)
         elif char == "\t":
             out.append("    ")
-        elif unicodedata.category(char) in ("Cc", "Cs") or (
+        elif char == _BREAK or unicodedata.category(char) in ("Cc", "Cs") or (
                 unicodedata.category(char) == "Cf" and char not in _KEPT_FORMAT):
             continue
         else:
@@ -54,10 +60,11 @@ def key_after_escape(event: events.Key) -> events.Key | None:
 class Composer(Input):
     """A one-line message input; ``message`` is what to send, ``message = text`` gives text back.
 
-    Enter empties the input at once and sends the text in ``Submitted`` (``value``, with '⏎' as
-    typed): keys that arrive before the app has handled it (a paste without bracketed paste is
-    typed text and Enters; fast typing on a busy machine) belong to the next message. The app
-    emptied it when it handled the message, so those keys were glued to the sent line, or lost.
+    Enter empties the input at once and sends the text in ``Submitted`` (its ``value``, which
+    ``text_of`` turns into the text to send): keys that arrive before the app has handled it (a paste
+    without bracketed paste is typed text and Enters; fast typing on a busy machine) belong to the
+    next message. The app emptied it when it handled the message, so those keys were glued to the
+    sent line, or lost.
 
     Esc and a key read together (typed fast, or coalesced by a laggy SSH link) reach the app as
     Alt+key, which the input would take as the key typed; it posts ``EscapeThen`` instead, so the
@@ -93,6 +100,9 @@ class Composer(Input):
             event.stop()
             event.prevent_default()
             self.post_message(self.EscapeThen(key))
+        elif event.character and _BREAK in event.character:
+            event.stop()  # the input's own line-break mark is never text
+            event.prevent_default()
 
     async def action_submit(self) -> None:
         value = self.value
@@ -101,8 +111,8 @@ class Composer(Input):
 
     @staticmethod
     def text_of(value: str) -> str:
-        """What to send for an input ``value``: its '⏎' as line breaks."""
-        return value.replace(LINE_BREAK, "\n")
+        """What to send for an input ``value``: its line breaks as "\\n" (a '⏎' of the text stays)."""
+        return value.replace(_BREAK, "\n")
 
     @property
     def message(self) -> str:
@@ -111,8 +121,25 @@ class Composer(Input):
 
     @message.setter
     def message(self, text: str) -> None:
-        self.value = text.replace("\n", LINE_BREAK)
+        self.value = text.replace(_BREAK, "").replace("\n", _BREAK)
         self.cursor_position = len(self.value)
+
+    @property
+    def _value(self) -> Text:
+        """The value as Input draws it: its line breaks as '⏎' (one cell each, as the mark in the value)."""
+        text = super()._value
+        text.plain = text.plain.replace(_BREAK, LINE_BREAK)
+        return text
+
+    @property
+    def selected_text(self) -> str:
+        """The selection as text (what Ctrl+C and Ctrl+X copy): line breaks as "\\n"."""
+        return self.text_of(super().selected_text)
+
+    def action_paste(self) -> None:
+        """Ctrl+V: the app's clipboard goes in as a terminal's paste does."""
+        if text := clean_paste(self.app.clipboard):
+            self.replace(text, *self.selection)
 
     def _on_paste(self, event: events.Paste) -> None:
         event.stop()
