@@ -249,9 +249,12 @@ async def test_a_terminal_that_goes_away_ends_the_call(url: str, tmux: Tmux, tmp
             os.kill(pid, signal.SIGKILL)  # never leave it behind, whatever failed
 
 
-async def test_sigterm_leaves_the_room_and_gives_the_terminal_back(url: str, tmux: Tmux, tmp_path: object) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+async def test_sigterm_leaves_the_room_and_gives_the_terminal_back(
+        url: str, tmux: Tmux, tmp_path: object, signum: signal.Signals) -> None:
     """`kill PID`: Python's default ended the process on the spot, so the others saw "connection
-    lost" and the terminal stayed on the alternate screen with mouse tracking on and no cursor."""
+    lost" and the terminal stayed on the alternate screen with mouse tracking on and no cursor.
+    `kill -HUP PID` with the terminal still there does the same, and says SIGHUP (it said SIGTERM)."""
     port = url.split(":")[2].split("/")[0]
     client = shlex.join([sys.executable, "-m", "tuichat", "connect", f"127.0.0.1:{port}", "alice", "lobby",
                          "--camera", "test", "--mic", "none", "--speaker", "none",
@@ -265,10 +268,10 @@ async def test_sigterm_leaves_the_room_and_gives_the_terminal_back(url: str, tmu
         room = await bob.join("lobby")
         left = Recorder()
         room.on(RoomEvent.LEFT, left)
-        os.kill(pid, signal.SIGTERM)
+        os.kill(pid, signum)
         gone = await left.wait_for(lambda u: u.participant.name == "alice", timeout=10)
         assert gone.reason == "left"  # a goodbye, not a connection dropped
-    screen = await tmux.wait_for("exit=143", timeout=10)
-    assert "stopped by SIGTERM" in screen
+    screen = await tmux.wait_for(f"exit={128 + signum}", timeout=10)
+    assert f"stopped by {signum.name}" in screen
     # The terminal is the shell's again: main screen, no mouse reporting, a visible cursor.
     assert tmux.run("display", "-p", "#{alternate_on} #{mouse_any_flag} #{cursor_flag}").split() == ["0", "0", "1"]

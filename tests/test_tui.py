@@ -155,6 +155,11 @@ async def test_keys_work_while_typing_without_typing_letters(url: str) -> None:
         await pilot.press("q")
         await pilot.press("i")
         assert app.focused is composer and composer.value == "draft?"
+        # QA: Esc on the people list did nothing, and the letter after a second Esc was lost.
+        await pilot.press("escape")
+        assert isinstance(app.focused, ParticipantList)
+        await pilot.press("escape", "x")
+        assert app.focused is composer and composer.value == "draft?x"
 
 
 async def test_a_bare_q_asks_before_leaving(url: str) -> None:
@@ -447,15 +452,35 @@ async def test_a_server_that_is_not_tuichat_is_not_retried() -> None:
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     try:
         app = ChatApp(f"ws://127.0.0.1:{port}/ws", "alice", "lobby")
-        async with app.run_test(size=SIZE) as pilot:
+        async with app.run_test(size=SIZE, notifications=True) as pilot:
             await until(pilot, lambda: "is not a tuichat server (HTTP 404)" in log_text(app))
             await pilot.pause(1.5)  # a retry would have come after 0.5 s
             assert log_text(app).count("is not a tuichat server") == 1 and "retrying" not in log_text(app)
             assert app.query_one(StatusLine).status is SessionStatus.FAILED
+            # QA: the invite to the room stayed (F7 copied it), and nothing said how to go on.
+            assert "Ctrl+Q quits." in log_text(app) and not app.query_one(InviteLine).display
+            await pilot.press("f7")
+            await until(pilot, lambda: "Not in lobby: no invite to copy" in screen_text(app))
             await pilot.press("ctrl+q")
         assert app.return_code == 1 and "is not a tuichat server" in app.exit_message
     finally:
         await runner.cleanup()
+
+
+async def test_quitting_while_still_connecting_says_it_never_joined() -> None:
+    """QA: Ctrl+Q while the server had not answered exited 0 and said nothing (1, with the reason,
+    while it retried a refused port)."""
+    server = await asyncio.start_server(lambda reader, writer: None, "127.0.0.1", 0)  # never answers
+    port = server.sockets[0].getsockname()[1]
+    try:
+        app = ChatApp(f"ws://127.0.0.1:{port}/ws", "alice", "lobby")
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: app.query_one(StatusLine).status is SessionStatus.PENDING)
+            await pilot.press("ctrl+q")
+        assert app.return_code == 1
+        assert app.exit_message == f"tuichat: never joined lobby: quit while connecting to ws://127.0.0.1:{port}/ws"
+    finally:
+        server.close()
 
 
 @pytest.mark.parametrize("room", ["a&b", "it's;x", "$HOME", "*", "-x", "café", "[x]"])

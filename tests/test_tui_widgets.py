@@ -390,3 +390,21 @@ def test_mono_keeps_text_readable_and_video_pixels_exact() -> None:
     assert shown("x", "bright_red on blue") == (15, 8, False)  # a coloured background: a highlight
     assert shown("▀▄█", "color(0) on color(0)") == (0, 0, False)  # pixels: exact
     assert shown("▀", "rgb(120,120,120) on rgb(250,250,250)") == (8, 15, False)
+
+
+async def test_sixteen_colours_keep_the_interface_on_the_terminals_background() -> None:
+    """QA of `--colors 16`: the default theme's panels came out bright black, under dark green,
+    red and dim text (the status line, the footer), and the focused input's border was red."""
+    from textual.widgets import Footer
+
+    from tuichat.render import ColorMode
+
+    app = ChatApp(f"ws://127.0.0.1:{free_port()}/ws", "alice", "lobby", color_mode=ColorMode.COLOR16)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        for widget in (app.query_one(StatusLine), app.query_one(Footer)):
+            background = widget.styles.background
+            assert background.a == 0 or background.ansi == -1, (widget, background)  # the terminal's own
+        border = app.query_one("#composer").styles.border.top[1]
+        assert border.ansi is not None and border.ansi not in (1, 9), border  # an ANSI colour, not red
+        await pilot.press("ctrl+q")

@@ -122,8 +122,8 @@ class ChatApp(App[None]):
     KEY_HELP = [
         ("F1  ?", "this help"),
         ("Enter", "send the message (in the input line); start a private message (on a name)"),
-        ("Tab  Shift+Tab", "move between the input, the people list and the messages"),
-        ("Esc  i", "leave the input line / go back to it"),
+        ("Tab  Shift+Tab", "move between the input, the messages and the people list"),
+        ("Esc  i", "leave the input line / go back to it (Esc too)"),
         ("F2  m", "mute / unmute your microphone (everyone sees it beside your name)"),
         ("F3  c", "turn your camera off / on (everyone sees it beside your name)"),
         ("F4  p", "low-bandwidth preview: smaller, slower video for thin links"),
@@ -131,7 +131,7 @@ class ChatApp(App[None]):
         ("F6  v", "show / hide your own camera (self-view)"),
         ("F7  y", "copy the invite command to the clipboard"),
         ("F8  t", "video only: hide the messages and people (new messages pop up), and back"),
-        ("PgUp  PgDn", "scroll the messages (when focused)"),
+        ("PgUp PgDn Home End", "scroll the messages (when focused)"),
         ("Ctrl+P", "the command palette: every action by name"),
         ("Ctrl+Q  q q", "leave the room and quit (q: pressed twice)"),
     ]
@@ -143,6 +143,10 @@ class ChatApp(App[None]):
         # ansi_color: palette colours go to the terminal as palette codes, not converted to RGB.
         super().__init__(ansi_color=color_mode is not ColorMode.TRUECOLOR)
         self.driver_class = paste_safe_driver(self.driver_class)  # a paste's ESC stays text
+        if color_mode is ColorMode.COLOR16:
+            # The palette's own colours on the terminal's background: the default theme's panels
+            # came out bright black, under green, red and dim text (QA: hard to read).
+            self.theme = "ansi-dark"
         if color_mode is ColorMode.MONO:
             # The interface in the video's four grays too (the theme's red and green came through);
             # in place of NO_COLOR's filter, which blanks the video where Textual paints it.
@@ -228,19 +232,19 @@ class ChatApp(App[None]):
         (alternate screen, mouse tracking, hidden cursor)."""
         loop = asyncio.get_running_loop()
 
-        def terminate() -> None:
-            log.warning("SIGTERM: leaving the room and quitting")
-            self.exit_message = "tuichat: stopped by SIGTERM"
-            threading.Thread(target=self._end_if_stuck, args=(128 + signal.SIGTERM,),
+        def terminate(signum: signal.Signals = signal.SIGTERM) -> None:
+            log.warning("%s: leaving the room and quitting", signum.name)
+            self.exit_message = f"tuichat: stopped by {signum.name}"
+            threading.Thread(target=self._end_if_stuck, args=(128 + signum,),
                              name="tuichat-terminate", daemon=True).start()
-            self.run_worker(self._quit_with(128 + signal.SIGTERM), exclusive=True, group="quit")
+            self.run_worker(self._quit_with(128 + signum), exclusive=True, group="quit")
 
         def hang_up() -> None:
             if terminal is not None and not os.isatty(terminal):  # the terminal window closed
                 threading.Thread(target=self._leave_without_terminal, args=("the terminal hung up",),
                                  name="tuichat-hangup", daemon=True).start()
-            else:  # `kill -HUP` with the terminal still there: quit normally
-                terminate()
+            else:  # `kill -HUP` with the terminal still there: quit normally, as SIGHUP (it said SIGTERM)
+                terminate(signal.SIGHUP)
 
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # not the main thread
             loop.add_signal_handler(signal.SIGTERM, terminate)
@@ -325,12 +329,22 @@ class ChatApp(App[None]):
             if not self._has_joined:  # said when quitting, as the reason for exit status 1
                 self.exit_message = f"tuichat: never joined {self.room_name}: {event.reason}"
             if event.retry_in is None:
-                self._out_for_good = event.reason
+                self._out_of_room_for_good(event.reason)
+                if not self._has_joined:
+                    messages.add_notice("Ctrl+Q quits.", style="bold red")
                 self._update_media_status()
         elif event.status is SessionStatus.ESTABLISHED and event.reason == "reconnected":
             messages.add_notice("Reconnected.", style="green")
         if event.status is SessionStatus.ESTABLISHED:
             self._failure_logged = None
+
+    def _out_of_room_for_good(self, reason: str) -> None:
+        """Refused, dropped or unreachable for good: nothing of a call that will not come (no "nobody
+        is sharing video yet", no invite to a room we are not in: an unknown host kept both)."""
+        self._out_for_good = reason
+        self.query_one(VideoGrid).empty_text = f"not in {self.room_name}"
+        self.query_one(VideoGrid).refresh()
+        self.query_one(InviteLine).display = False
 
     def _left_room(self) -> None:
         """Out of the room: what the screen shows of it is as it was, and says so."""
@@ -490,17 +504,13 @@ class ChatApp(App[None]):
         people = self.query_one(ParticipantList)
         status = self.query_one(StatusLine)
         if event.event is RoomEvent.FAILED:
-            self._out_for_good = event.reason
+            self._out_of_room_for_good(event.reason)
             self._left_room()
             status.status = SessionStatus.FAILED
             status.reason = event.reason
             verb = "Dropped from" if self._has_joined else "Could not join"
             messages.add_notice(f"{verb} {self.room_name}: {event.reason.rstrip('.')}. {_next_step(event.code)}",
                                 style="bold red")
-            # Nothing of a call that will not come: no "nobody is sharing video yet", no invite to it.
-            self.query_one(VideoGrid).empty_text = f"not in {self.room_name}"
-            self.query_one(VideoGrid).refresh()
-            self.query_one(InviteLine).display = False
             self.exit_message = f"tuichat: {event.reason}"
             return
         if event.event is RoomEvent.STATE:  # (re)joined: the room as it is now
@@ -628,7 +638,14 @@ class ChatApp(App[None]):
             self.push_screen(HelpScreen(self.KEY_HELP))
 
     def action_leave_input(self) -> None:
-        if self.focused is self.query_one("#composer"):
+        """Esc leaves the input line, and from anywhere else goes back to it (it did nothing there,
+        and the letter after a second Esc was lost)."""
+        composer = self.query_one("#composer", Input)
+        if self.focused is not composer:
+            if composer in self.screen.focus_chain:
+                composer.focus()
+            return
+        if self.focused is composer:
             people = self.query_one(ParticipantList)
             if people in self.screen.focus_chain:
                 people.focus()
@@ -779,6 +796,9 @@ class ChatApp(App[None]):
         self.notify(text, title=title, timeout=timeout)
 
     def action_copy_invite(self) -> None:
+        if self._out_for_good is not None:
+            self._state_toast("invite", f"Not in {printable(self.room_name)}: no invite to copy")
+            return
         invite = self.query_one(InviteLine)
         text = f"{invite.command}\n# or in a browser: {invite.link}"  # a comment: safe to paste into a shell
         self.copy_to_clipboard(text)
@@ -834,7 +854,12 @@ class ChatApp(App[None]):
         self._state_toast("quit", "Press q again to leave the call (Ctrl+Q leaves at once)")
 
     async def action_quit(self) -> None:
-        # 1 when the room was never joined or the server dropped us for good (as README says).
+        # 1 when the room was never joined or the server dropped us for good (as README says): also
+        # when we quit while still connecting (it was 0 and said nothing; 1 while it retried).
+        if not self._has_joined and not self.exit_message:
+            reason = self.query_one(StatusLine).reason
+            doing = reason if reason.startswith(("connecting", "reconnecting")) else "joining"
+            self.exit_message = f"tuichat: never joined {self.room_name}: quit while {doing}"
         await self._quit_with(1 if self.exit_message else 0)
 
 
