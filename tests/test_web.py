@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.resources
+import itertools
 import json
 import os
 import shutil
@@ -25,6 +26,7 @@ from tuichat.media import AudioDrain, TestPatternTrack
 from tuichat.protocol.codec import decode_server_message, encode
 from tuichat.protocol.messages import ParticipantInfo, State
 from tuichat.server import RoomServer, ServerLimits
+from tuichat.server import room as room_module
 from tuichat.server.web import CONTENT_SECURITY_POLICY, SCRIPT_MODULES
 from tuichat.tui.widgets.invite import invite_command, invite_link
 
@@ -242,10 +244,10 @@ async def test_state_tells_the_public_url(server: RoomServer, url: str) -> None:
             assert 'href="https://chat.example.org/tc/r/x"' in await response.text()
         # The start page's command is one that connects: the WebSocket path behind the prefix, wss.
         async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{proxied.port}/") as response:
-            assert "tuichat connect wss://chat.example.org/tc/ws NAME ROOM" in await response.text()
+            assert "tuichat connect wss://chat.example.org/tc/ws THEIR_NAME ROOM" in await response.text()
     async with (RoomServer("127.0.0.1", 0, public_url="https://chat.example.org") as proxied,
                 aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{proxied.port}/") as response):
-        assert "tuichat connect wss://chat.example.org NAME ROOM" in await response.text()
+        assert "tuichat connect wss://chat.example.org THEIR_NAME ROOM" in await response.text()
     with pytest.raises(ValueError, match="not an http"):
         RoomServer("127.0.0.1", 0, public_url="chat.example.org")
 
@@ -599,6 +601,95 @@ async def test_a_recipient_who_leaves_as_the_message_goes_out(server: RoomServer
         assert page.errors == []
 
 
+# --- chat commands, and sending faster than the server takes ---------------------------------------
+
+def _messages_of(peer: Any) -> list[tuple[str, bool]]:
+    return [(u.message.text, u.message.private) for u in peer.room_updates.items if u.event is RoomEvent.MESSAGE]
+
+
+async def test_chat_commands_typed_in_the_page_are_read_as_the_terminal_reads_them(
+        server: RoomServer, peers: Peers) -> None:  # noqa: F811
+    """QA: "/msg ben secret" typed in the page went to everyone, as text. The page now reads a line as
+    the terminal client and the bot do (tuichat/client/chatline.py), so what works there works here."""
+    bob = await peers.join("bob", start=False)
+    ann = await peers.join("Ann Lee", start=False)
+    async with chromium() as browser:
+        page = WebPage(await browser.new_page(viewport={"width": 1280, "height": 720}))
+        await page.join(f"http://127.0.0.1:{server.port}/r/call?name=carol")
+        await page.until("document.querySelectorAll('#people .person').length === 3")
+
+        async def enter(line: str) -> None:
+            await page.page.fill("#text", line)
+            await page.page.press("#text", "Enter")
+
+        async def refused(line: str) -> str:
+            count = len(await page.js(NOTICES_JS))
+            await enter(line)
+            notice = str(await page.until(f"{NOTICES_JS}.length > {count} && {NOTICES_JS}.at(-1)"))
+            assert await page.js(TEXT_JS) == line  # kept, to be corrected
+            return notice
+
+        await enter("/msg bob psst")
+        await bob.room_updates.wait_for(lambda u: u.event is RoomEvent.MESSAGE, timeout=5)
+        assert _messages_of(bob) == [("psst", True)]
+        await page.until(f"{TEXT_JS} === ''")
+        await enter('/msg "ann lee" hi Ann,\n  two lines')  # quoted, matched as the server matches names
+        await ann.room_updates.wait_for(lambda u: u.event is RoomEvent.MESSAGE, timeout=5)
+        assert _messages_of(ann) == [("hi Ann,\n  two lines", True)]
+        await page.until(f"{TEXT_JS} === ''")
+
+        assert await refused("/msg nobody hello") == 'Not sent: nobody called "nobody" is in the room.'
+        assert await refused("/msg bob") == \
+            'Not sent: usage: /msg NAME TEXT (quote a name with spaces: /msg "Ann Lee" hi).'
+        assert await refused("/shrug") == ("Not sent: unknown command /shrug. /help lists the commands; start "
+                                           "the line with // to send it as text beginning with /.")
+        await enter("/help")
+        help_text = str(await page.until(f"{NOTICES_JS}.find(n => n.startsWith('Commands: '))"))
+        assert "/msg NAME TEXT" in help_text and "//TEXT sends /TEXT" in help_text and "/quit" in help_text
+        assert await page.js(TEXT_JS) == ""
+
+        await enter("//shrug")  # a message that starts with a slash
+        await bob.room_updates.wait_for(lambda u: u.event is RoomEvent.MESSAGE and u.message.text == "/shrug",
+                                        timeout=5)
+        assert _messages_of(bob) == [("psst", True), ("/shrug", False)]
+        assert _messages_of(ann) == [("hi Ann,\n  two lines", True), ("/shrug", False)]
+        assert [m.text for m in server.registry.rooms["call"].history] == ["/shrug"]
+
+        await enter("/quit")
+        await page.until("!document.querySelector('#join-view').hidden")
+        assert await page.js("document.querySelector('#join-notice').textContent") == "You left the room."
+        await bob.room_updates.wait_for(lambda u: u.event is RoomEvent.LEFT and u.participant.name == "carol",
+                                        timeout=5)
+        assert page.errors == []
+
+
+FLOOD_JS = """async (count) => {
+    const text = document.querySelector('#text'), form = document.querySelector('#composer');
+    for (let i = 0; i < count; i++) {
+        text.value = `flood ${i}`;
+        form.requestSubmit();
+        await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+}"""
+
+
+async def test_messages_sent_too_fast_wait_and_go_out_in_order(server: RoomServer, peers: Peers) -> None:  # noqa: F811
+    """QA: past the server's rate (a burst of 30, then 10/s) each message was dropped with "Not sent: too
+    many commands; slow down". Now the page waits and sends again, as `tuichat bot` does, in order."""
+    bob = await peers.join("bob", start=False)
+    async with chromium() as browser:
+        page = WebPage(await browser.new_page(viewport={"width": 1280, "height": 720}))
+        await page.join(f"http://127.0.0.1:{server.port}/r/call?name=carol")
+        await page.page.evaluate(FLOOD_JS, 45)
+        note = "document.querySelector('#composer-note').textContent"
+        assert await page.until(note, 5) == "Sending too fast: waiting a moment, then sending again…"
+        await wait_until(lambda: len(_messages_of(bob)) >= 45, timeout=20)
+        assert _messages_of(bob) == [(f"flood {i}", False) for i in range(45)]
+        await page.until(f"{TEXT_JS} === '' && {note} === ''")
+        assert [n for n in await page.js(NOTICES_JS) if n.startswith("Not sent")] == []
+        assert page.errors == []
+
+
 # --- outages, rejoining, and what the page says meanwhile ------------------------------------------
 
 STATUS_JS = "document.querySelector('#session-status').textContent"
@@ -608,6 +699,10 @@ TILE_JS = """(name) => {
                     : tile.querySelector('.tile-overlay').textContent, role: tile.getAttribute('role'),
                     label: tile.getAttribute('aria-label')};
 }"""
+
+
+#: The log's line when the server stops (it closes every connection with 1001 "server shutting down").
+SHUTDOWN = "Connection lost: the server is shutting down; reconnecting…"
 
 
 def _notices_of(notices: list[str], text: str) -> int:
@@ -642,7 +737,7 @@ async def test_an_outage_is_said_once_and_what_is_shown_is_marked_as_from_before
             status = await page.js(STATUS_JS)
             assert status.startswith("server: not reachable; trying again in "), status
             assert "code" not in status and "1006" not in status and "1001" not in status, status
-            assert _notices_of(await page.js(NOTICES_JS), "Connection lost; reconnecting…") == 1
+            assert _notices_of(await page.js(NOTICES_JS), SHUTDOWN) == 1
             assert await page.js("document.querySelector('#call-status').textContent") == \
                 "media: paused until the server is back"
             assert await page.js("document.querySelector('#publish-status').textContent") == \
@@ -659,9 +754,9 @@ async def test_an_outage_is_said_once_and_what_is_shown_is_marked_as_from_before
                 await page.until(f"{NOTICES_JS}.includes('Reconnected.')", 15)
                 await page.until("document.querySelector('#call-status').dataset.state === 'connected'", 15)
                 notices = await page.js(NOTICES_JS)
-                assert _notices_of(notices, "Connection lost; reconnecting…") == 1, notices
+                assert _notices_of(notices, SHUTDOWN) == 1, notices
                 assert _notices_of(notices, "Reconnected.") == 1, notices
-                assert notices.index("Connection lost; reconnecting…") < notices.index("Reconnected."), notices
+                assert notices.index(SHUTDOWN) < notices.index("Reconnected."), notices
                 assert await page.js("document.title") == "● call · tuichat"
                 assert not await page.js("document.querySelector('#people').classList.contains('stale')")
                 assert await page.js("document.querySelector('#people-stale').hidden")
@@ -723,6 +818,92 @@ async def test_a_rejoin_refused_after_a_server_restart_goes_back_to_the_join_for
         await first.stop()
 
 
+async def test_a_chosen_recipient_is_not_someone_else_after_a_server_restart(monkeypatch: pytest.MonkeyPatch) -> None:
+    """QA: participant ids start again at p1 after a server restart; the page kept "quin (private)" by
+    id, p2 was now eve, and the secret meant for quin went to eve. The choice is the same person (id
+    and name) or "quin (left)", and nothing is sent to anyone."""
+    # A server process counts participant ids from p1; in this one process, each server here does too.
+    monkeypatch.setattr(room_module, "_member_ids", itertools.count(1))
+    port = free_port()
+    first = RoomServer("127.0.0.1", port, limits=ServerLimits(heartbeat=2.0))
+    await first.start()
+    others = Peers(f"ws://127.0.0.1:{port}/ws")
+    try:
+        async with chromium() as browser, aiohttp.ClientSession() as http:
+            page = WebPage(await browser.new_page(viewport={"width": 1000, "height": 700}))
+            await page.join(f"http://127.0.0.1:{port}/r/pm?name=rae")
+            quin = await http.ws_connect(f"ws://127.0.0.1:{port}/ws")  # gone with the first server
+            await quin.send_str(json.dumps({"type": "join", "id": 1, "room": "pm", "name": "quin"}))
+            reading = asyncio.create_task(_read_all(quin))
+            await page.until(f"{TO_JS}.options.includes('quin (private)')")
+            await page.page.select_option("#to", label="quin (private)")
+            quin_id = (await page.js(TO_JS))["value"]
+
+            await first.stop()
+            await reading
+            await _until_retrying_slowly(page)
+            monkeypatch.setattr(room_module, "_member_ids", itertools.count(1))
+            async with RoomServer("127.0.0.1", port, limits=ServerLimits(heartbeat=2.0)) as second:
+                await others.join("zed", room="pm", start=False)
+                eve = await others.join("eve", room="pm", start=False)
+                assert eve.room.participant_named("eve").id == quin_id == "p2"  # the id quin had
+                await page.until(f"{NOTICES_JS}.includes('Reconnected.') && "
+                                 f"{TO_JS}.options.includes('eve (private)')", 15)
+                to = await page.js(TO_JS)
+                assert to["label"] == "quin (left)" and to["value"] != quin_id, to
+                await page.page.fill("#text", "secret meant for quin only")
+                await page.page.press("#text", "Enter")
+                outcome = await _sent_or_refused(page)
+                if outcome == "sent":
+                    got = await eve.room_updates.wait_for(lambda u: u.event is RoomEvent.MESSAGE, timeout=5)
+                    pytest.fail(f"sent with the menu at {to}: eve got {got.message.text!r} "
+                                f"(private: {got.message.private})")
+                assert outcome == "Not sent: quin has left. Choose someone else, or Everyone, to send it."
+                assert await page.js(TEXT_JS) == "secret meant for quin only"
+
+                # Everyone, on purpose: eve gets that after anything sent before it, and nothing else.
+                await page.page.select_option("#to", label="Everyone")
+                await page.page.fill("#text", "hello everyone")
+                await page.page.press("#text", "Enter")
+                await eve.room_updates.wait_for(lambda u: u.event is RoomEvent.MESSAGE, timeout=5)
+                said = [(u.message.text, u.message.private) for u in eve.room_updates.items
+                        if u.event is RoomEvent.MESSAGE]
+                assert said == [("hello everyone", False)], said
+                assert [m.text for m in second.registry.rooms["pm"].history] == ["hello everyone"]
+                assert page.errors == []
+                await others.close()
+    finally:
+        await others.close()
+        await first.stop()
+
+
+async def test_the_servers_reason_is_said_and_a_busy_server_is_tried_again() -> None:
+    """QA: a server at its connection limit (HTTP 503) read as "the server is not reachable", with no
+    retry; and the reason the server closed a connection ("server shutting down") was never shown."""
+    async with (RoomServer("127.0.0.1", 0, limits=ServerLimits(heartbeat=2.0, max_connections=2)) as server,
+                aiohttp.ClientSession() as http):
+        held = [await http.ws_connect(f"ws://127.0.0.1:{server.port}/ws") for _ in range(2)]
+        readers = [asyncio.create_task(_read_all(ws)) for ws in held]
+        async with chromium() as browser:
+            page = WebPage(await browser.new_page(viewport={"width": 1000, "height": 700}))
+            await page.page.goto(f"http://127.0.0.1:{server.port}/r/call?name=carol")
+            await page.page.click("#join-button")
+            notice = str(await page.until("document.querySelector('#join-notice').textContent", 10))
+            assert notice.startswith("The server is busy (the server has 2 connections, its limit). "
+                                     "Trying again in "), notice
+            assert await page.js(JOIN_ERROR_JS) == ""
+            await held[0].close()  # room for one more: the next attempt joins
+            await page.until("document.querySelector('#call-status').dataset.state === 'connected'", 15)
+            assert await page.js("document.querySelector('#join-notice').textContent") == ""
+
+            await server.stop()
+            await page.until(f"{NOTICES_JS}.includes({json.dumps(SHUTDOWN)})", 5)
+            assert page.errors == []
+        for ws in held:
+            await ws.close()
+        await asyncio.gather(*readers)
+
+
 # --- the join form ---------------------------------------------------------------------------------
 
 JOIN_ERROR_JS = "document.querySelector('#join-error').textContent"
@@ -754,6 +935,32 @@ async def test_the_join_form_says_why_a_name_does_not_work(server: RoomServer, p
             "That name is taken: someone called 'bob' is already in room 'call'. Choose another name."
         assert await page.js("document.activeElement.id") == "join-name"
         assert await page.js("document.querySelector('#call-view').hidden")
+        assert page.errors == []
+
+
+async def test_names_and_the_length_note_count_characters_as_the_server_does(server: RoomServer) -> None:
+    """QA: the name field's maxlength=32 counted UTF-16 units (16 emoji, where the server takes 32), and
+    typing on past the message limit said "1 character was left out" when 5 were."""
+    async with chromium() as browser:
+        page = WebPage(await browser.new_page(viewport={"width": 1000, "height": 700}))
+        await page.page.goto(f"http://127.0.0.1:{server.port}/r/call")
+        await page.page.focus("#join-name")
+        await page.page.keyboard.insert_text("😀" * 40)
+        assert await page.js("[...document.querySelector('#join-name').value].length") == 32
+        assert await page.js("document.querySelector('#join-notice').textContent") == \
+            "A name holds at most 32 characters: 8 characters were left out."
+        await page.page.click("#join-button")
+        await page.until("document.querySelector('#call-status').dataset.state === 'connected'", 15)
+        assert [m.name for m in server.registry.rooms["call"].members.values()] == ["😀" * 32]
+
+        await page.page.fill("#text", "y" * 1995)
+        await page.page.focus("#text")
+        await page.page.keyboard.type("0123456789")
+        assert await page.js(TEXT_JS) == "y" * 1995 + "01234"
+        assert await page.js("document.querySelector('#composer-note').textContent") == \
+            "A message holds at most 2000 characters: 5 characters were left out."
+        await page.page.keyboard.press("Backspace")
+        assert await page.js("document.querySelector('#composer-note').textContent") == ""
         assert page.errors == []
 
 
@@ -810,6 +1017,69 @@ async def test_a_reload_keeps_the_microphone_muted(server: RoomServer, peers: Pe
         await wait_until(lambda: any(kind == "PUBLISHED" for kind, _ in seen), timeout=5)
         assert seen and all(muted for _, muted in seen), seen  # never "mic on", not even for a moment
         assert bob.room.participant_named("carol").audio_muted
+        assert page.errors == []
+
+
+SENDING_JS = """(() => { const call = window.tuichat.state.call;
+    return {audio: Boolean(call.audio.sender.track), video: Boolean(call.video.sender.track)}; })()"""
+
+
+class _Refusing:
+    """An injected fault: a connection's call-control rate limit, refusing every command while on."""
+
+    def __init__(self, bucket: Any) -> None:
+        self.bucket = bucket
+        self.on = False
+        self.refused = 0
+
+    def take(self) -> bool:
+        if self.on:
+            self.refused += 1
+            return False
+        return bool(self.bucket.take())
+
+
+async def test_mute_converges_after_a_refusal_and_no_sound_goes_out_while_the_room_sees_it_muted(
+        server: RoomServer) -> None:
+    """QA (privacy): toggling fast got "rate_limited"; the page neither retried nor resynced, so the
+    room saw "mic off" while the microphone was sent. Now an unmute is sent only once the server has
+    it, and a refused mute is sent again until the room sees what the buttons say."""
+    async with chromium() as browser:
+        page = WebPage(await browser.new_page(viewport={"width": 1000, "height": 700}))
+        await page.join(f"http://127.0.0.1:{server.port}/r/call?name=carol")
+        await page.until("document.querySelector('#publish-status').textContent === 'sending: camera on, mic on'")
+        room = server.registry.rooms["call"]
+        [connection] = [c for c in server.connections if c.member is not None and c.member.name == "carol"]
+        limit = connection._control_bucket = _Refusing(connection._control_bucket)
+
+        def told() -> tuple[bool, bool]:
+            stream = room.member_named("carol").stream
+            return stream.audio_muted, stream.video_muted
+
+        await page.page.click("#mic")
+        await wait_until(lambda: told() == (True, False))
+        assert await page.js(SENDING_JS) == {"audio": False, "video": True}
+
+        limit.on = True  # from here every call-control command is refused as too fast
+        await page.page.click("#mic")  # unmute: refused
+        await page.page.click("#cam")  # camera off: refused, but the camera stops at once
+        await page.until(f"!{SENDING_JS}.video", 2)  # replaceTrack(null) settles a moment later
+        loop = asyncio.get_running_loop()
+        end = loop.time() + 1.0
+        while loop.time() < end:  # the page's retries are refused meanwhile too
+            sending = await page.js(SENDING_JS)
+            audio_muted, _ = told()  # read after the page: the room's view only ever catches up
+            assert not (sending["audio"] and audio_muted), "sound sent while the room sees the microphone off"
+            assert not sending["video"]
+            await asyncio.sleep(0.05)
+        assert told() == (True, False) and limit.refused >= 2, limit.refused
+
+        limit.on = False
+        await wait_until(lambda: told() == (False, True), timeout=8)
+        assert await page.until(f"{SENDING_JS}.audio && {SENDING_JS}") == {"audio": True, "video": False}
+        assert await page.js("document.querySelector('#mic').getAttribute('aria-pressed')") == "false"
+        assert await page.js("document.querySelector('#cam').getAttribute('aria-pressed')") == "true"
+        assert [n for n in await page.js(NOTICES_JS) if "slow down" in n] == []  # converged: nothing to say
         assert page.errors == []
 
 
@@ -937,6 +1207,37 @@ async def test_a_phone_shows_two_columns_with_readable_names(server: RoomServer,
             await peer.session.disconnect()
         await page.until("document.querySelectorAll('.tile').length === 2")
         await page.until(f"new Set((({TILES_JS})()).map(t => Math.round(t.tile.left))).size === 1")
+        assert page.errors == []
+
+
+SEND_BOX_JS = """() => {
+    const box = (e) => { const b = e.getBoundingClientRect(); return {left: b.left, right: b.right}; };
+    const side = document.querySelector('.side');
+    return {send: box(document.querySelector('#composer button')), to: box(document.querySelector('#to')),
+            side: box(side), sideOverflow: side.scrollWidth - side.clientWidth, window: window.innerWidth,
+            page: document.documentElement.scrollWidth};
+}"""
+
+
+async def test_a_long_name_keeps_the_send_button_in_the_window(server: RoomServer, peers: Peers) -> None:  # noqa: F811
+    """QA at 1280×800: a 32-character name in the people list, the messages and the "Send to" menu
+    widened the side column past the window, and the Send button went off-screen."""
+    long_name = "W" * 32
+    wide = await peers.join(long_name, start=False)
+    await wide.room.send_message("hi")
+    async with chromium() as browser:
+        page = WebPage(await browser.new_page(viewport={"width": 1280, "height": 800}))
+        await page.join(f"http://127.0.0.1:{server.port}/r/call?name=me")
+        await page.until("document.querySelectorAll('#messages .message').length === 1")
+        await page.page.select_option("#to", label=f"{long_name} (private)")
+        for width, height in ((1280, 800), (360, 640)):
+            await page.page.set_viewport_size({"width": width, "height": height})
+            layout = await page.settled(SEND_BOX_JS)
+            assert layout["sideOverflow"] <= 0 and layout["page"] <= width, (width, layout)
+            assert layout["send"]["right"] <= layout["side"]["right"] <= width, (width, layout)
+            assert layout["to"]["right"] <= layout["side"]["right"], (width, layout)
+        # The whole name is still there to read (cut with an ellipsis, in full on hover).
+        assert await page.js("document.querySelector('.message-from').title") == long_name
         assert page.errors == []
 
 

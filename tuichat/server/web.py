@@ -21,7 +21,7 @@ from urllib.parse import quote, quote_plus, urlsplit
 from aiohttp import web
 
 from tuichat.protocol.invites import invite_command, terminal_address
-from tuichat.protocol.limits import TEXT_MAX_LENGTH
+from tuichat.protocol.limits import NAME_MAX_LENGTH, TEXT_MAX_LENGTH
 from tuichat.protocol.names import name_problem, room_problem
 
 __all__ = [
@@ -62,6 +62,8 @@ SCRIPT_MODULES = (
     "messages.js",
     "links.js",
     "composer.js",
+    "chatline.js",
+    "mute.js",
     "invite.js",
 )
 #: The static files the pages use, with their content types; nothing else under /static/ exists.
@@ -178,8 +180,8 @@ class WebClient:
                  status: int = 200) -> web.Response:
         base = public_base_url(self.public_url, request)
         body = _template("index.html").substitute(
-            root=_root(request), address=html.escape(terminal_address(base)), room=html.escape(room),
-            name=html.escape(name), error=html.escape(error))
+            root=_root(request), command=html.escape(invite_command(terminal_address(base), "ROOM")),
+            room=html.escape(room), name=html.escape(name), error=html.escape(error))
         return web.Response(status=status, text=body, content_type="text/html", charset="utf-8")
 
     async def _join(self, request: web.Request) -> web.Response:
@@ -211,7 +213,7 @@ class WebClient:
         base = public_base_url(self.public_url, request)
         body = _template("room.html").substitute(root=_root(request), room=html.escape(room),
                                                  invite=html.escape(invite_link(base, room)), base=html.escape(base),
-                                                 text_max=TEXT_MAX_LENGTH)
+                                                 text_max=TEXT_MAX_LENGTH, name_max=NAME_MAX_LENGTH)
         return web.Response(text=body, content_type="text/html", charset="utf-8",
                             headers={"Cache-Control": "no-store"})
 

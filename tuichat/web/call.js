@@ -2,12 +2,13 @@
 // client's offer (tuichat/server/media.py): our sendonly video and sendonly audio, then
 // `media_slots` pairs of recvonly video + audio. Nothing is renegotiated: mute, camera-off and
 // devices allowed late use sender.replaceTrack, and `streams` events say which participant is on
-// which receive slot. Publishing and the mute buttons' effects live here too.
+// which receive slot. Publishing lives here too; what is sent follows mute.js.
 
 import { LIMITS } from "./config.js";
-import { Phase, saveChoices, state } from "./state.js";
-import { renderControls, renderPublish, setStatus } from "./status.js";
+import { Phase, state } from "./state.js";
+import { renderPublish, setStatus } from "./status.js";
 import { renderTiles, sendView } from "./tiles.js";
+import { muteCommand, resetMuteSync, sendable, syncMutes } from "./mute.js";
 
 class Call {
   constructor(slots) {
@@ -15,9 +16,9 @@ class Call {
     this.closed = false;
     this.ready = false;  // connected and ready to publish
     this.answer = null;
-    const { video, audio } = state.local;
-    this.video = this.pc.addTransceiver(video && !state.camOff ? video : "video", { direction: "sendonly" });
-    this.audio = this.pc.addTransceiver(audio && !state.micMuted ? audio : "audio", { direction: "sendonly" });
+    const { video, audio } = sendable();
+    this.video = this.pc.addTransceiver(video || "video", { direction: "sendonly" });
+    this.audio = this.pc.addTransceiver(audio || "audio", { direction: "sendonly" });
     this.slots = [];
     for (let k = 0; k < slots; k++) {
       const v = this.pc.addTransceiver("video", { direction: "recvonly" });
@@ -83,12 +84,14 @@ class Call {
     }
   }
 
-  /** Send what the devices and the mute choices say now (no renegotiation: the senders exist). */
+  /**
+   * Send what the devices, the mute choices and the room's view of them allow now (mute.js); no
+   * renegotiation: the senders exist. Both at once, so the latest call's choice is the one that holds.
+   */
   async sendLocal() {
     if (this.closed) return;
-    const { video, audio } = state.local;
-    await this.video.sender.replaceTrack(video && !state.camOff ? video : null);
-    await this.audio.sender.replaceTrack(audio && !state.micMuted ? audio : null);
+    const { video, audio } = sendable();
+    await Promise.all([this.video.sender.replaceTrack(video), this.audio.sender.replaceTrack(audio)]);
   }
 
   close() {
@@ -99,6 +102,7 @@ class Call {
 
 export async function startCall() {
   if (state.call) state.call.close();
+  resetMuteSync();
   state.published = false;
   renderPublish();
   state.assignments = new Map();
@@ -124,34 +128,11 @@ export async function publish() {
   if (!audio && !video) { renderPublish(); return; }
   // The mutes go first: the server holds them for the publication, so nobody ever sees a muted
   // microphone as on, not even between two messages.
-  if (state.micMuted || state.camOff) {
-    await state.signal.command({ type: "mute", audio: state.micMuted, video: state.camOff });
-  }
+  const mute = muteCommand();
+  if (mute) await state.signal.command(mute);
   await state.signal.command({ type: "publish", audio: Boolean(audio), video: Boolean(video) });
   state.published = true;
   renderPublish();
-}
-
-export async function setMic(muted) {
-  state.micMuted = muted;
-  saveChoices();
-  const track = state.local.audio;
-  if (track) track.enabled = !muted;
-  renderControls();  // at once: the button answers the click, whatever the network does
-  renderPublish();
-  renderTiles();
-  if (state.call) await state.call.sendLocal();
-  if (state.published) await state.signal.command({ type: "mute", audio: muted || !track });
-}
-
-export async function setCamera(off) {
-  state.camOff = off;
-  saveChoices();
-  const track = state.local.video;
-  if (track) track.enabled = !off;
-  renderControls();
-  renderPublish();
-  renderTiles();
-  if (state.call) await state.call.sendLocal();
-  if (state.published) await state.signal.command({ type: "mute", video: off || !track });
+  if (state.call) await state.call.sendLocal();  // an unmute told just now
+  syncMutes();  // a click while this was on its way
 }

@@ -15,6 +15,8 @@ export const WS_URL = (() => {
 export const BASE_URL = meta("base");
 /** The server's limit on a chat message, in characters (code points, as Python counts them). */
 export const TEXT_MAX = Number(meta("text-max")) || 2000;
+/** The server's limit on a name, counted the same way. */
+export const NAME_MAX = Number(meta("name-max")) || 32;
 
 // Every limit and timeout in one place (milliseconds, pixels).
 export const LIMITS = {
@@ -22,4 +24,13 @@ export const LIMITS = {
   commandTimeout: 10000, iceGatherTimeout: 5000, connectTimeout: 15000, socketOpenTimeout: 10000,
   backoffInitial: 250, backoffMax: 8000, restartDelay: 1000, viewDebounce: 300, leaveTimeout: 1000,
   messagesKept: 500, copiedShown: 2000, tileGap: 10,
+  // A message the server refused as too fast waits and goes again (as `tuichat bot` does), the wait
+  // doubling up to its most; one still refused after the last is given back. At most so many wait.
+  slowDownWait: 200, slowDownMaxWait: 2000, slowDownGiveUp: 20000, outboxMax: 100,
+  // A mute the server refused is sent again (the latest choice only), the wait doubling; after so
+  // many refusals in a row the log says the room has not been told yet.
+  muteRetry: 300, muteRetryMax: 3000, muteRefusalsShown: 4,
+  // A server at its connection limit (HTTP 503 at the handshake) is tried again: when joining so
+  // many times, the wait doubling from the first; the probe that tells "busy" from "not there".
+  busyRetryInitial: 1000, busyAttempts: 8, busyProbeTimeout: 3000,
 };

@@ -5,17 +5,18 @@
 // messages) goes into the page with textContent or as text nodes, never parsed as HTML. Standard
 // APIs only, so it runs in Chromium and Firefox.
 
-import { LIMITS, ROOM, WS_URL } from "./config.js";
-import { $ } from "./dom.js";
+import { LIMITS, NAME_MAX, ROOM, WS_URL } from "./config.js";
+import { $, CharacterLimit, charactersWere } from "./dom.js";
 import { loadChoices, Phase, saveChoices, state } from "./state.js";
 import { CommandError, Signal } from "./signal.js";
 import { askForDevices, mediaDevicesUsable, renderDeviceNote, stopDevices, useDevices } from "./devices.js";
 import { renderControls, renderPublish, renderTitle, setStatus } from "./status.js";
 import { chooseRecipient, renderPeople, trackRecipient } from "./people.js";
 import { layoutGrid, renderTiles, viewLater } from "./tiles.js";
-import { publish, setCamera, setMic, startCall } from "./call.js";
+import { publish, startCall } from "./call.js";
+import { resetMuteSync, setCamera, setMic } from "./mute.js";
 import { addMessage, addNotice, followLog } from "./messages.js";
-import { fitComposer, keepWithinLimit, onComposerKey, sendMessage } from "./composer.js";
+import { fitComposer, initComposer, keepWithinLimit, onComposerKey, sendMessage } from "./composer.js";
 import { copyInvite, renderInvite } from "./invite.js";
 
 /** Codes of a refused join that are about the name: the name field is the way forward. */
@@ -123,7 +124,7 @@ async function join(name) {
   state.signal = signal;
   try {
     setStatus("session-status", "connecting", "server: connecting…");
-    await signal.open();
+    await openWhileBusy(signal);
     await joinRoom();
   } catch (error) {
     endCall();
@@ -147,11 +148,37 @@ async function join(name) {
   $("text").focus({ preventScroll: true });  // a phone's stacked view stays at the tiles
 }
 
-/** The connection dropped: say so once, and mark what is shown as from before the drop. */
-function onConnectionLost() {
+/**
+ * Open the connection; a server at its connection limit is tried again a few times, the wait
+ * doubling, the join form saying so meanwhile (its button stays disabled: the join is under way).
+ */
+async function openWhileBusy(signal) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await signal.open();
+      $("join-notice").textContent = "";
+      return;
+    } catch (error) {
+      if (!error.busy || state.signal !== signal) throw error;
+      if (attempt >= LIMITS.busyAttempts) throw new Error(`${error.message}; try again in a minute`);
+      const delay = Math.min(LIMITS.busyRetryInitial * 2 ** (attempt - 1), LIMITS.backoffMax);
+      $("join-notice").textContent = `${capitalized(error.message)}. Trying again in ${seconds(delay)} s ` +
+        `(attempt ${attempt + 1} of ${LIMITS.busyAttempts})…`;
+      await new Promise((resolve) => { setTimeout(resolve, delay); });
+      if (state.signal !== signal) throw error;
+    }
+  }
+}
+
+const capitalized = (text) => text.charAt(0).toUpperCase() + text.slice(1);
+const seconds = (ms) => (ms < 1000 ? (ms / 1000).toFixed(1) : String(Math.round(ms / 1000)));
+
+/** The connection dropped: say so once, with the server's reason, and mark what is shown as from before. */
+function onConnectionLost(reason) {
   if (state.phase !== Phase.IN) return;
   state.phase = Phase.RECONNECTING;
-  addNotice("Connection lost; reconnecting…");
+  state.lostReason = reason;
+  addNotice(reason ? `Connection lost: ${reason}; reconnecting…` : "Connection lost; reconnecting…");
   // The media went with the connection; a new call starts once the room has taken us back.
   if (state.call) state.call.close();
   state.published = false;
@@ -162,10 +189,12 @@ function onConnectionLost() {
   renderTitle();
 }
 
-function onRetry(attempt, delay) {
-  const seconds = delay < 1000 ? (delay / 1000).toFixed(1) : String(Math.round(delay / 1000));
-  const what = attempt === 1 ? "connection lost" : "not reachable";
-  setStatus("session-status", "reconnecting", `server: ${what}; trying again in ${seconds} s (attempt ${attempt})`);
+function onRetry(attempt, delay, failure) {
+  let what;
+  if (failure && failure.busy) what = failure.message.replace(/^the server is /, "");  // "busy (…)"
+  else if (failure) what = "not reachable";
+  else what = state.lostReason === "the server is shutting down" ? "shutting down" : "connection lost";
+  setStatus("session-status", "reconnecting", `server: ${what}; trying again in ${seconds(delay)} s (attempt ${attempt})`);
 }
 
 async function onReopen() {
@@ -208,6 +237,7 @@ function endCall() {
   state.phase = Phase.OUT;
   state.resume = null;
   state.published = false;
+  resetMuteSync();
   state.participants = new Map();
   state.recipient = null;
   state.assignments = new Map();
@@ -300,9 +330,24 @@ async function retryDevices() {
 
 // --- wiring --------------------------------------------------------------------------------------
 
+/** The name field holds at most the server's limit in characters (code points, as for messages). */
+let nameLimit = null;
+let nameNote = "";  // the note about it in the form, while shown
+
+function onNameInput() {
+  const leftOut = nameLimit.check();
+  const notice = $("join-notice");
+  if (!leftOut && notice.textContent !== nameNote) return;  // "You left the room." stays
+  nameNote = leftOut ? `A name holds at most ${NAME_MAX} characters: ${charactersWere(leftOut)} left out.` : "";
+  notice.textContent = nameNote;
+}
+
 function init() {
   const params = new URLSearchParams(location.search);
   $("join-name").value = params.get("name") || "";
+  nameLimit = new CharacterLimit($("join-name"), NAME_MAX);
+  $("join-name").addEventListener("input", onNameInput);
+  initComposer({ quit: () => leave() });
   loadChoices();
   renderJoinForm();
   renderInvite();

@@ -47,7 +47,9 @@ export function addMessage(chat) {
   state.shown.add(key);
   const entry = el("li", chat.to ? "message private" : "message");
   const head = el("div", "message-head");
-  head.append(el("span", "message-from", chat.from.name));
+  const from = el("span", "message-from", chat.from.name);
+  from.title = chat.from.name;  // the whole name, when a long one ends in an ellipsis
+  head.append(from);
   if (chat.to) {
     const other = state.participants.get(chat.to);
     const to = chat.to === state.me ? "you" : other ? other.name : "someone who left";

@@ -19,6 +19,9 @@ export function badges(info) {
   return out;
 }
 
+/** The menu's value for a chosen recipient who has left (participant ids are "p1", "p2", ...). */
+const GONE_VALUE = "(left)";
+
 export function renderPeople() {
   const list = $("people");
   const select = $("to");
@@ -57,20 +60,25 @@ export function renderPeople() {
   }
   if (chosen && chosen.gone) {
     const option = el("option", "gone", `${chosen.name} (left)`);
-    option.value = chosen.id;
+    option.value = GONE_VALUE;  // not their id: after a restart it may be someone else's option
     select.append(option);
   }
-  select.value = chosen ? chosen.id : "";
+  select.value = !chosen ? "" : chosen.gone ? GONE_VALUE : chosen.id;
   select.classList.toggle("gone", Boolean(chosen && chosen.gone));
   select.title = !chosen ? "Send to everyone"
     : chosen.gone ? `${chosen.name} has left: nothing is sent to them` : `Send to ${chosen.name} only`;
 }
 
-/** The composer's recipient after the people changed: gone if they left, followed if their name is back. */
+/**
+ * The composer's recipient after the people changed: the same person by id AND name (a server that
+ * restarted hands out p1, p2, ... again, so an id alone may now be someone else), followed if their
+ * name is back under a new id, else gone: "dan (left)", and nothing is sent to anyone.
+ */
 export function trackRecipient() {
   const chosen = state.recipient;
   if (!chosen) return;
-  if (state.participants.has(chosen.id)) { chosen.gone = false; return; }
+  const same = state.participants.get(chosen.id);
+  if (same && same.name === chosen.name && same.id !== state.me) { chosen.gone = false; return; }
   const back = [...state.participants.values()].find((p) => p.name === chosen.name && p.id !== state.me);
   if (back) {
     chosen.id = back.id;
@@ -83,7 +91,8 @@ export function trackRecipient() {
 /** Send to one participant (by id), or to everyone with null; only ever on the person's own choice. */
 export function chooseRecipient(id) {
   const chosen = state.recipient;
-  if (chosen && chosen.id === id) return;  // the departed entry picked again: it stays as it is
+  if (chosen && chosen.gone && id === GONE_VALUE) return;  // the departed entry picked again: it stays
+  if (chosen && !chosen.gone && chosen.id === id) return;
   const info = id ? state.participants.get(id) : null;
   state.recipient = info && info.id !== state.me ? { id: info.id, name: info.name, gone: false } : null;
   renderPeople();

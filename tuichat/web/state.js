@@ -23,6 +23,7 @@ export const state = {
   participants: new Map(),  // id → {id, name, stream}
   mediaSlots: 7,
   resume: null,
+  lostReason: "",           // what the server said when it closed the connection last
   publicUrl: BASE_URL,
   shown: new Set(),         // "ts:id" of messages already in the log
   local: { stream: null, video: null, audio: null },
@@ -36,7 +37,8 @@ export const state = {
   view: null,               // [width, height, fps] last sent
   // Whom the composer sends to: null is everyone (only ever by the person's choice), else
   // {id, name, gone}. Someone who leaves stays chosen, marked gone, and nothing is sent to them;
-  // the same name joining again (a new participant id) is followed.
+  // the same name joining again (a new participant id) is followed. An id counts only with its name:
+  // a restarted server hands the same ids to other people.
   recipient: null,
 };
 
