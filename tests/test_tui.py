@@ -855,6 +855,12 @@ async def test_a_typed_return_symbol_is_sent_as_itself(url: str) -> None:
         await pilot.press("enter")
         update = await received.wait_for(lambda u: u.message.sender.name == "alice")
         assert update.message.text == "press ⏎ to send, or\nx!"
+        # QA: a pasted snippet lost the indentation of its first line (the bot keeps it).
+        app.post_message(events.Paste("\n    indented()\n        more()  \n"))
+        await until(pilot, lambda: composer.message == "    indented()\n        more()  ")
+        await pilot.press("enter")
+        update = await received.wait_for(lambda u: u.message.text.endswith("more()"))
+        assert update.message.text == "    indented()\n        more()"
 
 
 def read_input(parser: XTermParser, *chunks: str) -> list[str]:

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import signal
 import sys
 import threading
@@ -79,6 +80,8 @@ ESCAPE_REISSUE_HOLD_S = 0.02
 REPLIES_FLOWING_S = 0.5
 #: How often to check that the terminal is still there (see ``ChatApp._watch_terminal``).
 TERMINAL_CHECK_S = 0.5
+#: Blank lines before a message's first text (a paste's), dropped; the text's own indentation stays.
+_BLANK_LINES_FIRST = re.compile(r"\A(?:[ \t]*\n)+")
 #: After SIGTERM, how long the normal exit (leave the room, restore the terminal) may take before the
 #: process leaves the room from another thread and ends anyway (a loop stuck writing to the terminal).
 TERMINATE_GRACE_S = 8.0
@@ -565,9 +568,10 @@ class ChatApp(App[None]):
 
     @on(Input.Submitted, "#composer")
     def _submitted(self, event: Input.Submitted) -> None:
-        # The composer is already empty (see Composer): what was sent is in the event.
-        text = Composer.text_of(event.value).strip()
-        if not text:
+        # The composer is already empty (see Composer): what was sent is in the event. Spaces that
+        # start it stay (a pasted snippet's indentation), as the bot keeps them; blank lines go.
+        text = _BLANK_LINES_FIRST.sub("", Composer.text_of(event.value).rstrip())
+        if not text.strip():
             return
         line = parse_line(text)
         if line.kind is LineKind.TEXT:
