@@ -355,17 +355,20 @@ async def test_a_frame_callback_that_raises_does_not_stop_the_sink_draining(capl
     assert any("50 frames failed" in r.getMessage() for r in caplog.records)
 
 
-class RateChangingTrack(FastAudioTrack):
-    """Its first frame at 16 kHz, the rest at 48 kHz: the speaker's resampler refuses every later one."""
+class UnplayableTrack(FastAudioTrack):
+    """Its first frame at 48 kHz, the rest at a sample rate of 0, which FFmpeg's resampler refuses
+    (a track that changes rate is followed: test_media's rate-changing track)."""
 
     async def recv(self) -> av.AudioFrame:
-        self.rate, self.samples = (16000, 320) if self.sent == 0 else (48000, 960)
-        return await super().recv()
+        frame = await super().recv()
+        if self.sent > 1:
+            frame.sample_rate = 0
+        return frame
 
 
 async def test_a_speaker_keeps_draining_a_track_whose_frames_it_cannot_play(caplog: pytest.LogCaptureFixture) -> None:
     speaker = Speaker()  # not started: the buffers fill, nothing plays
-    track = RateChangingTrack(40)
+    track = UnplayableTrack(40)
     with caplog.at_level(logging.WARNING, logger="tuichat.media"):
         speaker.add_track(track)
         await wait_until(lambda: track.readyState == "ended" and speaker.buffer_for(track) is None)
