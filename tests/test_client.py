@@ -610,3 +610,19 @@ async def test_a_frame_the_client_cannot_parse_does_not_stop_it_reading(
     await room.send_message("still there?")  # answered: the reader lives
     assert room.session.status is SessionStatus.ESTABLISHED
     await wait_until(lambda: [m.text for m in room.history] == ["still there?"])
+
+
+async def test_what_waits_for_a_listener_is_bounded() -> None:
+    """Events held between STATE and the first listener are a queue like any other: a flood in that
+    moment is applied at once past EVENT_QUEUE_SIZE instead of piling up."""
+    from tuichat.client.room import EVENT_QUEUE_SIZE
+    from tuichat.protocol.messages import Joined, ParticipantInfo, State
+
+    room = Room(None, "lobby")  # type: ignore[arg-type]  # the session is not used by what is tested
+    me = ParticipantInfo(id="p1", name="me")
+    room._handle(State(room="lobby", you=me, participants=[me], history=[], resume="r"))
+    for n in range(EVENT_QUEUE_SIZE):
+        room._handle(Joined(participant=ParticipantInfo(id=f"q{n}", name=f"n{n}")))
+    assert len(room.participants) == 1  # held: the room reads as STATE left it
+    room._handle(Joined(participant=ParticipantInfo(id="last", name="last")))
+    assert len(room.participants) == EVENT_QUEUE_SIZE + 2 and room._held is None

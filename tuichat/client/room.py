@@ -246,8 +246,10 @@ class Room:
 
     def _handle(self, event: Event) -> None:
         if self._held is not None and self.joined:  # after STATE, before join() handed the room over
-            self._held.append(event)
-            return
+            if len(self._held) < EVENT_QUEUE_SIZE:
+                self._held.append(event)
+                return
+            self._hand_over()  # bounded, as every queue here: a flood is applied now, to whoever listens
         match event:
             case State():
                 self.resume_token = event.resume
