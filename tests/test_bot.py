@@ -4,11 +4,13 @@ its output that goes away (``tuichat bot ... | head -2``). Real server, real bot
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import os
 import sys
 import threading
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -55,40 +57,10 @@ def test_a_line_the_terminal_client_would_not_send_is_invalid(line: str) -> None
     assert parsed.kind is LineKind.INVALID and parsed.problem
 
 
-async def test_bad_commands_on_stdin_are_reported_not_sent(url: str) -> None:
-    async with Session(url, "alice") as alice:
-        room = await alice.join("lobby")
-        messages = Recorder()
-        room.on(RoomEvent.MESSAGE, messages)
-        bot = await start_bot(port_of(url), "robo", "--chat-only")
-        try:
-            await read_event(bot, "STATE")
-            assert bot.stdin is not None
-            bot.stdin.write(b"/msg\n/msg alice\n/frobnicate now\n/help\n//shrug\nsent\n")
-            await bot.stdin.drain()
-            errors = [await read_event(bot, "ERROR") for _ in range(4)]
-            usage = 'usage: /msg NAME TEXT (quote a name with spaces: /msg "Ann Lee" hi)'
-            assert errors == [
-                {"event": "ERROR", "text": "/msg", "reason": usage},
-                {"event": "ERROR", "text": "/msg alice", "reason": usage},
-                {"event": "ERROR", "text": "/frobnicate now",
-                 "reason": "unknown command /frobnicate; the bot's commands are /msg NAME TEXT and /quit"},
-                {"event": "ERROR", "text": "/help",
-                 "reason": "not sent: the bot's commands are /msg NAME TEXT and /quit"},
-            ]
-            # Lines are sent in order: once "sent" is in, nothing before it is still on its way.
-            await messages.wait_for(lambda u: u.message.text == "sent", timeout=10)
-            assert sent_by(messages, "robo") == ["/shrug", "sent"]
-            bot.stdin.close()
-            assert await asyncio.wait_for(bot.wait(), 10) == 0
-        finally:
-            if bot.returncode is None:
-                bot.kill()
-                await bot.wait()
-
-
-@pytest.mark.parametrize("command", ["/quit", "/exit"])
-async def test_quit_on_stdin_leaves_and_exits_0_like_eof(url: str, command: str) -> None:
+@contextlib.asynccontextmanager
+async def alice_and_a_bot(url: str) -> AsyncIterator[tuple[Recorder, Recorder, asyncio.subprocess.Process]]:
+    """alice in "lobby", recording MESSAGE and LEFT, and a chat-only bot "robo" that has joined (its
+    STATE read): (messages, left, bot). The bot is killed if the test leaves it running."""
     async with Session(url, "alice") as alice:
         room = await alice.join("lobby")
         messages, left = Recorder(), Recorder()
@@ -98,43 +70,62 @@ async def test_quit_on_stdin_leaves_and_exits_0_like_eof(url: str, command: str)
         try:
             await read_event(bot, "STATE")
             assert bot.stdin is not None
-            # stdin stays open: only the command can end the bot.
-            bot.stdin.write(f"before\n{command}\nafter\n".encode())
-            await bot.stdin.drain()
-            assert await asyncio.wait_for(bot.wait(), 10) == 0
-            gone = await left.wait_for(lambda u: u.participant.name == "robo", timeout=10)
-            assert gone.reason == "left"
-            # The bot's messages reach alice before its leaving does.
-            assert sent_by(messages, "robo") == ["before"]
-            assert bot.stderr is not None and await bot.stderr.read() == b""
+            yield messages, left, bot
         finally:
             if bot.returncode is None:
                 bot.kill()
                 await bot.wait()
+
+
+async def test_bad_commands_on_stdin_are_reported_not_sent(url: str) -> None:
+    async with alice_and_a_bot(url) as (messages, _left, bot):
+        assert bot.stdin is not None
+        bot.stdin.write(b"/msg\n/msg alice\n/frobnicate now\n/help\n//shrug\nsent\n")
+        await bot.stdin.drain()
+        errors = [await read_event(bot, "ERROR") for _ in range(4)]
+        usage = 'usage: /msg NAME TEXT (quote a name with spaces: /msg "Ann Lee" hi)'
+        assert errors == [
+            {"event": "ERROR", "text": "/msg", "reason": usage},
+            {"event": "ERROR", "text": "/msg alice", "reason": usage},
+            {"event": "ERROR", "text": "/frobnicate now",
+             "reason": "unknown command /frobnicate; the bot's commands are /msg NAME TEXT and /quit"},
+            {"event": "ERROR", "text": "/help",
+             "reason": "not sent: the bot's commands are /msg NAME TEXT and /quit"},
+        ]
+        # Lines are sent in order: once "sent" is in, nothing before it is still on its way.
+        await messages.wait_for(lambda u: u.message.text == "sent", timeout=10)
+        assert sent_by(messages, "robo") == ["/shrug", "sent"]
+        bot.stdin.close()
+        assert await asyncio.wait_for(bot.wait(), 10) == 0
+
+
+@pytest.mark.parametrize("command", ["/quit", "/exit"])
+async def test_quit_on_stdin_leaves_and_exits_0_like_eof(url: str, command: str) -> None:
+    async with alice_and_a_bot(url) as (messages, left, bot):
+        assert bot.stdin is not None
+        # stdin stays open: only the command can end the bot.
+        bot.stdin.write(f"before\n{command}\nafter\n".encode())
+        await bot.stdin.drain()
+        assert await asyncio.wait_for(bot.wait(), 10) == 0
+        gone = await left.wait_for(lambda u: u.participant.name == "robo", timeout=10)
+        assert gone.reason == "left"
+        # The bot's messages reach alice before its leaving does.
+        assert sent_by(messages, "robo") == ["before"]
+        assert bot.stderr is not None and await bot.stderr.read() == b""
 
 
 async def test_crlf_lines_on_stdin_are_sent_without_the_cr(url: str) -> None:
     """QA: every line of a CRLF file (Windows editors, many network tools) kept its '\\r' and was
     refused by the server as invalid_text."""
-    async with Session(url, "alice") as alice:
-        room = await alice.join("lobby")
-        messages = Recorder()
-        room.on(RoomEvent.MESSAGE, messages)
-        bot = await start_bot(port_of(url), "robo", "--chat-only")
-        try:
-            await read_event(bot, "STATE")
-            assert bot.stdin is not None
-            bot.stdin.write(b"hello\r\nsecond line\r\n/msg alice psst\r\nlast\r\n")
-            bot.stdin.close()
-            assert await asyncio.wait_for(bot.wait(), 10) == 0
-            assert bot.stdout is not None and bot.stderr is not None
-            assert b'"ERROR"' not in await bot.stdout.read() and await bot.stderr.read() == b""
-            await messages.wait_for(lambda u: u.message.text == "last", timeout=10)
-            assert sent_by(messages, "robo") == ["hello", "second line", "psst", "last"]
-        finally:
-            if bot.returncode is None:
-                bot.kill()
-                await bot.wait()
+    async with alice_and_a_bot(url) as (messages, _left, bot):
+        assert bot.stdin is not None
+        bot.stdin.write(b"hello\r\nsecond line\r\n/msg alice psst\r\nlast\r\n")
+        bot.stdin.close()
+        assert await asyncio.wait_for(bot.wait(), 10) == 0
+        assert bot.stdout is not None and bot.stderr is not None
+        assert b'"ERROR"' not in await bot.stdout.read() and await bot.stderr.read() == b""
+        await messages.wait_for(lambda u: u.message.text == "last", timeout=10)
+        assert sent_by(messages, "robo") == ["hello", "second line", "psst", "last"]
 
 
 async def test_line_separators_in_chat_keep_one_event_per_line(url: str) -> None:
