@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 from textual import events
@@ -18,7 +19,7 @@ from textual.pilot import Pilot
 from textual.widgets import Input
 
 from tests.conftest import Recorder
-from tuichat.client import RoomEvent, Session, SessionStatus
+from tuichat.client import Room, RoomEvent, Session, SessionStatus
 from tuichat.protocol.limits import TEXT_MAX_LENGTH
 from tuichat.tui.app import ChatApp
 from tuichat.tui.bridge import MediaOptions, RoomChanged
@@ -129,6 +130,19 @@ def test_printable_replaces_every_control_character() -> None:
     assert printable("dev 👩\u200d💻 ok") == "dev 👩💻 ok"  # a joiner is left out, not shown as '�'
     assert printable("a\u202eb\u200bc") == "a\ufffdb\ufffdc"  # a bidi override, a zero-width space
     assert printable("a\nb", keep_newlines=True) == "a\nb" and printable("a\nb") == "a␊b"
+
+
+@contextlib.asynccontextmanager
+async def alice_and(url: str, name: str) -> AsyncIterator[tuple[ChatApp, Pilot[None], Room, Recorder]]:
+    """alice's app and ``name``'s session, both in "lobby" (in either order); ``name``'s MESSAGE
+    events are recorded: (app, pilot, name's room, messages)."""
+    app = ChatApp(url, "alice", "lobby")
+    async with app.run_test(size=SIZE) as pilot, Session(url, name) as session:
+        room = await session.join("lobby")
+        messages = Recorder()
+        room.on(RoomEvent.MESSAGE, messages)
+        await until(pilot, lambda: sorted(names(app)) == sorted(["alice", name]))
+        yield app, pilot, room, messages
 
 
 async def test_keys_work_while_typing_without_typing_letters(url: str) -> None:
@@ -771,12 +785,7 @@ async def test_reconnect_is_shown(url: str, server: object) -> None:
 
 
 async def test_a_double_slash_sends_text_that_starts_with_a_slash(url: str) -> None:
-    app = ChatApp(url, "alice", "lobby")
-    async with app.run_test(size=SIZE) as pilot, Session(url, "bob") as bob:
-        room = await bob.join("lobby")
-        heard = Recorder()
-        room.on(RoomEvent.MESSAGE, heard)
-        await until(pilot, lambda: sorted(names(app)) == ["alice", "bob"])
+    async with alice_and(url, "bob") as (_app, pilot, _room, heard):
         await pilot.press(*"//shrug", "enter")
         said = await heard.wait_for(lambda u: u.message.sender.name == "alice", timeout=10)
         assert said.message.text == "/shrug"
@@ -836,12 +845,7 @@ async def test_a_paste_keeps_its_lines_and_a_full_input_says_so(url: str) -> Non
 async def test_a_typed_return_symbol_is_sent_as_itself(url: str) -> None:
     """'⏎' was both how the input showed a pasted line break and what it sent as one: a '⏎' typed or
     pasted went out as a line break. The input's own mark for a break can't be typed or pasted."""
-    app = ChatApp(url, "alice", "lobby")
-    async with app.run_test(size=SIZE) as pilot, Session(url, "carol") as carol:
-        room = await carol.join("lobby")
-        received = Recorder()
-        room.on(RoomEvent.MESSAGE, received)
-        await until(pilot, lambda: sorted(names(app)) == ["alice", "carol"])
+    async with alice_and(url, "carol") as (app, pilot, _room, received):
         composer = app.query_one("#composer", Composer)
         await pilot.press(*"press ")
         app.post_message(events.Key("return_symbol", "⏎"))  # as the terminal's "⏎" reaches the app
@@ -901,12 +905,7 @@ def test_the_paste_safe_parser_is_the_linux_drivers_alone(monkeypatch: pytest.Mo
 async def test_keys_after_enter_belong_to_the_next_message(url: str) -> None:
     """A paste without bracketed paste is typed text and Enters; the app used to empty the input only
     when it handled a line, after the next keys were in: lines were glued together, or lost."""
-    app = ChatApp(url, "alice", "lobby")
-    async with app.run_test(size=SIZE) as pilot, Session(url, "carol") as carol:
-        room = await carol.join("lobby")
-        received = Recorder()
-        room.on(RoomEvent.MESSAGE, received)
-        await until(pilot, lambda: sorted(names(app)) == ["alice", "carol"])
+    async with alice_and(url, "carol") as (app, _pilot, _room, received):
         lines = [f"line {n}" for n in range(1, 7)]
         for line in lines:  # all queued before the app handles any
             for char in line:
@@ -937,12 +936,7 @@ async def test_switching_the_mic_before_joining_is_how_the_call_starts() -> None
 
 
 async def test_a_private_message_started_from_the_people_list_stays_private(url: str) -> None:
-    app = ChatApp(url, "alice", "lobby")
-    async with app.run_test(size=SIZE) as pilot, Session(url, "carol") as carol:
-        room = await carol.join("lobby")
-        received = Recorder()
-        room.on(RoomEvent.MESSAGE, received)
-        await until(pilot, lambda: sorted(names(app)) == ["alice", "carol"])  # either may join first
+    async with alice_and(url, "carol") as (app, pilot, room, received):
         people = app.query_one(ParticipantList)
         people.focus()
         await pilot.pause()
