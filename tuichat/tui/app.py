@@ -126,7 +126,7 @@ class ChatApp(App[None]):
         ("F1  ?", "this help"),
         ("Enter", "send the message (in the input line); start a private message (on a name)"),
         ("Tab  Shift+Tab", "move between the input, the messages and the people list"),
-        ("Esc  i", "leave the input line / go back to it (Esc too)"),
+        ("Esc  i", "leave the input line / go back to it (or type any other letter)"),
         ("F2  m", "mute / unmute your microphone (everyone sees it beside your name)"),
         ("F3  c", "turn your camera off / on (everyone sees it beside your name)"),
         ("F4  p", "low-bandwidth preview: smaller, slower video for thin links"),
@@ -642,14 +642,10 @@ class ChatApp(App[None]):
             self.push_screen(HelpScreen(self.KEY_HELP))
 
     def action_leave_input(self) -> None:
-        """Esc leaves the input line, and from anywhere else goes back to it (it did nothing there,
-        and the letter after a second Esc was lost)."""
-        composer = self.query_one("#composer", Input)
-        if self.focused is not composer:
-            if composer in self.screen.focus_chain:
-                composer.focus()
-            return
-        if self.focused is composer:
+        """Esc leaves the input line; out of it, Esc does nothing, so Esc Esc m mutes however fast
+        the keys come (a second Esc that went back to the input typed the m when slow, muted when
+        read together: QA)."""
+        if self.focused is self.query_one("#composer", Input):
             people = self.query_one(ParticipantList)
             if people in self.screen.focus_chain:
                 people.focus()
@@ -667,6 +663,15 @@ class ChatApp(App[None]):
         if (key := key_after_escape(event)) is not None:
             event.stop()
             self.post_message(key)
+            return
+        # Out of the input, a character that is no shortcut starts a message (it was lost: QA).
+        composer = self.query_one("#composer", Composer)
+        if (event.is_printable and event.character and event.key not in _SHORTCUT_KEYS
+                and self.screen is self.screen_stack[0] and self.focused is not composer
+                and composer in self.screen.focus_chain):
+            event.stop()
+            composer.focus()
+            composer.insert_text_at_cursor(event.character)
 
     def action_focus_input(self) -> None:
         self.query_one("#composer", Input).focus()
@@ -865,6 +870,10 @@ class ChatApp(App[None]):
             doing = reason if reason.startswith(("connecting", "reconnecting")) else "joining"
             self.exit_message = f"tuichat: never joined {self.room_name}: quit while {doing}"
         await self._quit_with(1 if self.exit_message else 0)
+
+
+#: The keys the app binds: out of the input, any other character goes to the input (``on_key``).
+_SHORTCUT_KEYS = frozenset(binding.key for binding in ChatApp.BINDINGS if isinstance(binding, Binding))
 
 
 def _sentence(reason: str) -> str:
