@@ -45,6 +45,10 @@ def sent_by(messages: Recorder, name: str) -> list[str]:
         ("//shrug it off", ChatLine(LineKind.TEXT, "/shrug it off")),  # '//': text that starts with '/'
         ("/MSG Bob Hi", ChatLine(LineKind.PRIVATE, "Hi", name="Bob")),  # QA: "Unknown command /MSG"
         ("/Quit", ChatLine(LineKind.QUIT)),
+        # QA: a command ended only at a space ("/quit⏎bye" was "unknown command /quit⏎bye").
+        ("/quit\nbye all", ChatLine(LineKind.QUIT)),
+        ("/msg\tbob tabbed", ChatLine(LineKind.PRIVATE, "tabbed", name="bob")),
+        ("/msg bob\nline two", ChatLine(LineKind.PRIVATE, "line two", name="bob")),
     ],
 )
 def test_a_line_reads_as_in_the_terminal_client(line: str, parsed: ChatLine) -> None:
@@ -88,9 +92,9 @@ async def test_bad_commands_on_stdin_are_reported_not_sent(url: str) -> None:
             {"event": "ERROR", "text": "/msg", "reason": usage},
             {"event": "ERROR", "text": "/msg alice", "reason": usage},
             {"event": "ERROR", "text": "/frobnicate now",
-             "reason": "unknown command /frobnicate; the bot's commands are /msg NAME TEXT and /quit"},
+             "reason": "unknown command /frobnicate; the bot's commands are /msg NAME TEXT and /quit (or /exit)"},
             {"event": "ERROR", "text": "/help",
-             "reason": "not sent: the bot's commands are /msg NAME TEXT and /quit"},
+             "reason": "not sent: the bot's commands are /msg NAME TEXT and /quit (or /exit)"},
         ]
         # Lines are sent in order: once "sent" is in, nothing before it is still on its way.
         await messages.wait_for(lambda u: u.message.text == "sent", timeout=10)

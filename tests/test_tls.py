@@ -205,7 +205,10 @@ def test_serve_checks_its_tls_flags(tls_files: TlsFiles, capsys: pytest.CaptureF
     other_key.write_bytes(ec.generate_private_key(ec.SECP256R1()).private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
     assert cli_main(["serve", "--tls-cert", str(tls_files.cert), "--tls-key", str(other_key)]) == 2
-    assert "cannot use the certificate" in capsys.readouterr().err  # a pair that does not match: OpenSSL's words
+    # QA: OpenSSL's KEY_VALUES_MISMATCH, in words.
+    assert "the key is not the certificate's (they are from different pairs)" in capsys.readouterr().err
+    assert cli_main(["serve", "--tls-cert", str(tls_files.cert), "--tls-key", str(tls_files.ca.parent)]) == 2
+    assert f"cannot read the key file '{tls_files.ca.parent}': it is a directory" in capsys.readouterr().err
     missing = str(tls_files.ca / "missing.pem")
     assert cli_main(["serve", "--tls-cert", missing, "--tls-key", str(tls_files.key)]) == 2
     assert f"cannot read the certificate file '{missing}': no such file" in capsys.readouterr().err

@@ -177,6 +177,9 @@ async def test_keys_work_while_typing_without_typing_letters(url: str) -> None:
         assert isinstance(app.focused, ParticipantList)
         await pilot.press("x")
         assert app.focused is composer and composer.value == "draft?x"
+        await pilot.press("escape")
+        app.post_message(events.Paste("pasted mtv"))  # as a terminal's paste arrives, out of the input
+        await until(pilot, lambda: app.focused is composer and composer.value == "draft?xpasted mtv")
 
 
 async def test_a_bare_q_asks_before_leaving(url: str) -> None:
@@ -389,6 +392,11 @@ async def test_refused_join_is_explained(url: str) -> None:
             await pilot.press(*"hi", "enter")
             await until(pilot, lambda: "Not sent: you are not in lobby: someone called 'alice' is already in "
                                        "room 'lobby'. Ctrl+Q quits" in log_text(app))
+            # The line comes back as typed (QA: "//shrug" came back as "/shrug", a command).
+            composer = app.query_one("#composer", Composer)
+            composer.message = ""
+            await pilot.press(*"//shrug", "enter")
+            await until(pilot, lambda: composer.message == "//shrug")
             await pilot.press("f2")
             await until(pilot, lambda: "Not in a call: someone called" in screen_text(app))
             await pilot.press("ctrl+q")

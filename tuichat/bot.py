@@ -32,7 +32,7 @@ from tuichat.tasks import BackgroundTasks
 RATE_LIMITED_WAIT_S = 0.2
 RATE_LIMITED_MAX_WAIT_S = 2.0
 #: What a line starting with '/' can be in the bot (the terminal client's /help is a help screen).
-BOT_COMMANDS = "the bot's commands are /msg NAME TEXT and /quit"
+BOT_COMMANDS = "the bot's commands are /msg NAME TEXT and /quit (or /exit)"
 #: Stdin lines read ahead of the ones being sent.
 STDIN_READ_AHEAD = 64
 #: Line breaks by Unicode's rules (str.splitlines, many tools) that json.dumps(ensure_ascii=False)

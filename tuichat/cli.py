@@ -94,8 +94,8 @@ def _add_ice(parser: argparse.ArgumentParser) -> None:
                      help="a STUN server, e.g. stun:stun.example.org:3478")
     ice.add_argument("--turn", action=_OnlyOnce, default=[], metavar="URL", type=_ice_url("turn", "turns"),
                      help="a TURN server, e.g. turn:turn.example.org:3478")
-    ice.add_argument("--turn-username", default=None, help="user name for the TURN servers")
-    ice.add_argument("--turn-password", default=None, help="password for the TURN servers")
+    ice.add_argument("--turn-username", default=None, help="user name for the TURN server")
+    ice.add_argument("--turn-password", default=None, help="password for the TURN server")
 
 
 def _ice_servers(args: argparse.Namespace) -> list[object]:

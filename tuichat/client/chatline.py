@@ -24,13 +24,14 @@ def quote_name(name: str) -> str:
 
 
 def split_name(rest: str) -> tuple[str, str]:
-    """``"Ann Lee" hi there`` → (Ann Lee, hi there); ``bob hi`` → (bob, hi)."""
+    """``"Ann Lee" hi there`` → (Ann Lee, hi there); ``bob hi`` → (bob, hi); any whitespace after
+    the name ends it (a tab, a pasted line break)."""
     rest = rest.strip()
     if rest.startswith('"'):
         name, _, body = rest[1:].partition('"')
         return name, body.strip()
-    name, _, body = rest.partition(" ")
-    return name, body.strip()
+    name, *after = rest.split(None, 1) or [""]
+    return name, after[0].strip() if after else ""
 
 
 def private_line(name: str, text: str) -> str:
@@ -65,7 +66,8 @@ def parse_line(line: str) -> ChatLine:
         return ChatLine(LineKind.TEXT, stripped[1:])
     if not stripped.startswith("/"):
         return ChatLine(LineKind.TEXT, line)
-    typed, _, rest = stripped.partition(" ")
+    typed, *more = stripped.split(None, 1)  # any whitespace ends the command: "/quit⏎bye", "/msg\tbob hi"
+    rest = more[0] if more else ""
     command = typed.lower()  # /MSG as /msg (caps lock, or a phone's capitalised first word)
     if command in QUIT_COMMANDS:
         return ChatLine(LineKind.QUIT)

@@ -13,15 +13,19 @@ def server_ssl_context(cert_file: str | Path, key_file: str | Path) -> ssl.SSLCo
     """A server context from a PEM certificate chain and its key; ValueError naming the file otherwise."""
     for kind, path in (("certificate", cert_file), ("key", key_file)):
         if not Path(path).is_file():  # OpenSSL's own error names no file
-            raise ValueError(f"cannot read the {kind} file {str(path)!r}: no such file")
+            why = "it is a directory" if Path(path).is_dir() else "no such file"
+            raise ValueError(f"cannot read the {kind} file {str(path)!r}: {why}")
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     try:
         context.load_cert_chain(certfile=str(cert_file), keyfile=str(key_file))
     except (OSError, ssl.SSLError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        if reason == "KEY_VALUES_MISMATCH":  # OpenSSL's code, in words
+            reason = "the key is not the certificate's (they are from different pairs)"
         raise ValueError(_what_is_wrong(Path(cert_file), Path(key_file))
                          or f"cannot use the certificate {str(cert_file)!r} with the key {str(key_file)!r}: "
-                            f"{getattr(exc, 'reason', None) or exc}") from None
+                            f"{reason}") from None
     return context
 
 

@@ -575,9 +575,9 @@ class ChatApp(App[None]):
             return
         line = parse_line(text)
         if line.kind is LineKind.TEXT:
-            self._send(line.text, None)
+            self._send(line.text, None, text)
         elif line.kind is LineKind.PRIVATE:
-            self._send(line.text, line.name)
+            self._send(line.text, line.name, text)
         elif line.kind is LineKind.QUIT:
             self.run_worker(self.action_quit())
         elif line.kind is LineKind.HELP:
@@ -595,7 +595,9 @@ class ChatApp(App[None]):
             composer.message = text
 
     @work(group="send")
-    async def _send(self, text: str, to_name: str | None) -> None:
+    async def _send(self, text: str, to_name: str | None, typed: str) -> None:
+        """Send ``text``; if it cannot go, the line comes back as ``typed`` (``//shrug`` came back as
+        ``/shrug``, a command the next Enter refused: QA)."""
         try:
             if self._out_for_good is not None:
                 raise ConnectionFailed(f"you are not in {self.room_name}: {self._out_for_good}. Ctrl+Q quits")
@@ -603,7 +605,7 @@ class ChatApp(App[None]):
         except (CommandFailed, ConnectionFailed) as exc:
             reason = exc.reason if isinstance(exc, CommandFailed) else str(exc)
             self.query_one(MessageLog).add_notice(f"Not sent: {reason}", style="bold red")
-            self._give_back(text if to_name is None else private_line(to_name, text))
+            self._give_back(typed)
 
     @on(ParticipantList.PrivateMessageRequested)
     def _private_message(self, event: ParticipantList.PrivateMessageRequested) -> None:
@@ -672,6 +674,14 @@ class ChatApp(App[None]):
             event.stop()
             composer.focus()
             composer.insert_text_at_cursor(event.character)
+
+    def on_paste(self, event: events.Paste) -> None:
+        """A paste out of the input goes into it (it was lost without a word: QA)."""
+        composer = self.query_one("#composer", Composer)
+        if self.screen is self.screen_stack[0] and self.focused is not composer and composer in self.screen.focus_chain:
+            event.stop()
+            composer.focus()
+            composer.post_message(events.Paste(event.text))
 
     def action_focus_input(self) -> None:
         self.query_one("#composer", Input).focus()
