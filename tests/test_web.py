@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import html
 import importlib.resources
 import itertools
 import json
 import os
+import re
 import shutil
 from collections.abc import AsyncIterator
 from typing import Any
@@ -22,12 +24,13 @@ from tests.test_call import Peers, peers  # noqa: F401  (fixture)
 from tuichat.client import RoomEvent, Session
 from tuichat.client.call import Call
 from tuichat.client.stream import PlayStatus
+from tuichat.errors import CommandFailed
 from tuichat.media import AudioDrain, TestPatternTrack
 from tuichat.protocol.codec import decode_server_message, encode
-from tuichat.protocol.messages import ParticipantInfo, State
+from tuichat.protocol.messages import ErrorCode, ParticipantInfo, State
 from tuichat.server import RoomServer, ServerLimits
 from tuichat.server import room as room_module
-from tuichat.server.web import CONTENT_SECURITY_POLICY, SCRIPT_MODULES
+from tuichat.server.web import CONTENT_SECURITY_POLICY, SCRIPT_MODULES, SECURITY_HEADERS
 from tuichat.tui.widgets.invite import invite_command, invite_link
 
 pytestmark = pytest.mark.timeout(60)
@@ -227,6 +230,37 @@ async def test_pages_carry_security_headers_and_escape_the_room(server: RoomServ
             assert response.status == 400
 
 
+@pytest.mark.parametrize("path", ["/nope", "/a/b/c", "/static/nope.js", "/r", "/favicon.ico", "/" + "x" * 300])
+async def test_an_unknown_address_gets_the_styled_404_page(server: RoomServer, path: str) -> None:
+    """QA: any other address answered aiohttp's plain text "404: Not Found", with no way on."""
+    async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{server.port}{path}") as response:
+        body = await response.text()
+        assert response.status == 404 and response.content_type == "text/html", body
+        for key, value in SECURITY_HEADERS.items():
+            assert response.headers[key] == value, key
+        assert "404: Not Found" not in body and "There is no page here" in body
+        shown = path if len(path) <= 80 else path[:79] + "…"  # the visitor's own text, not all of it
+        assert html.escape(f"Nothing is at {shown}.") in body
+        root = "/".join([".."] * (path.count("/") - 1)) or "."
+        assert f'<a href="{root}/">Go to the start page</a>' in body  # relative: works under a proxy's prefix
+        assert f'href="{root}/static/style.css"' in body
+
+
+async def test_extra_trailing_slashes_after_a_room_redirect_to_the_room(server: RoomServer) -> None:
+    """QA: /r/lobby/ led to the room but /r/lobby// said "a room name must not contain '/'"."""
+    base = f"http://127.0.0.1:{server.port}"
+    async with aiohttp.ClientSession() as http:
+        for slashes in (2, 3):
+            async with http.get(f"{base}/r/lobby{'/' * slashes}?name=al", allow_redirects=False) as response:
+                assert response.status == 301, await response.text()
+                assert response.headers["Location"] == f"{'../' * slashes}lobby?name=al"  # relative
+                assert response.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
+            async with http.get(f"{base}/r/lobby{'/' * slashes}") as response:
+                assert response.status == 200 and response.url.path == "/r/lobby"
+        for bad in ("/r/a%2F/", "/r//", "/r/a/b//"):  # a '/' inside the name is still one
+            async with http.get(f"{base}{bad}", allow_redirects=False) as response:
+                assert response.status == 400, bad
+
 async def _state_over_raw_websocket(url: str) -> dict[str, Any]:
     async with aiohttp.ClientSession() as http, http.ws_connect(url) as ws:
         await ws.send_str(json.dumps({"type": "join", "id": 1, "room": "lobby", "name": "raw"}))
@@ -373,6 +407,116 @@ async def test_the_browser_reconnects_and_rejoins_after_a_drop(server: RoomServe
         assert page.errors == []
 
 
+class _RefusingOffers:
+    """An injected fault: the server's MediaHub refuses the next ``refusals`` offers as media_failed
+    (as a server that cannot set up a peer connection for a while does); ``offers`` counts them all."""
+
+    REASON = "no media for now"
+
+    def __init__(self, server: RoomServer, refusals: int) -> None:
+        self.real = server.media.offer
+        self.refusals = refusals
+        self.offers = 0
+
+    async def __call__(self, member: Any, sdp: str, views: Any, deliver: Any) -> str:
+        self.offers += 1
+        if self.refusals > 0:
+            self.refusals -= 1
+            raise CommandFailed(ErrorCode.MEDIA_FAILED, self.REASON)
+        return await self.real(member, sdp, views, deliver)
+
+
+#: Before the page's own script: every text #call-status shows, in order, and every peer connection made.
+RECORD_CALL_JS = """
+window.__statuses = [];
+window.__pcs = [];
+const RealPeerConnection = window.RTCPeerConnection;
+window.RTCPeerConnection = class extends RealPeerConnection {
+  constructor(...args) { super(...args); window.__pcs.push(this); }
+};
+new MutationObserver(() => {
+  const node = document.getElementById('call-status');
+  if (node && node.textContent !== window.__statuses[window.__statuses.length - 1]) {
+    window.__statuses.push(node.textContent);
+  }
+}).observe(document, {subtree: true, childList: true, characterData: true});
+"""
+OPEN_PCS_JS = "window.__pcs.filter(pc => pc.connectionState !== 'closed').length"
+
+
+async def test_media_is_set_up_again_with_backoff_until_the_server_takes_it(
+        server: RoomServer, peers: Peers, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    """QA: an offer refused (or a connection that did not come up) left "media: failed: …" for good,
+    while the terminal client restarts its call. Now the page tries again, the wait doubling, says so,
+    keeps one peer connection at a time, and counts again from the first attempt once it is up."""
+    bot = await peers.join("bot", publish=True, view=(160, 120, 15))
+    refusing = _RefusingOffers(server, refusals=2)
+    monkeypatch.setattr(server.media, "offer", refusing)
+    async with chromium() as browser:
+        page = WebPage(await browser.new_page(viewport={"width": 1000, "height": 700}))
+        await page.page.add_init_script(RECORD_CALL_JS)
+        await page.join(f"http://127.0.0.1:{server.port}/r/call?name=dave")
+        failed = f"media: failed ({refusing.REASON}); trying again in"
+        assert await page.js("window.__statuses") == [
+            "media off", "media: connecting…",
+            f"{failed} 0.5 s (attempt 2 of 5)", "media: connecting… (attempt 2 of 5)",
+            f"{failed} 1 s (attempt 3 of 5)", "media: connecting… (attempt 3 of 5)",
+            "media: connected"]
+        assert refusing.offers == 3 and await page.js("window.__pcs.length") == 3
+        assert await page.js(OPEN_PCS_JS) == 1  # the refused ones were closed, not left behind
+        assert await page.js("document.querySelector('#media-note').hidden")
+        await wait_playing(page, "bot")
+        await frames_change(bot.call, bot.drain, "dave", (160, 120))
+        await page.until("document.querySelector('#publish-status').textContent === 'sending: camera on, mic on'")
+
+        # Once up, a later failure starts again from the first attempt (not the fourth).
+        await page.js("window.__statuses = []")
+        refusing.refusals = 1
+        for connection in list(server.connections):
+            if connection.member is not None and connection.member.name == "dave":
+                await connection.ws.close()
+        await page.until("document.querySelector('#session-status').dataset.state === 'reconnecting'", 5)
+        await page.until("document.querySelector('#session-status').dataset.state === 'connected' && "
+                         "document.querySelector('#call-status').dataset.state === 'connected'", 15)
+        statuses = await page.js("window.__statuses")
+        assert f"{failed} 0.5 s (attempt 2 of 5)" in statuses and "media: connecting… (attempt 2 of 5)" in statuses
+        assert not [s for s in statuses if "attempt 3" in s or "attempt 4" in s], statuses
+        assert refusing.offers == 5 and await page.js(OPEN_PCS_JS) == 1
+        await wait_playing(page, "bot")
+        assert page.errors == []
+
+
+async def test_media_gives_up_after_its_attempts_and_try_again_sets_it_up(
+        server: RoomServer, peers: Peers, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    """After the last attempt the page stops, says so in words on the stage and in the status bar,
+    and Try again sets up the media in the same room once the server takes it."""
+    await peers.join("bot", publish=True, view=(160, 120, 15))
+    refusing = _RefusingOffers(server, refusals=1_000)
+    monkeypatch.setattr(server.media, "offer", refusing)
+    async with chromium() as browser:
+        page = WebPage(await browser.new_page(viewport={"width": 1000, "height": 700}))
+        await page.page.add_init_script(RECORD_CALL_JS)
+        await page.page.goto(f"http://127.0.0.1:{server.port}/r/call?name=dave")
+        await page.page.click("#join-button")
+        await page.until("!document.querySelector('#media-note').hidden", 20)  # waits 0.5 + 1 + 2 + 4 s
+        assert await page.js("document.querySelector('#call-status').textContent") == \
+            f"media: failed after 5 attempts ({refusing.REASON})"
+        assert await page.js("document.querySelector('#call-status').dataset.state") == "failed"
+        assert await page.js("document.querySelector('#media-note-text').textContent") == (
+            f"Video and sound could not be connected: {refusing.REASON} (tried 5 times). You can still chat.")
+        assert refusing.offers == 5 and await page.js(OPEN_PCS_JS) == 0
+        assert [s for s in await page.js("window.__statuses") if s.startswith("media: connecting")] == [
+            "media: connecting…", *[f"media: connecting… (attempt {n} of 5)" for n in range(2, 6)]]
+        assert await page.js("document.querySelector('#session-status').dataset.state") == "connected"
+
+        refusing.refusals = 0
+        await page.page.click("#media-retry")
+        await page.until("document.querySelector('#call-status').dataset.state === 'connected'", 15)
+        assert await page.js("document.querySelector('#media-note').hidden")
+        await wait_playing(page, "bot")
+        assert refusing.offers == 6 and await page.js(OPEN_PCS_JS) == 1
+        assert page.errors == []
+
 async def test_a_browser_without_camera_permission_watches_over_mdns_candidates(
         server: RoomServer, peers: Peers) -> None:  # noqa: F811
     """Without the fake permission UI, headless Chromium refuses the camera: the page joins to watch
@@ -410,8 +554,9 @@ def _overlap(a: dict[str, float], b: dict[str, float]) -> bool:
 
 
 async def test_a_short_window_keeps_people_and_messages_readable(server: RoomServer, peers: Peers) -> None:  # noqa: F811
-    """Phone landscape (740×420): the video stacks above the side column, which must not be squeezed to
-    nothing (the lists drawn over each other and the recipient selector); the view scrolls instead."""
+    """Phone landscape (740×420): the side column (beside the video; it was stacked below it) must not
+    be squeezed to nothing (the lists drawn over each other and the recipient selector); it scrolls
+    instead, the messages and the composer first, in view."""
     ann = await peers.join("ann", start=False)
     await peers.join("bob", start=False)
     await peers.join("cat", start=False)
@@ -1113,6 +1258,43 @@ async def test_denied_devices_are_explained_once_and_can_be_asked_for_again(
         assert page.errors == []
 
 
+#: Before the page's script: a browser with no camera or microphone at all (whatever this machine has).
+NO_DEVICES_JS = """navigator.mediaDevices.getUserMedia =
+    () => Promise.reject(new DOMException('Requested device not found', 'NotFoundError'));"""
+
+
+@pytest.mark.parametrize(("without", "fault", "still", "problem"), [
+    (("--use-fake-ui-for-media-stream",), None, "Still not allowed", "The browser did not allow this page"),
+    ((), NO_DEVICES_JS, "Still no camera or microphone found", "No camera or microphone was found"),
+], ids=["denied", "missing"])
+async def test_try_again_says_when_the_devices_are_still_not_there(
+        server: RoomServer, without: tuple[str, ...], fault: str | None, still: str, problem: str) -> None:
+    """QA: pressing Try again while the camera was still blocked (or there was none) showed nothing at
+    all: the same note, unchanged, as if the button did not work. Now the button says it is asking,
+    and the note says the answer is the same, with the time it asked."""
+    async with chromium(without=without) as browser:
+        page = WebPage(await browser.new_page(viewport={"width": 1000, "height": 700}))
+        if fault:
+            await page.page.add_init_script(fault)
+        await page.join(f"http://127.0.0.1:{server.port}/r/call?name=erin")
+        note = "document.querySelector('#device-note-text').textContent"
+        first = await page.js(note)
+        assert first.startswith(problem), first
+        await page.js("""(() => { const b = document.querySelector('#device-retry'); window.__button = [];
+            new MutationObserver(() => window.__button.push([b.textContent, b.disabled]))
+                .observe(b, {attributes: true, childList: true, characterData: true, subtree: true}); })()""")
+        await page.page.click("#device-retry")
+        text = str(await page.until(f"{note}.startsWith('Still') && {note}", 5))
+        assert re.fullmatch(re.escape(still) + r" \(asked again at \d{1,2}:\d\d:\d\d( [AP]M)?\)\. " + re.escape(first),
+                            text), text
+        await page.until("!document.querySelector('#device-retry').disabled")
+        assert ["Asking…", True] in await page.js("window.__button")  # it showed it was asking
+        assert await page.js("document.querySelector('#device-retry').textContent") == "Try again"
+        assert await page.js("document.querySelector('#publish-status').textContent") == \
+            "not sending (no camera or microphone)"
+        assert page.errors == []
+
+
 # --- insecure and loopback addresses ---------------------------------------------------------------
 
 async def test_a_plain_http_lan_address_says_so_before_joining_and_still_copies_the_link(
@@ -1209,6 +1391,74 @@ async def test_a_phone_shows_two_columns_with_readable_names(server: RoomServer,
         await page.until(f"new Set((({TILES_JS})()).map(t => Math.round(t.tile.left))).size === 1")
         assert page.errors == []
 
+
+SMALL_SCREEN_JS = """() => {
+    const box = (e) => { const b = e.getBoundingClientRect(); return {left: b.left, top: b.top, right: b.right,
+                                                                     bottom: b.bottom, height: b.height}; };
+    const shown = (e) => e.getClientRects().length > 0 && box(e).height > 2;
+    const view = box(document.querySelector('#call-view')), log = box(document.querySelector('#messages'));
+    const inside = (b, outer) => b.top >= outer.top - 0.5 && b.bottom <= outer.bottom + 0.5;
+    const warning = document.querySelector('#invite-local');
+    return {
+        topbar: box(document.querySelector('.topbar')).height,
+        statusbar: box(document.querySelector('#statusbar')).height,
+        buttons: [...document.querySelectorAll('#statusbar button')].map(box),
+        view,
+        tiles: [...document.querySelectorAll('.tile')].map(box),
+        messagesInView: [...document.querySelectorAll('#messages .message')]
+            .filter(m => inside(box(m), view) && inside(box(m), log)).length,
+        composerInView: inside(box(document.querySelector('#text')), view)
+            && inside(box(document.querySelector('#composer button')), view),
+        copy: shown(document.querySelector('#copy-link')),
+        link: shown(document.querySelector('#invite-link')),
+        command: shown(document.querySelector('#invite-command')),
+        warning: shown(warning) && warning.innerText.replace(/\\s+/g, ' '),
+        warningCut: warning.scrollWidth > warning.clientWidth + 1,
+        words: [...document.querySelectorAll('.status-text')].map(shown),
+        page: document.documentElement.scrollWidth,
+    };
+}"""
+
+
+async def test_a_small_screen_keeps_the_video_and_some_messages_in_view(server: RoomServer, peers: Peers) -> None:  # noqa: F811
+    """QA at 360×640 and 640×360: the invite link, the "only works on this computer" warning and the
+    status bar took ~220 px of 640, and a phone on its side had 141 px left for the call. Now the
+    header is the room and Copy link (and the warning's first sentence), the status bar one line of
+    buttons and dots, and the tiles, a few messages and the composer are all in view at once."""
+    bot = await peers.join("bot", publish=True, view=(160, 120, 15))
+    for n in range(4):
+        await bot.room.send_message(f"line {n}")
+    async with chromium() as browser:
+        page = WebPage(await browser.new_page(viewport={"width": 360, "height": 640}))
+        await page.join(f"http://127.0.0.1:{server.port}/r/call?name=phone")
+        await page.until("document.querySelectorAll('#messages .message').length === 4")
+        await wait_playing(page, "bot")
+        for width, height, header in ((360, 640, 50), (640, 360, 36)):
+            await page.page.set_viewport_size({"width": width, "height": height})
+            layout = await page.settled(SMALL_SCREEN_JS)
+            assert layout["topbar"] <= header and layout["statusbar"] <= 40, (width, layout)  # a line or two
+            assert layout["copy"] and not layout["link"] and not layout["command"], (width, layout)
+            assert layout["warning"] == "This link only works on this computer.", (width, layout)
+            assert not layout["warningCut"], (width, layout)
+            assert layout["words"] == [False, False, False], (width, layout)  # all connected: dots only
+            assert len({round(b["top"]) for b in layout["buttons"]}) == 1, (width, layout)
+            for tile in layout["tiles"]:  # both tiles whole, in view without scrolling, not tiny
+                assert layout["view"]["top"] <= tile["top"] and tile["bottom"] <= layout["view"]["bottom"], layout
+                assert tile["height"] >= 110, (width, layout)
+            assert layout["messagesInView"] >= 3 and layout["composerInView"], (width, layout)
+            assert layout["page"] <= width, (width, layout)
+        # Something not connected says so in words, still within the window.
+        await page.js("document.querySelector('#call-status').dataset.state = 'reconnecting'")
+        layout = await page.js(SMALL_SCREEN_JS)
+        assert layout["words"] == [False, True, False] and layout["page"] <= 640, layout
+
+        # A desktop window keeps its header: the link, the terminal command, the whole warning, words.
+        await page.js("document.querySelector('#call-status').dataset.state = 'connected'")
+        await page.page.set_viewport_size({"width": 1280, "height": 720})
+        layout = await page.settled(SMALL_SCREEN_JS)
+        assert layout["link"] and layout["command"] and layout["words"] == [True, True, True], layout
+        assert layout["warning"].startswith("This link only works on this computer. To invite others"), layout
+        assert page.errors == []
 
 SEND_BOX_JS = """() => {
     const box = (e) => { const b = e.getBoundingClientRect(); return {left: b.left, right: b.right}; };

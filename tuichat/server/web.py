@@ -4,8 +4,9 @@ Everything is served from files in the package (``tuichat/web``), never fetched 
 Every response carries a Content-Security-Policy that allows only this origin's scripts and styles
 (no inline code), ``nosniff`` and ``no-referrer``. A bad room name in a URL gets a short HTML page
 with status 400 saying what is wrong and a link back to the start page's form with the room filled
-in; the form sent with a bad room or name comes back with what was typed and the reason. Names and
-messages never pass through here: the page's script inserts them as text.
+in; the form sent with a bad room or name comes back with what was typed and the reason. Any other
+address gets the same kind of page with status 404 and a link to the start page, not aiohttp's plain
+text. Names and messages never pass through here: the page's script inserts them as text.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import html
 import importlib.resources
 import socket
 import string
+from collections.abc import Awaitable, Callable
 from functools import cache
 from urllib.parse import quote, quote_plus, urlsplit
 
@@ -74,6 +76,8 @@ STATIC_FILES = {
 }
 ROOM_PATH = "/r/"
 STATIC_PATH = "/static/"
+#: How much of an unknown address the 404 page repeats (it is the visitor's own text, escaped).
+NOT_FOUND_PATH_SHOWN = 80
 
 
 @cache
@@ -136,12 +140,14 @@ def _root(request: web.BaseRequest) -> str:
 
 def _error_page(request: web.BaseRequest, status: int, title: str, detail: str, *,
                 room: str | None = None) -> web.Response:
-    """A short page saying what went wrong; with ``room``, a link back to the start page's form with
-    that room filled in, so what was typed can be corrected rather than typed again."""
+    """A short page saying what went wrong, with a way on: with ``room``, a link back to the start
+    page's form with that room filled in, so what was typed can be corrected rather than typed again;
+    without, a link to the start page."""
     root = _root(request)
-    action = ""
     if room is not None:
         action = f'<p><a href="{html.escape(_form_link(root, room))}">Change the room name</a></p>'
+    else:
+        action = f'<p><a href="{html.escape(root)}/">Go to the start page</a> to open a room.</p>'
     body = _template("error.html").substitute(
         root=root, status=status, title=html.escape(title), detail=html.escape(detail), action=action)
     return web.Response(status=status, text=body, content_type="text/html", charset="utf-8")
@@ -161,6 +167,27 @@ def _name_refusal(problem: str) -> str:
     return f"That name can't be used: {problem}. Choose another name."
 
 
+def _not_found_page(request: web.BaseRequest) -> web.Response:
+    path = request.path
+    if len(path) > NOT_FOUND_PATH_SHOWN:
+        path = path[:NOT_FOUND_PATH_SHOWN - 1] + "…"
+    return _error_page(request, 404, "There is no page here",
+                       f"Nothing is at {path}. A room's page is at /r/ and the room's name, as in /r/lobby.")
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def _styled_not_found(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every 404 (no route, an unknown static file) as the site's own page rather than aiohttp's
+    plain "404: Not Found"; the security headers come with it as with every response."""
+    try:
+        return await handler(request)
+    except web.HTTPNotFound:
+        return _not_found_page(request)
+
+
 class WebClient:
     """Adds the web client's routes and headers to ``app``; ``public_url`` overrides link addresses."""
 
@@ -170,6 +197,7 @@ class WebClient:
         app.router.add_get("/join", self._join)
         app.router.add_get(ROOM_PATH + "{room:.*}", self._room)
         app.router.add_get(STATIC_PATH + "{name}", self._static)
+        app.middlewares.append(_styled_not_found)
         app.on_response_prepare.append(_add_security_headers)
 
     async def _index(self, request: web.Request) -> web.Response:
@@ -202,10 +230,14 @@ class WebClient:
 
     async def _room(self, request: web.Request) -> web.Response:
         room = request.match_info["room"]
-        if room.endswith("/") and request.rel_url.raw_path.endswith("/") and not room_problem(room[:-1]):
-            # /r/lobby/ (a slash typed or pasted at the end): the room, not "must not contain '/'".
+        # /r/lobby/ or /r/lobby// (slashes typed or pasted at the end): the room, not "must not contain
+        # '/'". Only literal slashes count: /r/a%2F stays a bad name.
+        raw = request.rel_url.raw_path
+        slashes = min(len(raw) - len(raw.rstrip("/")), len(room) - len(room.rstrip("/")))
+        if slashes and room[:-slashes] and not room_problem(room[:-slashes]):
             query = f"?{request.rel_url.raw_query_string}" if request.rel_url.raw_query_string else ""
-            raise web.HTTPMovedPermanently(f"../{quote(room[:-1], safe='')}{query}")  # relative: a proxy's prefix
+            # Relative, so it works under a proxy's prefix: one "../" per slash climbs back to /r/.
+            raise web.HTTPMovedPermanently(f"{'../' * slashes}{quote(room[:-slashes], safe='')}{query}")
         problem = room_problem(room)
         if problem:
             return _error_page(request, 400, "That room name does not work", f"{problem}. Room names are 1-32 letters, "

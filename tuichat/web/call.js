@@ -2,13 +2,17 @@
 // client's offer (tuichat/server/media.py): our sendonly video and sendonly audio, then
 // `media_slots` pairs of recvonly video + audio. Nothing is renegotiated: mute, camera-off and
 // devices allowed late use sender.replaceTrack, and `streams` events say which participant is on
-// which receive slot. Publishing lives here too; what is sent follows mute.js.
+// which receive slot. Publishing lives here too; what is sent follows mute.js. A call that does not
+// come up is set up again with backoff, a bounded number of times; then the stage says so, with a
+// Try again.
 
 import { LIMITS } from "./config.js";
+import { $, seconds } from "./dom.js";
 import { Phase, state } from "./state.js";
 import { renderPublish, setStatus } from "./status.js";
 import { renderTiles, sendView } from "./tiles.js";
 import { muteCommand, resetMuteSync, sendable, syncMutes } from "./mute.js";
+import { CommandError } from "./signal.js";
 
 class Call {
   constructor(slots) {
@@ -74,7 +78,9 @@ class Call {
   onConnectionState() {
     if (this.closed || state.call !== this) return;
     const s = this.pc.connectionState;
-    if (s === "failed") {
+    // Before the call is ready, a failure is start()'s to report (it rejects, and startCall retries):
+    // restarting from here too would set up two peer connections.
+    if (s === "failed" && this.ready) {
       setStatus("call-status", "failed", "media: failed; retrying");
       setTimeout(() => { if (state.call === this && state.phase === Phase.IN) startCall(); }, LIMITS.restartDelay);
     } else if (s === "disconnected") {
@@ -100,7 +106,15 @@ class Call {
   }
 }
 
-export async function startCall() {
+/** The next attempt of a call that did not come up, while one is pending. */
+let retryTimer = null;
+
+/**
+ * A new call (closing the one before): from the first attempt when joining, rejoining, after a
+ * call that was up failed or on Try again; ``attempt`` > 1 when a failed attempt is set up again.
+ */
+export async function startCall({ attempt = 1 } = {}) {
+  cancelRetries();
   if (state.call) state.call.close();
   resetMuteSync();
   state.published = false;
@@ -109,18 +123,62 @@ export async function startCall() {
   const call = new Call(state.mediaSlots);
   state.call = call;
   renderTiles();
-  setStatus("call-status", "connecting", "media: connecting…");
+  setStatus("call-status", "connecting",
+    attempt > 1 ? `media: connecting… (attempt ${attempt} of ${LIMITS.mediaAttempts})` : "media: connecting…");
   try {
     await call.start();
     if (call.closed) return;
-    call.ready = true;
-    setStatus("call-status", "connected", "media: connected");
+  } catch (error) {
+    if (!call.closed && state.call === call) callFailed(call, error, attempt);
+    renderTiles();
+    return;
+  }
+  call.ready = true;  // up: a later failure starts again from the first attempt
+  setStatus("call-status", "connected", "media: connected");
+  try {
     await publish();
   } catch (error) {
-    if (call.closed || state.call !== call) return;
-    setStatus("call-status", "failed", `media: failed: ${error.message}`);
+    // The media is up; only telling the room what we send did not go through (a drop says so itself).
+    if (state.call === call && state.phase === Phase.IN) {
+      setStatus("publish-status", "failed", `not sending: ${error.message}`);
+    }
   }
   renderTiles();
+}
+
+/** A call that did not come up: set it up again after a wait, or, after the last attempt, say so. */
+function callFailed(call, error, attempt) {
+  call.close();  // its peer connection goes now, not when the next one replaces it
+  const reason = error.message.replace(/\.+$/, "");
+  if (attempt >= LIMITS.mediaAttempts) {
+    setStatus("call-status", "failed", `media: failed after ${attempt} attempts (${reason})`);
+    // The server's refusal says what is wrong; a connection that never came up is most often the network.
+    const network = error instanceof CommandError ? ""
+      : " If this keeps happening, a firewall may be blocking UDP between this browser and the server.";
+    $("media-note-text").textContent = `Video and sound could not be connected: ${reason} (tried ${attempt} ` +
+      `times). You can still chat.${network}`;
+    $("media-note").hidden = false;
+    return;
+  }
+  const delay = Math.min(LIMITS.mediaRetryInitial * 2 ** (attempt - 1), LIMITS.backoffMax);
+  setStatus("call-status", "reconnecting", `media: failed (${reason}); trying again in ${seconds(delay)} s ` +
+    `(attempt ${attempt + 1} of ${LIMITS.mediaAttempts})`);
+  retryTimer = setTimeout(() => {
+    retryTimer = null;
+    if (state.call === call && state.phase === Phase.IN) startCall({ attempt: attempt + 1 });
+  }, delay);
+}
+
+/** No retry pending and no "gave up" note: a new call is starting, or the room is gone for now. */
+export function cancelRetries() {
+  clearTimeout(retryTimer);
+  retryTimer = null;
+  $("media-note").hidden = true;
+}
+
+/** Try again, after the page gave up: a new call from the first attempt, in the same room. */
+export function retryCall() {
+  if (state.phase === Phase.IN) startCall();
 }
 
 export async function publish() {

@@ -24,6 +24,9 @@ export const LIMITS = {
   commandTimeout: 10000, iceGatherTimeout: 5000, connectTimeout: 15000, socketOpenTimeout: 10000,
   backoffInitial: 250, backoffMax: 8000, restartDelay: 1000, viewDebounce: 300, leaveTimeout: 1000,
   messagesKept: 500, copiedShown: 2000, tileGap: 10,
+  // Stacked on a small screen, the tiles leave the messages in view below them if they keep this
+  // share of the height.
+  stackedTilesMin: 0.45,
   // A message the server refused as too fast waits and goes again (as `tuichat bot` does), the wait
   // doubling up to its most; one still refused after the last is given back. At most so many wait.
   slowDownWait: 200, slowDownMaxWait: 2000, slowDownGiveUp: 20000, outboxMax: 100,
@@ -33,4 +36,8 @@ export const LIMITS = {
   // A server at its connection limit (HTTP 503 at the handshake) is tried again: when joining so
   // many times, the wait doubling from the first; the probe that tells "busy" from "not there".
   busyRetryInitial: 1000, busyAttempts: 8, busyProbeTimeout: 3000,
+  // A media connection that does not come up (refused offer, no answer, ICE timeout) is set up again,
+  // the wait doubling from the first (as the terminal client restarts its call), so many times in all;
+  // then the page says it gave up and offers Try again.
+  mediaRetryInitial: 500, mediaAttempts: 5,
 };

@@ -5,6 +5,8 @@
 import { $ } from "./dom.js";
 import { Phase, state } from "./state.js";
 
+/** What can stand in the way, in words: ``retry`` offers Try again, and ``still`` starts the note when
+ * Try again meets the same problem (with the time), so that pressing it visibly did something. */
 const DEVICE_PROBLEMS = {
   insecure: {
     retry: false,
@@ -13,27 +15,32 @@ const DEVICE_PROBLEMS = {
   },
   denied: {
     retry: true,
+    still: "Still not allowed",
     text: "The browser did not allow this page to use your camera and microphone: you can watch and chat, " +
       "but nobody sees or hears you. To allow it, click the camera icon or the padlock beside the address " +
       "and choose Allow, then press Try again.",
   },
   missing: {
     retry: true,
+    still: "Still no camera or microphone found",
     text: "No camera or microphone was found: you can watch and chat, but nobody sees or hears you. " +
       "Connect one, then press Try again.",
   },
   busy: {
     retry: true,
+    still: "Still could not be started",
     text: "The camera and microphone could not be started; another program may be using them. You can " +
       "watch and chat, but nobody sees or hears you. Close the other program, then press Try again.",
   },
   noCamera: {
     retry: true,
+    still: "Still no camera",
     text: "No camera could be used: the others hear you but do not see you. Connect one or close the " +
       "program using it, then press Try again.",
   },
   noMicrophone: {
     retry: true,
+    still: "Still no microphone",
     text: "No microphone could be used: the others see you but do not hear you. Connect one or close the " +
       "program using it, then press Try again.",
   },
@@ -73,14 +80,19 @@ export async function askForDevices() {
     stream: null,
     problem: {
       retry: true,
+      still: "Still could not be used",
       text: `The camera and microphone could not be used (${first.message || first.name}): you can watch ` +
         "and chat, but nobody sees or hears you. Press Try again to ask once more.",
     },
   };
 }
 
-/** Take ``stream`` as our devices (stopping any earlier ones), muted as chosen. */
-export function useDevices(stream, problem) {
+/**
+ * Take ``stream`` as our devices (stopping any earlier ones), muted as chosen. ``retried``: the time
+ * of a Try again that met the same problem, which the note then says (the same text again, unchanged,
+ * would look as if nothing had happened).
+ */
+export function useDevices(stream, problem, { retried = null } = {}) {
   if (stream) {
     stopDevices();
     const video = stream.getVideoTracks()[0] || null;
@@ -89,7 +101,9 @@ export function useDevices(stream, problem) {
     if (audio) audio.enabled = !state.micMuted;
     state.local = { stream, video, audio };
   }
+  const same = Boolean(retried && problem && state.deviceProblem && problem.still === state.deviceProblem.still);
   state.deviceProblem = problem;
+  state.deviceRetried = same ? retried : null;
 }
 
 export function stopDevices() {
@@ -97,9 +111,13 @@ export function stopDevices() {
   state.local = { stream: null, video: null, audio: null };
 }
 
+const timeOfDay = (date) => date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+
 export function renderDeviceNote() {
   const problem = state.phase === Phase.OUT ? null : state.deviceProblem;
   $("device-note").hidden = !problem;
-  $("device-note-text").textContent = problem ? problem.text : "";
+  let text = problem ? problem.text : "";
+  if (problem && state.deviceRetried) text = `${problem.still} (asked again at ${timeOfDay(state.deviceRetried)}). ${text}`;
+  $("device-note-text").textContent = text;
   $("device-retry").hidden = !(problem && problem.retry);
 }

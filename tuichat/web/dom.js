@@ -55,3 +55,6 @@ export class CharacterLimit {
 export function charactersWere(count) {
   return `${count} ${count === 1 ? "character was" : "characters were"}`;
 }
+
+/** A wait in seconds for people: "0.5", "2". */
+export const seconds = (ms) => (ms < 1000 ? (ms / 1000).toFixed(1) : String(Math.round(ms / 1000)));

@@ -6,14 +6,14 @@
 // APIs only, so it runs in Chromium and Firefox.
 
 import { LIMITS, NAME_MAX, ROOM, WS_URL } from "./config.js";
-import { $, CharacterLimit, charactersWere } from "./dom.js";
+import { $, CharacterLimit, charactersWere, seconds } from "./dom.js";
 import { loadChoices, Phase, saveChoices, state } from "./state.js";
 import { CommandError, Signal } from "./signal.js";
 import { askForDevices, mediaDevicesUsable, renderDeviceNote, stopDevices, useDevices } from "./devices.js";
 import { renderControls, renderPublish, renderTitle, setStatus } from "./status.js";
 import { chooseRecipient, renderPeople, trackRecipient } from "./people.js";
 import { layoutGrid, renderTiles, viewLater } from "./tiles.js";
-import { publish, startCall } from "./call.js";
+import { cancelRetries, publish, retryCall, startCall } from "./call.js";
 import { resetMuteSync, setCamera, setMic } from "./mute.js";
 import { addMessage, addNotice, followLog } from "./messages.js";
 import { fitComposer, initComposer, keepWithinLimit, onComposerKey, sendMessage } from "./composer.js";
@@ -171,7 +171,6 @@ async function openWhileBusy(signal) {
 }
 
 const capitalized = (text) => text.charAt(0).toUpperCase() + text.slice(1);
-const seconds = (ms) => (ms < 1000 ? (ms / 1000).toFixed(1) : String(Math.round(ms / 1000)));
 
 /** The connection dropped: say so once, with the server's reason, and mark what is shown as from before. */
 function onConnectionLost(reason) {
@@ -180,6 +179,7 @@ function onConnectionLost(reason) {
   state.lostReason = reason;
   addNotice(reason ? `Connection lost: ${reason}; reconnecting…` : "Connection lost; reconnecting…");
   // The media went with the connection; a new call starts once the room has taken us back.
+  cancelRetries();
   if (state.call) state.call.close();
   state.published = false;
   setStatus("call-status", "reconnecting", "media: paused until the server is back");
@@ -231,6 +231,7 @@ async function leave() {
 function endCall() {
   if (state.signal) state.signal.close();
   state.signal = null;
+  cancelRetries();
   if (state.call) state.call.close();
   state.call = null;
   stopDevices();
@@ -242,6 +243,7 @@ function endCall() {
   state.recipient = null;
   state.assignments = new Map();
   state.deviceProblem = null;
+  state.deviceRetried = null;
   for (const tile of state.tiles.values()) tile.root.remove();
   state.tiles.clear();
   setStatus("session-status", "new", "not connected");
@@ -306,13 +308,14 @@ function renderJoinForm() {
 async function retryDevices() {
   const button = $("device-retry");
   button.disabled = true;
+  button.textContent = "Asking…";  // the browser may answer at once (still refused) or show its prompt
   try {
     const { stream, problem } = await askForDevices();
     if (state.phase === Phase.OUT) {
       if (stream) for (const track of stream.getTracks()) track.stop();
       return;
     }
-    useDevices(stream, problem);
+    useDevices(stream, problem, { retried: new Date() });
     renderDeviceNote();
     renderControls();
     renderPublish();
@@ -325,6 +328,7 @@ async function retryDevices() {
     addNotice(`Camera and microphone: ${error.message}`, "refused");
   } finally {
     button.disabled = false;
+    button.textContent = "Try again";
   }
 }
 
@@ -377,6 +381,7 @@ function init() {
   $("cam").addEventListener("click", () => setCamera(!state.camOff).catch((e) => addNotice(e.message)));
   $("leave").addEventListener("click", () => leave());
   $("device-retry").addEventListener("click", () => retryDevices());
+  $("media-retry").addEventListener("click", () => retryCall());
   $("copy-link").addEventListener("click", () => copyInvite());
   window.addEventListener("resize", () => { layoutGrid(); viewLater(); });
   new ResizeObserver(() => layoutGrid()).observe($("grid"));

@@ -28,6 +28,7 @@ export const state = {
   shown: new Set(),         // "ts:id" of messages already in the log
   local: { stream: null, video: null, audio: null },
   deviceProblem: null,      // one of DEVICE_PROBLEMS while the camera or microphone cannot be used
+  deviceRetried: null,      // when Try again last met that same problem (a Date), else null
   micMuted: false,
   camOff: false,
   call: null,               // the current Call

@@ -5,10 +5,11 @@ import { ROOM } from "./config.js";
 import { $ } from "./dom.js";
 import { Phase, state } from "./state.js";
 
+/** One status: its dot's colour (``kind``) and its words, which a small screen hides while connected. */
 export function setStatus(id, kind, text) {
   const node = $(id);
   node.dataset.state = kind;
-  node.textContent = text;
+  node.querySelector(".status-text").textContent = text;
   node.title = text;
 }
 

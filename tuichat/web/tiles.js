@@ -92,14 +92,20 @@ export function renderTiles() {
   viewLater();
 }
 
-/** One column of a narrow window (phones): the view scrolls, the tiles come first. */
+/** One column of a narrow window (phones): the view scrolls, the tiles come first (style.css). */
 const STACKED = window.matchMedia("(max-width: 800px)");
+/** ... except a phone on its side or a short narrow window: the tiles beside the messages. */
+const BESIDE = window.matchMedia("(max-width: 800px) and (max-height: 500px) and (min-width: 560px)");
+/** A small screen: compact header and status bar, the messages before the people. */
+const COMPACT = window.matchMedia("(max-width: 600px), (max-height: 500px)");
 
 /**
  * The tile size (4:3) that fills the stage best for this many tiles; set through CSSOM, not inline
  * CSS. Side by side with the people and messages, the tiles fit the stage; stacked above them (a
- * narrow window, whose view scrolls) they may take up to a screen's height, so two people on a
- * phone get the whole width each, and six get two columns rather than three tiny ones.
+ * narrow window, whose view scrolls) they may take the view's visible height, so two people on a
+ * phone get the whole width each, and six get two columns rather than three tiny ones. On a small
+ * screen they leave room below for the messages and the composer, if they keep LIMITS.stackedTilesMin
+ * of the height.
  */
 export function layoutGrid() {
   const grid = $("grid");
@@ -109,10 +115,14 @@ export function layoutGrid() {
   const box = grid.getBoundingClientRect();
   const width = Math.floor(box.width);
   let height = Math.floor(box.height);
-  if (STACKED.matches) {
+  if (STACKED.matches && !BESIDE.matches) {
     const view = $("call-view");
-    const padding = parseFloat(getComputedStyle(view).paddingTop) + parseFloat(getComputedStyle(view).paddingBottom);
-    height = Math.floor(window.innerHeight - $("statusbar").offsetHeight - padding);
+    const style = getComputedStyle(view);
+    height = Math.floor(view.clientHeight - parseFloat(style.paddingTop) - parseFloat(style.paddingBottom));
+    if (COMPACT.matches) {
+      const chat = $("chat-panel").offsetHeight + parseFloat(style.rowGap);
+      if (height - chat >= height * LIMITS.stackedTilesMin) height -= chat;
+    }
   }
   if (!width || !height) return;
   let best = 0;
