@@ -26,14 +26,20 @@ function partition(text, sep) {
   return at < 0 ? [text, ""] : [text.slice(0, at), text.slice(at + sep.length)];
 }
 
-/** `"Ann Lee" hi there` → ["Ann Lee", "hi there"]; `bob hi` → ["bob", "hi"]. */
+/** Python's str.split(None, 1): [first word, the rest after the whitespace that ends it]. */
+function splitWord(text) {
+  const match = /\s/u.exec(text);
+  return match ? [text.slice(0, match.index), text.slice(match.index).replace(/^\s+/u, "")] : [text, ""];
+}
+
+/** `"Ann Lee" hi there` → ["Ann Lee", "hi there"]; `bob hi` → ["bob", "hi"]; any whitespace ends a name. */
 function splitName(rest) {
   const trimmed = rest.trim();
   if (trimmed.startsWith('"')) {
     const [name, body] = partition(trimmed.slice(1), '"');
     return [name, body.trim()];
   }
-  const [name, body] = partition(trimmed, " ");
+  const [name, body] = splitWord(trimmed);
   return [name, body.trim()];
 }
 
@@ -42,7 +48,8 @@ export function parseLine(line) {
   const stripped = line.trim();
   if (stripped.startsWith("//")) return { kind: LineKind.TEXT, text: stripped.slice(1) };
   if (!stripped.startsWith("/")) return { kind: LineKind.TEXT, text: line };
-  const [command, rest] = partition(stripped, " ");
+  const [typed, rest] = splitWord(stripped);  // any whitespace ends the command: "/quit⏎bye"
+  const command = typed.toLowerCase();         // /MSG is /msg
   if (QUIT_COMMANDS.includes(command)) return { kind: LineKind.QUIT };
   if (command === "/help") return { kind: LineKind.HELP };
   if (command === "/msg") {
@@ -50,7 +57,7 @@ export function parseLine(line) {
     if (!name || !body) return { kind: LineKind.INVALID, problem: PRIVATE_USAGE };
     return { kind: LineKind.PRIVATE, text: body, name };
   }
-  return { kind: LineKind.INVALID, problem: `unknown command ${command}` };
+  return { kind: LineKind.INVALID, problem: `unknown command ${typed}` };
 }
 
 // Emoji variation selectors, which the server ignores when it compares names.
