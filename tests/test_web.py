@@ -1651,3 +1651,23 @@ async def test_bad_room_and_name_on_the_landing_form_keep_what_was_typed(server:
         await page.page.click("button[type=submit]")
         await page.page.wait_for_url(f"{base}/r/my-room")
         assert page.errors == []
+
+
+async def test_the_page_reads_a_typed_line_as_chatline_py_does(server: RoomServer) -> None:
+    """The page's chatline.js is a second copy of the rules in tuichat/client/chatline.py (the page
+    cannot run Python): the two are compared on the same lines, in a real browser."""
+    from tuichat.client.chatline import parse_line
+
+    lines = ["hi", "  indented", "/msg bob hi there", '/msg "Ann Lee" hi', "/quit", "  /exit  ", "/help",
+             "//shrug it", "/MSG Bob Hi", "/Quit", "/quit\nbye all", "/msg\tbob tabbed", "/msg bob\nline two",
+             "/msg", "/msg bob", "/msg  ", "/msgbob hi", "/frobnicate now", "/ text", "/", "/HELP me"]
+    async with chromium() as browser:
+        page = WebPage(await browser.new_page())
+        await page.page.goto(f"http://127.0.0.1:{server.port}/r/call")
+        read = await page.js(f"""import('./../static/chatline.js').then(({{ parseLine }}) =>
+            {json.dumps(lines)}.map((line) => {{
+                const parsed = parseLine(line);
+                return [parsed.kind, parsed.text ?? "", parsed.name ?? "", parsed.problem ?? ""];
+            }}))""")
+    expected = [[p.kind.value, p.text, p.name, p.problem] for p in map(parse_line, lines)]
+    assert dict(zip(lines, read, strict=True)) == dict(zip(lines, expected, strict=True))
