@@ -667,21 +667,26 @@ class ChatApp(App[None]):
             self.post_message(key)
             return
         # Out of the input, a character that is no shortcut starts a message (it was lost: QA).
-        composer = self.query_one("#composer", Composer)
         if (event.is_printable and event.character and event.key not in _SHORTCUT_KEYS
-                and self.screen is self.screen_stack[0] and self.focused is not composer
-                and composer in self.screen.focus_chain):
+                and (composer := self._input_to_type_into()) is not None):
             event.stop()
             composer.focus()
             composer.insert_text_at_cursor(event.character)
 
     def on_paste(self, event: events.Paste) -> None:
         """A paste out of the input goes into it (it was lost without a word: QA)."""
-        composer = self.query_one("#composer", Composer)
-        if self.screen is self.screen_stack[0] and self.focused is not composer and composer in self.screen.focus_chain:
+        if (composer := self._input_to_type_into()) is not None:
             event.stop()
             composer.focus()
             composer.post_message(events.Paste(event.text))
+
+    def _input_to_type_into(self) -> Composer | None:
+        """The input line, when typing out of it should go there: on the main screen (not under
+        help or the palette), with the input shown but not focused."""
+        composer = self.query_one("#composer", Composer)
+        if self.screen is self.screen_stack[0] and self.focused is not composer and composer in self.screen.focus_chain:
+            return composer
+        return None
 
     def action_focus_input(self) -> None:
         self.query_one("#composer", Input).focus()
