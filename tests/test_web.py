@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import Recorder, free_port, wait_until
-from tests.test_call import Peers, peers  # noqa: F401  (fixture)
+from tests.test_call import Peer, Peers, peers  # noqa: F401  (fixture)
 from tuichat.client import RoomEvent, Session
 from tuichat.client.call import Call
 from tuichat.client.stream import PlayStatus
@@ -601,6 +601,20 @@ async def _sent_or_refused(page: WebPage) -> str:
                                 f"({TEXT_JS} === '' && 'sent')", 5))
 
 
+async def _refused_and_kept(page: WebPage, text: str, watcher: Peer, refusal: str) -> None:
+    """Type ``text`` and press Enter: refused with ``refusal`` and kept in the box. Had it gone out,
+    the failure says what ``watcher`` (who should not have got it) got."""
+    await page.page.fill("#text", text)
+    await page.page.press("#text", "Enter")
+    outcome = await _sent_or_refused(page)
+    if outcome == "sent":
+        got = await watcher.room_updates.wait_for(lambda u: u.event is RoomEvent.MESSAGE, timeout=5)
+        pytest.fail(f"sent with the menu at {await page.js(TO_JS)}: {watcher.session.username} got "
+                    f"{got.message.sender.name}: {got.message.text!r} (private: {got.message.private})")
+    assert outcome == refusal
+    assert await page.js(TEXT_JS) == text  # nothing typed is lost
+
+
 async def test_a_private_message_to_someone_who_left_is_refused_not_sent_to_everyone(
         server: RoomServer, peers: Peers) -> None:  # noqa: F811
     """QA's bug: "dan (private)" chosen, dan quits, the menu fell back to Everyone and the secret went to
@@ -616,17 +630,10 @@ async def test_a_private_message_to_someone_who_left_is_refused_not_sent_to_ever
 
         await dan.session.disconnect()  # the terminal's Ctrl+Q
         await page.until(f"{NOTICES_JS}.some(n => n.startsWith('dan left'))")
-        await page.page.fill("#text", "secret meant for dan")
-        await page.page.press("#text", "Enter")
-        outcome = await _sent_or_refused(page)
-        if outcome == "sent":
-            leaked = await bob.room_updates.wait_for(lambda u: u.event is RoomEvent.MESSAGE, timeout=5)
-            pytest.fail(f"sent with the menu at {await page.js(TO_JS)}: bob got "
-                        f"{leaked.message.sender.name}: {leaked.message.text} (private: {leaked.message.private})")
-        assert outcome == "Not sent: dan has left. Choose someone else, or Everyone, to send it."
+        await _refused_and_kept(page, "secret meant for dan", bob,
+                                "Not sent: dan has left. Choose someone else, or Everyone, to send it.")
         notices = await page.js(NOTICES_JS)
         assert "dan left" in notices and "dan left (left)" not in notices, notices  # no repeated verb
-        assert await page.js(TEXT_JS) == "secret meant for dan"  # nothing typed is lost
         to = await page.js(TO_JS)
         assert to["label"] == "dan (left)" and to["value"] != "", to
         assert await page.js("document.querySelector('#to').classList.contains('gone')")
@@ -996,15 +1003,8 @@ async def test_a_chosen_recipient_is_not_someone_else_after_a_server_restart(mon
                                  f"{TO_JS}.options.includes('eve (private)')", 15)
                 to = await page.js(TO_JS)
                 assert to["label"] == "quin (left)" and to["value"] != quin_id, to
-                await page.page.fill("#text", "secret meant for quin only")
-                await page.page.press("#text", "Enter")
-                outcome = await _sent_or_refused(page)
-                if outcome == "sent":
-                    got = await eve.room_updates.wait_for(lambda u: u.event is RoomEvent.MESSAGE, timeout=5)
-                    pytest.fail(f"sent with the menu at {to}: eve got {got.message.text!r} "
-                                f"(private: {got.message.private})")
-                assert outcome == "Not sent: quin has left. Choose someone else, or Everyone, to send it."
-                assert await page.js(TEXT_JS) == "secret meant for quin only"
+                await _refused_and_kept(page, "secret meant for quin only", eve,
+                                        "Not sent: quin has left. Choose someone else, or Everyone, to send it.")
 
                 # Everyone, on purpose: eve gets that after anything sent before it, and nothing else.
                 await page.page.select_option("#to", label="Everyone")
