@@ -275,3 +275,33 @@ async def test_sigterm_leaves_the_room_and_gives_the_terminal_back(
     assert f"stopped by {signum.name}" in screen
     # The terminal is the shell's again: main screen, no mouse reporting, a visible cursor.
     assert tmux.run("display", "-p", "#{alternate_on} #{mouse_any_flag} #{cursor_flag}").split() == ["0", "0", "1"]
+
+
+async def test_sixteen_colours_draw_the_command_palettes_edges_visibly(url: str, tmux: Tmux, tmp_path: object) -> None:
+    """QA of `--colors 16`: the command palette's search box was edged in black (SGR 30), which does
+    not show on the terminal's dark background; the edge under its list too."""
+    port = url.split(":")[2].split("/")[0]
+    tmux.start([sys.executable, "-m", "tuichat", "connect", f"127.0.0.1:{port}", "alice", "lobby", "--colors", "16",
+                "--camera", "none", "--mic", "none", "--speaker", "none", "--log-file", f"{tmp_path}/connect.log"])
+    await tmux.wait_for("You joined lobby")
+    tmux.keys("C-p")
+    await tmux.wait_for("🔎")
+    tmux.keys("-l", "mic")
+    await tmux.wait_for("Mute or unmute microphone")
+    edges = {}
+    for line in tmux.screen(escapes=True).splitlines():
+        first = min((line.find(glyph) for glyph in "▔▁" if glyph in line), default=-1)
+        if first < 0:
+            continue
+        foreground = None  # the colour the edge is drawn in: the SGR codes before it, in order
+        for params in re.findall(r"\x1b\[([0-9;]*)m", line[:first]):
+            for code in (int(p) if p else 0 for p in params.split(";")):
+                if code in (0, 39):
+                    foreground = None
+                elif 30 <= code <= 37 or 90 <= code <= 97:
+                    foreground = code
+        edges[line[first]] = foreground
+    assert set(edges) == {"▔", "▁"}, edges  # the search box's top edge and the list's bottom one
+    for glyph, foreground in edges.items():
+        assert foreground is not None and foreground != 30, (glyph, foreground)  # a colour, not black
+    tmux.keys("Escape")

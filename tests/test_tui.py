@@ -27,7 +27,7 @@ from tuichat.tui.paste import PASTE_END, PASTE_START, PasteSafeXTermParser, past
 from tuichat.tui.safe_text import printable
 from tuichat.tui.screens.help import HelpScreen
 from tuichat.tui.snapshots import MessageView, ParticipantView
-from tuichat.tui.widgets import Composer, InviteLine, MessageLog, ParticipantList, StatusLine, VideoGrid
+from tuichat.tui.widgets import Composer, InviteLine, KeyBar, MessageLog, ParticipantList, StatusLine, VideoGrid
 from tuichat.tui.widgets.chat import NEW_BELOW
 from tuichat.tui.widgets.status import StatusPart
 
@@ -1036,3 +1036,105 @@ async def test_invite_link_uses_the_servers_public_url() -> None:
             assert invite.command == "tuichat connect wss://chat.example.org/tuichat/ws THEIR_NAME lobby"
             await pilot.press("f7")
             assert app.clipboard == f"{invite.command}\n# or in a browser: {invite.link}"  # QA: pasted, "or" ran
+
+
+# --- Unicode line breaks, the help at 80×24, no invite key without an invite, a new room -------------
+
+
+def test_printable_breaks_lines_at_unicode_line_breaks_too() -> None:
+    """U+2028 and U+2029 are not control characters (the server lets them through) and showed as '�'
+    in the log; U+0085 (NEXT LINE) is a C1 control, which only a hostile server sends."""
+    for separator in ("\u2028", "\u2029", "\x85"):
+        assert printable(f"one{separator}two", keep_newlines=True) == "one\ntwo"
+        assert printable(f"one{separator}two") == "one␊two"  # one line (a name): as '\n' is there
+    # Nothing else changes: format characters still show, joiners are still left out.
+    assert printable("a\u202eb\u200bc\u2066d\ufeffe", keep_newlines=True) == "a\ufffdb\ufffdc\ufffdd\ufffde"
+    assert printable("a\r\nb", keep_newlines=True) == "a␍\nb"
+
+
+def test_a_paste_breaks_lines_at_unicode_line_breaks_too() -> None:
+    """Pasted, they are line breaks as in the log ('⏎' in the input): U+2028 went into the input as
+    itself, and U+0085 was dropped, gluing the words on either side."""
+    from tuichat.tui.widgets.composer import clean_paste
+
+    assert Composer.text_of(clean_paste("one\u2028two\u2029three\x85four\u2028")) == "one\ntwo\nthree\nfour"
+
+
+async def test_line_and_paragraph_separators_break_lines_in_the_log(url: str) -> None:
+    async with alice_and(url, "bob") as (app, pilot, room, _):
+        await room.send_message("one\u2028two\u2029three")
+        await until(pilot, lambda: "three" in log_text(app))
+        lines = log_lines(app)
+        first = next((index for index, line in enumerate(lines) if line.endswith("bob: one")), None)
+        assert first is not None, lines  # it was one line: "bob: one�two�three"
+        indent = len(lines[first]) - len("one")  # the later lines hang under the text
+        assert [line.rstrip() for line in lines[first + 1:first + 3]] == [" " * indent + "two", " " * indent + "three"]
+        # From a server that lets NEXT LINE through, the same (and never the control code itself).
+        message = MessageView(999, time.time(), "bob", False, "four\x85five", False, None)
+        app.post_message(RoomChanged(RoomEvent.MESSAGE, tuple(app.query_one(ParticipantList).participants),
+                                     message=message))
+        await until(pilot, lambda: any(line.strip() == "five" for line in log_lines(app)))
+        assert any(line.endswith("bob: four") for line in log_lines(app))
+        shown = screen_text(app)
+        assert not any(char in shown for char in "\ufffd\x85\u2028\u2029"), shown
+
+
+async def test_the_help_fits_80x24_without_scrolling(url: str) -> None:
+    """QA: at 80×24 the help had a scrollbar, with half its keys below it."""
+    from textual.containers import VerticalScroll
+
+    app = ChatApp(url, "alice", "lobby")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f1")
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen))
+        await pilot.pause()
+        scroll = app.screen.query_one(VerticalScroll)
+        assert scroll.max_scroll_y == 0 and not scroll.show_vertical_scrollbar, scroll.virtual_size
+        from tuichat.tui.screens.help import CHAT_COMMANDS, HELP_TEXT_CELLS
+
+        shown = screen_text(app)
+        rows = shown.splitlines()
+        assert "tuichat keys" in shown and "Esc, F1 or q closes" in shown
+        for key, description in [*ChatApp.KEY_HELP, *CHAT_COMMANDS]:
+            assert len(description) <= HELP_TEXT_CELLS, description  # one line each at 80 columns
+            assert any(key in row and description in row for row in rows), (key, description)
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, HelpScreen))
+
+
+def footer_actions(app: ChatApp) -> list[str]:
+    from textual.widgets._footer import FooterKey
+
+    return [key.action for key in app.query_one(KeyBar).query(FooterKey)]
+
+
+async def test_an_unknown_host_leaves_no_invite_key_in_the_footer() -> None:
+    """QA: after an unknown host the invite line went, but "f7 Invite" stayed in the footer."""
+    app = ChatApp("ws://nosuchhost.invalid:8765/ws", "alice", "lobby")  # .invalid never resolves (RFC 6761)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await until(pilot, lambda: "unknown host nosuchhost.invalid" in log_text(app), timeout=15)
+        await until(pilot, lambda: "copy_invite" not in footer_actions(app))
+        assert not app.query_one(InviteLine).display
+        assert "f7" not in screen_text(app).splitlines()[-1] and "toggle_mic" in footer_actions(app)
+        await pilot.press("f7")  # the key still says why there is nothing to copy
+        await until(pilot, lambda: "Not in lobby: no invite to copy" in screen_text(app))
+        # In the room after all (as after a refused rejoin): the key comes back with the line.
+        app._show_invite(True)
+        await until(pilot, lambda: "copy_invite" in footer_actions(app))
+        assert "f7" in screen_text(app).splitlines()[-1]
+
+
+async def test_joining_an_empty_room_says_it_is_new(url: str) -> None:
+    """A mistyped room name made a new, empty room, and only "Here: nobody else yet." hinted at it."""
+    app = ChatApp(url, "alice", "lobyb")
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: "You joined lobyb. Here: nobody else yet." in log_text(app))
+        await until(pilot, lambda: "lobyb is a new room: nobody was in it." in log_text(app))
+        assert "Check the room name if you expected someone; F7 copies the invite" in log_text(app)
+    async with Session(url, "bob") as bob:
+        await bob.join("lobby")
+        app = ChatApp(url, "alice", "lobby")
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: "You joined lobby. Here: bob." in log_text(app))
+            await pilot.pause(0.2)
+            assert "new room" not in log_text(app)

@@ -408,3 +408,57 @@ async def test_sixteen_colours_keep_the_interface_on_the_terminals_background() 
         border = app.query_one("#composer").styles.border.top[1]
         assert border.ansi is not None and border.ansi not in (1, 9), border  # an ANSI colour, not red
         await pilot.press("ctrl+q")
+
+
+async def test_sixteen_colours_draw_the_command_palettes_edges_visibly() -> None:
+    """QA of `--colors 16`: the command palette's search box and the edge under its list were drawn
+    in black, invisible on the terminal's own dark background."""
+    from rich.color import ColorType
+
+    from tuichat.render import ColorMode
+
+    app = ChatApp(f"ws://127.0.0.1:{free_port()}/ws", "alice", "lobby", color_mode=ColorMode.COLOR16)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("ctrl+p")
+        await until(pilot, lambda: type(app.screen).__name__ == "CommandPalette")
+        await pilot.press(*"mic")
+        await until(pilot, lambda: "Mute or unmute microphone" in screen_text(app))
+        await pilot.pause()
+        edges = [segment for strip in app.screen._compositor.render_strips() for segment in strip
+                 if segment.text.strip() and set(segment.text) <= {"▔", "▁"}]
+        drawn = {(segment.text[0], segment.style.color) for segment in edges if segment.style is not None}
+        assert {glyph for glyph, _ in drawn} == {"▔", "▁"}, drawn  # the box's top, the list's bottom
+        for glyph, color in drawn:
+            assert color is not None and color.type is ColorType.STANDARD and color.number != 0, (glyph, color)
+        await pilot.press("escape")
+
+
+async def test_the_status_line_stays_one_row_and_the_video_keeps_its_own_space() -> None:
+    """A report had the status line wrapping to two rows at 80 columns and narrower (stream states,
+    a slow terminal's hint, preview) over a video area that kept its old size. It is one row that
+    gives way part by part: this keeps it so, and the video area (and the pixel box asked of the
+    server, from the tiles' size) ending where the messages begin."""
+    app = ChatApp(f"ws://127.0.0.1:{free_port()}/ws", "alice", "lobby")
+    async with app.run_test(size=(120, 30)) as pilot:
+        status, grid, log = app.query_one(StatusLine), app.query_one(VideoGrid), app.query_one(MessageLog)
+        grid.set_tile("bob", "bob", StillFrame(), "120×90 15 fps 230 kbps")
+        grid.set_tile("carol", "carol", StillFrame(), "120×90 15 fps 230 kbps")
+        status.publish = publishing(mic_muted=True, size=(320, 240), thin=True, busy=True)
+        status.playing = StatusPart("bob +1 PLAYING 120×90 15 fps 230 kbps (all 460 kbps) · busy CPU or slow "
+                                    "terminal link: 4 of 15 fps shown", "bob +1 PLAYING · 4 of 15 fps shown")
+        for width, height in ((120, 30), (80, 24), (64, 24), (50, 20), (40, 16)):
+            await pilot.resize_terminal(width, height)
+            await until(pilot, lambda w=width: status.region.width == w)  # type: ignore[misc]
+            await pilot.pause()
+            assert status.region.height == 1 and len(status_row(app)) <= width - 2, (width, status_row(app))
+            assert grid.region.bottom <= log.region.y < status.region.y, (width, grid.region, log.region)
+            box = grid.content_region
+            for tile in grid.shown_tiles:
+                placement = tile.placement
+                assert placement is not None and tile.y + tile.height <= box.height, (width, tile)
+                assert tile.y + 1 + placement.y + placement.rows <= box.height, (width, tile, placement)
+                # The picture's last row is on screen, inside the video's border.
+                last = shown(app, grid)[1 + tile.y + placement.y + placement.rows][1 + tile.x + placement.x]
+                assert last == "▀", (width, shown(app, grid))
+            tile = grid.shown_tiles[0]
+            assert grid.view_box() == (max(16, tile.width), max(16, 2 * (tile.height - 1)))

@@ -121,19 +121,20 @@ class ChatApp(App[None]):
     #: Under 13 rows the video and the message log cannot both have their minimum heights: the log
     #: goes and what it would show pops up, as in video only (F8).
     VERTICAL_BREAKPOINTS = [(0, "-tiny"), (13, "-short"), (30, "-tall")]
-    #: Shown in the help screen, in this order, with both forms of each key.
+    #: Shown in the help screen, in this order, with both forms of each key; each description in
+    #: `HELP_TEXT_CELLS` cells, so that the help fits an 80×24 terminal without scrolling.
     KEY_HELP = [
         ("F1  ?", "this help"),
-        ("Enter", "send the message (in the input line); start a private message (on a name)"),
+        ("Enter", "send the message; on a name: start a private message"),
         ("Tab  Shift+Tab", "move between the input, the messages and the people list"),
-        ("Esc  i", "leave the input line / go back to it (or type any other letter)"),
-        ("F2  m", "mute / unmute your microphone (everyone sees it beside your name)"),
-        ("F3  c", "turn your camera off / on (everyone sees it beside your name)"),
-        ("F4  p", "low-bandwidth preview: smaller, slower video for thin links"),
-        ("F5  f", "focus the next participant full size; after the last, back to the grid"),
+        ("Esc  i", "leave the input line / go back to it (or type a letter)"),
+        ("F2  m", "mute / unmute your microphone (shown beside your name)"),
+        ("F3  c", "turn your camera off / on (shown beside your name)"),
+        ("F4  p", "preview for thin links: smaller, slower video"),
+        ("F5  f", "focus each participant full size in turn, then the grid"),
         ("F6  v", "show / hide your own camera (self-view)"),
         ("F7  y", "copy the invite command to the clipboard"),
-        ("F8  t", "video only: hide the messages and people (new messages pop up), and back"),
+        ("F8  t", "video only: hide messages and people (new ones pop up)"),
         ("PgUp PgDn Home End", "scroll the messages (when focused)"),
         ("Ctrl+P", "the command palette: every action by name"),
         ("Ctrl+Q  q q", "leave the room and quit (q: pressed twice)"),
@@ -149,7 +150,7 @@ class ChatApp(App[None]):
         if color_mode is ColorMode.COLOR16:
             # The palette's own colours on the terminal's background: the default theme's panels
             # came out bright black, under green, red and dim text (QA: hard to read).
-            self.theme = "ansi-dark"
+            self.theme = "ansi-dark"  # app.tcss: the command palette's edges (black) are made visible
         if color_mode is ColorMode.MONO:
             # The interface in the video's four grays too (the theme's red and green came through);
             # in place of NO_COLOR's filter, which blanks the video where Textual paints it.
@@ -347,7 +348,14 @@ class ChatApp(App[None]):
         self._out_for_good = reason
         self.query_one(VideoGrid).empty_text = f"not in {self.room_name}"
         self.query_one(VideoGrid).refresh()
-        self.query_one(InviteLine).display = False
+        self._show_invite(False)
+
+    def _show_invite(self, shown: bool) -> None:
+        """The invite line, and F7 in the key bar with it: hiding only the line left "f7 Invite" in
+        the footer after an unknown host or a refused join, for an invite there is not (F7 itself
+        still answers, saying why there is nothing to copy)."""
+        self.query_one(InviteLine).display = shown
+        self.query_one(KeyBar).hide("copy_invite", not shown)
 
     def _left_room(self) -> None:
         """Out of the room: what the screen shows of it is as it was, and says so."""
@@ -519,7 +527,7 @@ class ChatApp(App[None]):
         if event.event is RoomEvent.STATE:  # (re)joined: the room as it is now
             if self._out_for_good is not None:  # in after all: what a refusal took away comes back
                 self.query_one(VideoGrid).empty_text = self._video_empty_text
-                self.query_one(InviteLine).display = True
+                self._show_invite(True)
             self._out_for_good = None
             status.joined = True
             people.set_stale(False)
@@ -538,9 +546,12 @@ class ChatApp(App[None]):
                 self._show_message(message)
             others = [p.name for p in event.participants if not p.is_self]
             here = ", ".join(others) if others else "nobody else yet"
-            verb = "rejoined" if self._has_joined else "joined"
+            first = not self._has_joined
             self._has_joined = True
-            messages.add_notice(f"You {verb} {self.room_name}. Here: {here}.", style="green")
+            messages.add_notice(f"You {'joined' if first else 'rejoined'} {self.room_name}. Here: {here}.",
+                                style="green")
+            if first and not others:
+                self._say_the_room_is_new()
         elif event.event is RoomEvent.JOINED and event.participant:
             messages.add_notice(f"{event.participant.name} joined.")
             if self._log_hidden():
@@ -552,6 +563,16 @@ class ChatApp(App[None]):
                 self._pop_up(f"{event.participant.name} left{why}.", timeout=3)
         elif event.event is RoomEvent.MESSAGE and event.message:
             self._show_message(event.message)
+
+    def _say_the_room_is_new(self) -> None:
+        """Alone on joining: the server made the room for us (rooms are made on first join and
+        dropped when empty), so a mistyped name silently made a new, empty room. Said from the
+        STATE alone: nobody else in it."""
+        note = (f"{self.room_name} is a new room: nobody was in it. Check the room name if you expected "
+                "someone; F7 copies the invite for others to join.")
+        self.query_one(MessageLog).add_notice(note, style="yellow")
+        if self._log_hidden():
+            self._pop_up(note, timeout=8)
 
     def _show_message(self, message: MessageView) -> None:
         key = (message.timestamp, message.id)

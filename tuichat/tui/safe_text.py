@@ -3,8 +3,12 @@
 Rich leaves ESC and C1 codes in ``Text`` objects, so escape sequences in a name or message would
 reach the terminal. Here every control character becomes a visible symbol (ESC shows as '␛'), and
 invisible format characters (bidi overrides, zero-width spaces) become '�' (zero-width joiners are
-left out). Markup is never parsed:
-callers build ``rich.text.Text`` from the result, so ``[bold]x[/]`` shows as typed.
+left out). Unicode's other line breaks (U+2028 LINE SEPARATOR, U+2029 PARAGRAPH SEPARATOR and U+0085
+NEXT LINE) are line breaks, as '\n' is: where lines are kept (a message, a notice, a toast) a new line,
+elsewhere (a name, the status line) '␊'. U+2028 and U+2029 are not control characters, so the server
+lets them through in messages, and they came out as '�' in the middle of what was written as two lines.
+Markup is never parsed: callers build ``rich.text.Text`` from the result, so ``[bold]x[/]`` shows as
+typed.
 """
 
 from __future__ import annotations
@@ -17,6 +21,10 @@ _CONTROL_PICTURES = {code: chr(0x2400 + code) for code in range(0x20)} | {0x7F: 
 #: Zero-width (non-)joiners are left out rather than shown as '�': 👩‍💻 shows as 👩💻, not 👩�💻, and
 #: every terminal agrees on the width of what remains, so borders stay straight.
 _JOINERS = frozenset("\u200c\u200d")
+#: Line breaks: '\n' and the three Unicode adds to it (the bot escapes the same three in its JSON
+#: lines, and Python's ``str.splitlines`` splits at them). CR stays '␍': the server refuses it, and a
+#: bare CR moves the cursor rather than starting a line.
+LINE_BREAKS = frozenset("\n\x85\u2028\u2029")
 
 
 def printable(text: str, *, keep_newlines: bool = False) -> str:
@@ -24,8 +32,8 @@ def printable(text: str, *, keep_newlines: bool = False) -> str:
     out: list[str] = []
     for char in text:
         code = ord(char)
-        if char == "\n" and keep_newlines:
-            out.append(char)
+        if char in LINE_BREAKS:
+            out.append("\n" if keep_newlines else _CONTROL_PICTURES[0x0A])
         elif char == "\t":
             out.append("    " if keep_newlines else " ")
         elif code in _CONTROL_PICTURES:

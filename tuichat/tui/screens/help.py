@@ -1,4 +1,9 @@
-"""F1: every key binding and chat command (the keys from the app's `KEY_HELP`, beside its bindings)."""
+"""F1: every key binding and chat command (the keys from the app's `KEY_HELP`, beside its bindings).
+
+It fits an 80×24 terminal without scrolling: the title and the way out are in the border, every
+description takes one line there (`HELP_TEXT_CELLS`), and nothing else takes a row. A smaller
+terminal scrolls it.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +15,13 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+#: At 80 columns a row has 76 cells inside the border and padding: the widest key (18) and the gap
+#: (2) leave this many for its description, which must not wrap there (a wrapped row pushed the help
+#: past 24 rows, behind a scrollbar).
+HELP_TEXT_CELLS = 56
+
 CHAT_COMMANDS = [
-    ("/msg NAME TEXT", "send TEXT privately to NAME (Enter on a name in the list starts one)"),
+    ("/msg NAME TEXT", "send TEXT privately to NAME (or Enter on their name)"),
     ("/help", "this screen"),
     ("/quit, /exit", "leave the room and quit"),
     ("//TEXT", "send /TEXT (text that starts with a slash)"),
@@ -22,8 +32,9 @@ class HelpScreen(ModalScreen[None]):
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
     HelpScreen > VerticalScroll {
-        width: 100; max-width: 100%; height: auto; max-height: 90%;
-        border: round $accent; background: $surface; padding: 1 2;
+        width: 100; max-width: 100%; height: auto; max-height: 100%;
+        border: round $accent; border-title-style: bold; border-subtitle-color: $text-muted;
+        background: $surface; padding: 0 1;
     }
     """
     BINDINGS = [
@@ -43,16 +54,14 @@ class HelpScreen(ModalScreen[None]):
         keys.add_column()
         for key, description in self.bindings_help:
             keys.add_row(key, description)
-        commands = Table.grid(padding=(0, 2))
-        commands.add_column(style="bold cyan", no_wrap=True)
-        commands.add_column()
+        keys.add_row()
+        keys.add_row(Text("chat commands", style="bold default"))
         for command, description in CHAT_COMMANDS:
-            commands.add_row(command, description)
-        with VerticalScroll():
-            yield Static(Text("tuichat keys", style="bold"))
-            yield Static(Text("Function and Ctrl keys work while you type; the single letters work "
-                              "once Esc has left the input line.", style="dim"))
+            keys.add_row(command, description)
+        scroll = VerticalScroll()
+        scroll.border_title = "tuichat keys"
+        scroll.border_subtitle = "Esc, F1 or q closes"
+        with scroll:
+            yield Static(Text("Function and Ctrl keys work while typing; letters once Esc leaves the input.",
+                              style="dim"))
             yield Static(keys)
-            yield Static(Text("\nchat commands", style="bold"))
-            yield Static(commands)
-            yield Static(Text("\nEsc, F1 or q closes this screen.", style="dim"))

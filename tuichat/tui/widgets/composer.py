@@ -20,6 +20,8 @@ from textual import events
 from textual.message import Message
 from textual.widgets import Input
 
+from tuichat.tui.safe_text import LINE_BREAKS
+
 __all__ = ["LINE_BREAK", "Composer", "clean_paste", "key_after_escape"]
 
 #: How a line break shows in the one-line input.
@@ -34,10 +36,10 @@ _KEPT_FORMAT = "\u200d"  # ZERO WIDTH JOINER: part of emoji sequences, which the
 def clean_paste(text: str) -> str:
     """``text`` ready for the input: line breaks as the input's own mark (shown as '⏎'), tabs as
     spaces, and no control or invisible format characters (the server refuses a message holding one)."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n").strip("\n")
+    text = text.replace("\r\n", "\n").replace("\r", "\n").strip("".join(LINE_BREAKS))
     out: list[str] = []
     for char in text:
-        if char == "\n":
+        if char in LINE_BREAKS:  # U+2028, U+2029 and NEL too: the log shows them as line breaks
             out.append(_BREAK)
         elif char == "\t":
             out.append("    ")

@@ -48,6 +48,8 @@ class KeyBar(Footer):
         self.short_labels = short_labels
         self.drop_order = drop_order
         self.form = _FORMS[0]
+        #: Actions left out whatever the width (their key still works): see ``hide``.
+        self.hidden: set[str] = set()
 
     @property
     def forms(self) -> tuple[_Form, ...]:
@@ -69,6 +71,17 @@ class KeyBar(Footer):
         if dropped:
             self.styles.grid_size_columns = shown
 
+    def hide(self, action: str, hidden: bool = True) -> None:
+        """Leave ``action``'s key out of the bar (``hidden=False``: show it again). For a key with
+        nothing to act on for now, such as F7 with no invite: its binding stays, and says so."""
+        if hidden == (action in self.hidden):
+            return
+        if hidden:
+            self.hidden.add(action)
+        else:
+            self.hidden.discard(action)
+        self.fit(self.size.width, recompose=True)
+
     def on_resize(self, event: events.Resize) -> None:
         self.fit(event.size.width)
 
@@ -76,21 +89,24 @@ class KeyBar(Footer):
         super().bindings_changed(screen)
         self.fit(self.size.width)
 
-    def fit(self, width: int) -> None:
-        """Switch to the roomiest form whose keys fit in ``width`` columns."""
+    def fit(self, width: int, *, recompose: bool = False) -> None:
+        """Switch to the roomiest form whose keys fit in ``width`` columns (``recompose``: draw the
+        keys again even if the form stays, as when one is hidden)."""
         if width <= 0:
+            if recompose:
+                self.refresh(recompose=True)
             return
         forms = self.forms
         form = next((f for f in forms if self._width(f) <= width), forms[-1])
-        if form != self.form:
+        if form != self.form or recompose:
             self.form = form
             self.compact = form.compact
             self.show_command_palette = form.palette
             self.refresh(recompose=True)
 
     def _dropped(self, form: _Form) -> set[str]:
-        """The actions ``form`` leaves out."""
-        return set(self.drop_order[:form.dropped])
+        """The actions ``form`` leaves out, hidden ones included."""
+        return set(self.drop_order[:form.dropped]) | self.hidden
 
     def _labels(self) -> tuple[list[tuple[str, str, str]], tuple[str, str] | None]:
         """(key shown, label, action) of each key the footer shows, and the palette's (key, label)."""
