@@ -815,6 +815,33 @@ async def test_chat_commands_typed_in_the_page_are_read_as_the_terminal_reads_th
         assert page.errors == []
 
 
+async def test_a_private_message_to_yourself_is_sent_as_the_terminal_client_sends_it(
+        server: RoomServer, peers: Peers) -> None:  # noqa: F811
+    """The page refused "/msg carol ..." typed by carol ("that is your own name"), while the terminal
+    client sends it: its room finds a name among everyone, itself included (the bot does the same),
+    and the server delivers a message to its sender once. Now the page sends it too, a note that
+    nobody else sees."""
+    bob = await peers.join("bob", start=False)
+    assert bob.room.participant_named("BOB") is bob.room.me  # what the terminal client's /msg looks up
+    async with chromium() as browser:
+        page = WebPage(await browser.new_page(viewport={"width": 1280, "height": 720}))
+        await page.join(f"http://127.0.0.1:{server.port}/r/call?name=carol")
+        await page.until("document.querySelectorAll('#people .person').length === 2")
+        await page.page.fill("#text", "/msg Carol note to self")  # matched as the server matches names
+        await page.page.press("#text", "Enter")
+        await page.until(f"{TEXT_JS} === ''")
+        entry = await page.until("""(() => { const m = document.querySelector('#messages .message.private');
+            return m && [m.querySelector('.message-from').textContent, m.querySelector('.message-private').textContent,
+                         m.querySelector('.message-text').textContent]; })()""", 5)
+        assert entry == ["carol", "private to you", "note to self"], entry
+        assert not [n for n in await page.js(NOTICES_JS) if n.startswith("Not sent")]
+        await page.page.fill("#text", "hello all")
+        await page.page.press("#text", "Enter")
+        await bob.room_updates.wait_for(lambda u: u.event is RoomEvent.MESSAGE, timeout=5)
+        assert _messages_of(bob) == [("hello all", False)]  # the note went to carol alone
+        assert page.errors == []
+
+
 FLOOD_JS = """async (count) => {
     const text = document.querySelector('#text'), form = document.querySelector('#composer');
     for (let i = 0; i < count; i++) {
@@ -1292,6 +1319,213 @@ async def test_try_again_says_when_the_devices_are_still_not_there(
         assert await page.js("document.querySelector('#device-retry').textContent") == "Try again"
         assert await page.js("document.querySelector('#publish-status').textContent") == \
             "not sending (no camera or microphone)"
+        assert page.errors == []
+
+
+# --- devices: what is off is not asked for, and the camera is released when turned off ------------
+
+#: Before the page's script: every getUserMedia call (what it asked for, the tracks it got), and a
+#: fault a test may set: ``window.__deviceFault = (constraints) => 'NotReadableError'`` refuses a call,
+#: ``window.__hold`` (a promise) keeps calls waiting, as a permission prompt does, until it settles.
+RECORD_DEVICES_JS = """
+window.__asked = [];
+window.__deviceFault = () => null;
+const mediaDevices = navigator.mediaDevices;
+const realGetUserMedia = mediaDevices.getUserMedia.bind(mediaDevices);
+mediaDevices.getUserMedia = async (constraints) => {
+  const call = {audio: Boolean(constraints && constraints.audio), video: Boolean(constraints && constraints.video),
+                tracks: []};
+  window.__asked.push(call);
+  if (window.__hold) await window.__hold;
+  const fault = window.__deviceFault(constraints || {});
+  if (fault) throw new DOMException('injected', fault);
+  const stream = await realGetUserMedia(constraints);
+  call.tracks = stream.getTracks();
+  return stream;
+};
+"""
+#: What each getUserMedia call asked for, as [audio, video].
+ASKED_JS = "window.__asked.map(c => [c.audio, c.video])"
+#: How many camera and microphone tracks the page holds open (the camera light, the mic indicator).
+LIVE_JS = """(() => { const live = window.__asked.flatMap(c => c.tracks).filter(t => t.readyState === 'live');
+    return {audio: live.filter(t => t.kind === 'audio').length, video: live.filter(t => t.kind === 'video').length};
+})()"""
+PUBLISH_STATUS_JS = "document.querySelector('#publish-status').textContent"
+
+
+def _record_streams(peer: Any, name: str) -> list[Any]:
+    """Every stream of ``name`` the room announced to ``peer`` (PUBLISHED, UPDATED), in order."""
+    seen: list[Any] = []
+
+    def record(update: Any) -> None:
+        if update.participant.name == name and update.participant.stream is not None:
+            seen.append(update.participant.stream)
+
+    for event in (RoomEvent.PUBLISHED, RoomEvent.UPDATED):
+        peer.room.on(event, record)
+    return seen
+
+
+def _told(peer: Any, name: str) -> tuple[bool, bool, bool, bool] | None:
+    """(audio, video, audio_muted, video_muted) of ``name`` as the room told ``peer``."""
+    who = peer.room.participant_named(name)
+    stream = who.stream if who is not None else None
+    return None if stream is None else (stream.audio, stream.video, stream.audio_muted, stream.video_muted)
+
+
+@pytest.mark.parametrize(("camera", "microphone"), [(False, True), (True, False), (False, False)],
+                         ids=["camera-off", "muted", "both-off"])
+async def test_what_is_off_when_joining_is_not_asked_for_until_it_is_turned_on(
+        server: RoomServer, peers: Peers, camera: bool, microphone: bool) -> None:  # noqa: F811
+    """Reported: the page asked for the camera (a permission prompt, the camera light on) even when
+    the person joined with the camera off, and for the microphone when joining muted. Now it asks
+    only for what is on. The room sees the rest as off (not missing) as before, and turning it on
+    asks for it then, and sends it once the room has been told."""
+    bob = await peers.join("bob", view=(160, 120, 15))
+    seen = _record_streams(bob, "carol")
+    async with chromium() as browser:
+        page = WebPage(await browser.new_page(viewport={"width": 1000, "height": 700}))
+        await page.page.add_init_script(RECORD_DEVICES_JS)
+        await page.page.goto(f"http://127.0.0.1:{server.port}/r/call?name=carol")
+        if not camera:
+            await page.page.uncheck("#join-cam")
+        if not microphone:
+            await page.page.uncheck("#join-mic")
+        await page.page.click("#join-button")
+        await page.until("document.querySelector('#call-status').dataset.state === 'connected'", 15)
+        status = f"sending: camera {'on' if camera else 'off'}, mic {'on' if microphone else 'muted'}"
+        await page.until(f"{PUBLISH_STATUS_JS} === {json.dumps(status)}")
+        assert await page.js(ASKED_JS) == ([[microphone, camera]] if camera or microphone else [])
+        assert await page.js(LIVE_JS) == {"audio": int(microphone), "video": int(camera)}
+        # The room sees what is off as off, as before ("camera off", not "no camera"), never on.
+        await wait_until(lambda: _told(bob, "carol") == (True, True, not microphone, not camera))
+        assert all(s.video_muted for s in seen) or camera, seen
+        assert all(s.audio_muted for s in seen) or microphone, seen
+        assert await page.js("[document.querySelector('#mic').disabled, document.querySelector('#cam').disabled]") \
+            == [False, False]
+
+        # Turned on, it is asked for now; the room is told, then it is sent.
+        if not camera:
+            await page.page.click("#cam")
+        if not microphone:
+            await page.page.click("#mic")
+        await page.until(f"{PUBLISH_STATUS_JS} === 'sending: camera on, mic on'")
+        asked = await page.js(ASKED_JS)
+        later = [[False, True]] * (not camera) + [[True, False]] * (not microphone)
+        assert sorted(asked[int(camera or microphone):]) == sorted(later), asked
+        assert await page.js(LIVE_JS) == {"audio": 1, "video": 1}
+        await wait_until(lambda: _told(bob, "carol") == (True, True, False, False))
+        await frames_change(bob.call, bob.drain, "carol", (160, 120))
+        await wait_playing(page, "carol (you)")
+        assert page.errors == []
+
+
+async def test_turning_the_camera_off_releases_it_and_turning_it_on_asks_again(
+        server: RoomServer, peers: Peers) -> None:  # noqa: F811
+    """Camera off only disabled the track: the camera stayed open (its light on) for the whole call.
+    Now it is stopped; turning it on asks for it again and sends it once the room has been told."""
+    bob = await peers.join("bob", view=(160, 120, 15))
+    seen = _record_streams(bob, "carol")
+    async with chromium() as browser:
+        page = WebPage(await browser.new_page(viewport={"width": 1000, "height": 700}))
+        await page.page.add_init_script(RECORD_DEVICES_JS)
+        await page.join(f"http://127.0.0.1:{server.port}/r/call?name=carol")
+        await page.until(f"{PUBLISH_STATUS_JS} === 'sending: camera on, mic on'")
+        await frames_change(bob.call, bob.drain, "carol", (160, 120))
+        assert await page.js(LIVE_JS) == {"audio": 1, "video": 1}
+
+        await page.page.click("#cam")
+        await page.until(f"{LIVE_JS}.video === 0", 5)  # released: stopped, not only disabled
+        await page.until(f"!{SENDING_JS}.video", 2)
+        await wait_until(lambda: _told(bob, "carol") == (True, True, False, True))
+        assert await page.js(LIVE_JS) == {"audio": 1, "video": 0}  # the microphone is not touched
+        assert (await page.video_of("carol (you)"))["overlay"] == "camera off"
+        assert await page.js("document.querySelector('#cam').getAttribute('aria-pressed')") == "true"
+
+        seen.clear()
+        await page.page.click("#cam")
+        await page.until(f"{PUBLISH_STATUS_JS} === 'sending: camera on, mic on'")
+        assert await page.js(ASKED_JS) == [[True, True], [False, True]]
+        assert await page.js(LIVE_JS) == {"audio": 1, "video": 1}
+        await wait_until(lambda: _told(bob, "carol") == (True, True, False, False))
+        assert await page.until(f"{SENDING_JS}.video && {SENDING_JS}") == {"audio": True, "video": True}
+        assert [s.video_muted for s in seen] == [False]  # one UPDATED: the camera on
+        await frames_change(bob.call, bob.drain, "carol", (160, 120))
+        await wait_playing(page, "carol (you)")
+        assert page.errors == []
+
+
+async def test_a_camera_that_cannot_start_when_turned_on_is_explained_and_never_shown_as_on(
+        server: RoomServer, peers: Peers) -> None:  # noqa: F811
+    """Joined with the camera off, the camera then turned on while another program holds it: the note
+    says so (as when joining), the room never sees the camera on but "no camera", and Try again, once
+    the camera is free, asks for it and publishes it without leaving the room."""
+    bob = await peers.join("bob", view=(160, 120, 15))
+    seen = _record_streams(bob, "carol")
+    async with chromium() as browser:
+        page = WebPage(await browser.new_page(viewport={"width": 1000, "height": 700}))
+        await page.page.add_init_script(RECORD_DEVICES_JS)
+        await page.page.goto(f"http://127.0.0.1:{server.port}/r/call?name=carol")
+        await page.page.uncheck("#join-cam")
+        await page.page.click("#join-button")
+        await page.until(f"{PUBLISH_STATUS_JS} === 'sending: camera off, mic on'", 15)
+        await wait_until(lambda: _told(bob, "carol") == (True, True, False, True))
+        carol = bob.room.participant_named("carol")
+
+        await page.js("(() => { window.__deviceFault = (c) => c.video ? 'NotReadableError' : null; })()")
+        await page.page.click("#cam")
+        note = str(await page.until("!document.querySelector('#device-note').hidden && "
+                                    "document.querySelector('#device-note-text').textContent", 5))
+        assert note.startswith("No camera could be used"), note
+        await wait_until(lambda: _told(bob, "carol") == (True, False, False, True))  # no camera (the mute kept)
+        assert await page.js(PUBLISH_STATUS_JS) == "sending: mic on"
+        assert await page.js("document.querySelector('#cam').disabled")
+        assert (await page.video_of("carol (you)"))["overlay"] == "no camera"
+        assert await page.js(LIVE_JS) == {"audio": 1, "video": 0}
+        assert not [s for s in seen if s.video and not s.video_muted], seen
+
+        await page.js("(() => { window.__deviceFault = () => null; })()")
+        await page.page.click("#device-retry")
+        await page.until(f"{PUBLISH_STATUS_JS} === 'sending: camera on, mic on'")
+        assert await page.js("document.querySelector('#device-note').hidden")
+        assert await page.js(ASKED_JS) == [[True, False], [False, True], [False, True]]  # the mic kept
+        await wait_until(lambda: _told(bob, "carol") == (True, True, False, False))
+        await frames_change(bob.call, bob.drain, "carol", (160, 120))
+        assert bob.room.participant_named("carol") is carol  # never left the room
+        assert page.errors == []
+
+
+async def test_a_camera_turned_off_again_while_the_browser_asks_is_not_left_open(
+        server: RoomServer, peers: Peers) -> None:  # noqa: F811
+    """Camera on, then off again before the browser answered (its prompt still up): the camera it then
+    gives is stopped at once, never sent, and the room never sees it on."""
+    bob = await peers.join("bob", view=(160, 120, 15))
+    seen = _record_streams(bob, "carol")
+    async with chromium() as browser:
+        page = WebPage(await browser.new_page(viewport={"width": 1000, "height": 700}))
+        await page.page.add_init_script(RECORD_DEVICES_JS)
+        await page.page.goto(f"http://127.0.0.1:{server.port}/r/call?name=carol")
+        await page.page.uncheck("#join-cam")
+        await page.page.click("#join-button")
+        await page.until(f"{PUBLISH_STATUS_JS} === 'sending: camera off, mic on'", 15)
+        await wait_until(lambda: _told(bob, "carol") == (True, True, False, True))
+
+        await page.js("(() => { window.__hold = new Promise((resolve) => { window.__answer = resolve; }); })()")
+        await page.page.click("#cam")
+        await page.until(f"{PUBLISH_STATUS_JS} === 'sending: camera starting, mic on'", 5)
+        assert (await page.video_of("carol (you)"))["overlay"] == "starting camera…"
+        await page.page.click("#cam")
+        await page.until(f"{PUBLISH_STATUS_JS} === 'sending: camera off, mic on'", 5)
+        await page.js("window.__answer()")
+        await page.until("window.__asked.length === 2 && window.__asked[1].tracks.length === 1", 5)
+        await page.until(f"{LIVE_JS}.video === 0", 5)  # given, and stopped at once
+        assert await page.js(ASKED_JS) == [[True, False], [False, True]]
+        assert await page.js(f"{SENDING_JS}.video") is False
+        assert await page.js(PUBLISH_STATUS_JS) == "sending: camera off, mic on"
+        assert (await page.video_of("carol (you)"))["overlay"] == "camera off"
+        assert await page.js("document.querySelector('#cam').getAttribute('aria-pressed')") == "true"
+        assert not [s for s in seen if not s.video_muted], seen
+        assert _told(bob, "carol") == (True, True, False, True)
         assert page.errors == []
 
 

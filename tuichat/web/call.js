@@ -182,13 +182,15 @@ export function retryCall() {
 }
 
 export async function publish() {
-  const { audio, video } = state.local;
-  if (!audio && !video) { renderPublish(); return; }
+  const { audio, video } = state.devices;
+  // Nothing to publish: nothing to say, unless a device the room knows of has gone (then publishing
+  // nothing is how the server hears of it).
+  if (!audio && !video && !state.published) { renderPublish(); return; }
   // The mutes go first: the server holds them for the publication, so nobody ever sees a muted
   // microphone as on, not even between two messages.
   const mute = muteCommand();
   if (mute) await state.signal.command(mute);
-  await state.signal.command({ type: "publish", audio: Boolean(audio), video: Boolean(video) });
+  await state.signal.command({ type: "publish", audio, video });
   state.published = true;
   renderPublish();
   if (state.call) await state.call.sendLocal();  // an unmute told just now

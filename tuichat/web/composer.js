@@ -115,10 +115,10 @@ export function sendMessage() {
   }
   let to = null;
   if (parsed.kind === LineKind.PRIVATE) {
+    // Our own name too, as the terminal client and the bot: the server delivers it to us alone.
     const who = participantNamed(parsed.name);
-    if (!who || who.id === state.me) {
-      addNotice(who ? "Not sent: that is your own name; /msg sends to someone else."
-        : `Not sent: nobody called "${parsed.name}" is in the room.`, "refused");
+    if (!who) {
+      addNotice(`Not sent: nobody called "${parsed.name}" is in the room.`, "refused");
       input.focus();
       return;
     }

@@ -1,6 +1,8 @@
 // The camera and microphone: asking for them (or as much of them as works), keeping and stopping
-// their tracks, and the note saying what stands in the way when they cannot be used. Asking again
-// mid-call is the main module's (it also republishes).
+// their tracks, and the note saying what stands in the way when they cannot be used. Only what is
+// turned on is asked for: a camera left off is neither asked for (no permission prompt) nor opened
+// (no camera light), and one turned off is stopped, not only disabled. Asking mid-call (turning one
+// on, Try again) is the main module's: it also tells the room.
 
 import { $ } from "./dom.js";
 import { Phase, state } from "./state.js";
@@ -44,27 +46,50 @@ const DEVICE_PROBLEMS = {
     text: "No microphone could be used: the others see you but do not hear you. Connect one or close the " +
       "program using it, then press Try again.",
   },
+  // Asked for alone (the other was off, or is already in use here): the refusal is about this one.
+  cameraDenied: {
+    retry: true,
+    still: "Still not allowed",
+    text: "The browser did not allow this page to use your camera: nobody sees you. To allow it, click the " +
+      "camera icon or the padlock beside the address and choose Allow, then press Try again.",
+  },
+  microphoneDenied: {
+    retry: true,
+    still: "Still not allowed",
+    text: "The browser did not allow this page to use your microphone: nobody hears you. To allow it, click " +
+      "the camera icon or the padlock beside the address and choose Allow, then press Try again.",
+  },
 };
 
 export function mediaDevicesUsable() {
   return Boolean(navigator.mediaDevices && navigator.mediaDevices.getUserMedia);
 }
 
-/** The camera and microphone, or as much of them as works, and what stands in the way of the rest. */
-export async function askForDevices() {
+/**
+ * Ask for the devices in ``wanted`` ({audio, video}: those turned on that we hold no track of), or as
+ * much of them as works, and what stands in the way of the rest. Nothing wanted, nothing is asked.
+ */
+export async function askForDevices(wanted) {
   if (!mediaDevicesUsable()) return { stream: null, problem: DEVICE_PROBLEMS.insecure };
+  if (!wanted.audio && !wanted.video) return { stream: null, problem: null };
   const ask = (constraints) => navigator.mediaDevices.getUserMedia(constraints);
   const video = { width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 15 } };
   let first;
   try {
-    return { stream: await ask({ video, audio: true }), problem: null };
+    return { stream: await ask({ video: wanted.video && video, audio: wanted.audio }), problem: null };
   } catch (error) {
     first = error;
   }
-  // A refusal covers both: asking again for each would only be refused again.
-  if (first.name === "NotAllowedError" || first.name === "SecurityError") {
-    return { stream: null, problem: DEVICE_PROBLEMS.denied };
+  const refused = first.name === "NotAllowedError" || first.name === "SecurityError";
+  if (!wanted.audio || !wanted.video) {
+    // One asked for alone: the problem is that one's.
+    const problem = wanted.video
+      ? (refused ? DEVICE_PROBLEMS.cameraDenied : DEVICE_PROBLEMS.noCamera)
+      : (refused ? DEVICE_PROBLEMS.microphoneDenied : DEVICE_PROBLEMS.noMicrophone);
+    return { stream: null, problem };
   }
+  // A refusal covers both: asking again for each would only be refused again.
+  if (refused) return { stream: null, problem: DEVICE_PROBLEMS.denied };
   // One may work alone (a laptop without a microphone, a camera in use elsewhere).
   const audioOnly = await ask({ audio: true }).catch(() => null);
   if (audioOnly) return { stream: audioOnly, problem: DEVICE_PROBLEMS.noCamera };
@@ -88,27 +113,76 @@ export async function askForDevices() {
 }
 
 /**
- * Take ``stream`` as our devices (stopping any earlier ones), muted as chosen. ``retried``: the time
- * of a Try again that met the same problem, which the note then says (the same text again, unchanged,
- * would look as if nothing had happened).
+ * Which kinds of device the browser lists, asking for none (no prompt, no light): a camera or
+ * microphone left off counts as ours when there is one. Before permission the list names no device
+ * but still has one of each kind there is; a browser that cannot list is taken to have both.
  */
-export function useDevices(stream, problem, { retried = null } = {}) {
-  if (stream) {
-    stopDevices();
-    const video = stream.getVideoTracks()[0] || null;
-    const audio = stream.getAudioTracks()[0] || null;
-    if (video) video.enabled = !state.camOff;
-    if (audio) audio.enabled = !state.micMuted;
-    state.local = { stream, video, audio };
+export async function listDevices() {
+  if (!mediaDevicesUsable()) return { audio: false, video: false };
+  if (!navigator.mediaDevices.enumerateDevices) return { audio: true, video: true };
+  try {
+    const kinds = new Set((await navigator.mediaDevices.enumerateDevices()).map((device) => device.kind));
+    return { audio: kinds.has("audioinput"), video: kinds.has("videoinput") };
+  } catch {
+    return { audio: true, video: true };
   }
-  const same = Boolean(retried && problem && state.deviceProblem && problem.still === state.deviceProblem.still);
-  state.deviceProblem = problem;
+}
+
+const KINDS = ["audio", "video"];
+const isOff = (kind) => (kind === "audio" ? state.micMuted : state.camOff);
+
+/** state.local.stream: the tracks we hold, together (the self view shows it). */
+function regroup() {
+  const tracks = [state.local.video, state.local.audio].filter(Boolean);
+  state.local.stream = tracks.length ? new MediaStream(tracks) : null;
+}
+
+/**
+ * Take what an ask brought (``stream``, ``problem``, for ``wanted``) into state.local, keeping the
+ * tracks it did not replace, and work out state.devices: what we publish. ``listed``
+ * (listDevices()) counts a device left off by choice. ``retried``: the time of a Try again that met
+ * the same problem, which the note then says (the same text again, unchanged, would look as if
+ * nothing had happened).
+ */
+export function useDevices(stream, problem, { wanted, listed = null, retried = null }) {
+  for (const kind of KINDS) {
+    const track = stream ? (kind === "video" ? stream.getVideoTracks() : stream.getAudioTracks())[0] : null;
+    if (track && kind === "video" && state.camOff) {
+      track.stop();  // turned off again while the browser was asking: not opened for nothing
+      state.devices.video = true;
+      continue;
+    }
+    if (track) {
+      if (state.local[kind]) state.local[kind].stop();
+      track.enabled = !isOff(kind);
+      state.local[kind] = track;
+    }
+    if (state.local[kind]) state.devices[kind] = true;
+    else if (wanted[kind]) state.devices[kind] = false;  // asked for, not had: "no camera"
+    else if (isOff(kind) && listed) state.devices[kind] = listed[kind];
+    // Else on but not asked for here (asked for by another ask under way, or it failed): as it was.
+  }
+  regroup();
+  // A problem met before, about one still missing, stays until that one is had or turned off.
+  const missing = KINDS.some((kind) => !isOff(kind) && !state.local[kind]);
+  const current = problem || (missing ? state.deviceProblem : null);
+  const same = Boolean(retried && current && state.deviceProblem && current.still === state.deviceProblem.still);
+  state.deviceProblem = current;
   state.deviceRetried = same ? retried : null;
 }
 
+/** Camera off: stop the camera (its light goes off), not only disable the track. */
+export function releaseCamera() {
+  if (!state.local.video) return;
+  state.local.video.stop();
+  state.local.video = null;
+  regroup();
+}
+
 export function stopDevices() {
-  if (state.local.stream) for (const track of state.local.stream.getTracks()) track.stop();
+  for (const kind of KINDS) if (state.local[kind]) state.local[kind].stop();
   state.local = { stream: null, video: null, audio: null };
+  state.devices = { audio: false, video: false };
 }
 
 const timeOfDay = (date) => date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });

@@ -9,12 +9,14 @@ import { LIMITS, NAME_MAX, ROOM, WS_URL } from "./config.js";
 import { $, CharacterLimit, charactersWere, seconds } from "./dom.js";
 import { loadChoices, Phase, saveChoices, state } from "./state.js";
 import { CommandError, Signal } from "./signal.js";
-import { askForDevices, mediaDevicesUsable, renderDeviceNote, stopDevices, useDevices } from "./devices.js";
+import {
+  askForDevices, listDevices, mediaDevicesUsable, renderDeviceNote, stopDevices, useDevices,
+} from "./devices.js";
 import { renderControls, renderPublish, renderTitle, setStatus } from "./status.js";
 import { chooseRecipient, renderPeople, trackRecipient } from "./people.js";
 import { layoutGrid, renderTiles, viewLater } from "./tiles.js";
 import { cancelRetries, publish, retryCall, startCall } from "./call.js";
-import { resetMuteSync, setCamera, setMic } from "./mute.js";
+import { resetMuteSync, setCamera, setMic, syncMutes } from "./mute.js";
 import { addMessage, addNotice, followLog } from "./messages.js";
 import { fitComposer, initComposer, keepWithinLimit, onComposerKey, sendMessage } from "./composer.js";
 import { copyInvite, renderInvite } from "./invite.js";
@@ -118,8 +120,11 @@ async function join(name) {
   $("join-button").disabled = true;
   $("join-error").textContent = "";
   $("join-notice").textContent = "";
-  const { stream, problem } = await askForDevices();
-  useDevices(stream, problem);
+  // Only what is turned on: a camera left off gets no prompt and no light until it is turned on.
+  const wanted = { audio: !state.micMuted, video: !state.camOff };
+  const { stream, problem } = await askForDevices(wanted);
+  const listed = wanted.audio && wanted.video ? null : await listDevices();
+  useDevices(stream, problem, { wanted, listed });
   const signal = new Signal(WS_URL, { onEvent, onLost: onConnectionLost, onRetry, onReopen });
   state.signal = signal;
   try {
@@ -304,31 +309,74 @@ function renderJoinForm() {
 
 // --- the camera and microphone, asked for again in the call --------------------------------------
 
-/** Try again: ask for the devices once more and send them, in the same call and the same room. */
-async function retryDevices() {
-  const button = $("device-retry");
-  button.disabled = true;
-  button.textContent = "Asking…";  // the browser may answer at once (still refused) or show its prompt
+/** The kinds being asked for now: a second click while the browser asks does not ask twice. */
+const asking = new Set();
+
+/**
+ * Ask for what is turned on that we hold no track of (a device turned on, or Try again: ``retried``
+ * its time), use what comes, and tell the room: publishing again when what we have changed (a
+ * device had at last, or one that could not be started: then "no camera"), else only the mutes;
+ * what was turned on is sent once the room has been told (mute.js).
+ */
+async function askAgain({ retried = null } = {}) {
+  const wanted = {
+    audio: !state.micMuted && !state.local.audio && !asking.has("audio"),
+    video: !state.camOff && !state.local.video && !asking.has("video"),
+  };
+  if (!wanted.audio && !wanted.video && !retried) return;
+  const kinds = ["audio", "video"].filter((kind) => wanted[kind]);
+  for (const kind of kinds) asking.add(kind);
   try {
-    const { stream, problem } = await askForDevices();
+    const { stream, problem } = await askForDevices(wanted);
+    // Try again also looks again for a device left off (one plugged in, or allowed, meanwhile).
+    const listed = retried ? await listDevices() : null;
     if (state.phase === Phase.OUT) {
       if (stream) for (const track of stream.getTracks()) track.stop();
       return;
     }
-    useDevices(stream, problem, { retried: new Date() });
+    const before = { ...state.devices };
+    useDevices(stream, problem, { wanted, listed, retried });
     renderDeviceNote();
     renderControls();
     renderPublish();
     renderTiles();
     const call = state.call;
-    if (!stream || !call) return;
-    await call.sendLocal();
-    if (state.phase === Phase.IN && call.ready && state.call === call) await publish();
+    if (!call) return;
+    const changed = before.audio !== state.devices.audio || before.video !== state.devices.video;
+    if (changed && state.phase === Phase.IN && call.ready && state.call === call) {
+      await publish();  // the mutes first, then the publication, then the tracks
+    } else {
+      await call.sendLocal();
+      if (state.published) syncMutes();
+    }
+  } finally {
+    for (const kind of kinds) asking.delete(kind);
+  }
+}
+
+/** Try again, on the note about devices: the button says it is asking meanwhile. */
+async function retryDevices() {
+  const button = $("device-retry");
+  button.disabled = true;
+  button.textContent = "Asking…";  // the browser may answer at once (still refused) or show its prompt
+  try {
+    await askAgain({ retried: new Date() });
   } catch (error) {
     addNotice(`Camera and microphone: ${error.message}`, "refused");
   } finally {
     button.disabled = false;
     button.textContent = "Try again";
+  }
+}
+
+/** The mute and camera buttons: the choice at once (mute.js); one turned on is asked for if need be. */
+async function toggle(kind) {
+  try {
+    if (kind === "video") await setCamera(!state.camOff);
+    else await setMic(!state.micMuted);
+    await askAgain();
+  } catch (error) {
+    addNotice(`Camera and microphone: ${error.message}`, "refused");
   }
 }
 
@@ -377,8 +425,8 @@ function init() {
     fitComposer();
   });
   $("to").addEventListener("change", (event) => chooseRecipient(event.target.value || null));
-  $("mic").addEventListener("click", () => setMic(!state.micMuted).catch((e) => addNotice(e.message)));
-  $("cam").addEventListener("click", () => setCamera(!state.camOff).catch((e) => addNotice(e.message)));
+  $("mic").addEventListener("click", () => toggle("audio"));
+  $("cam").addEventListener("click", () => toggle("video"));
   $("leave").addEventListener("click", () => leave());
   $("device-retry").addEventListener("click", () => retryDevices());
   $("media-retry").addEventListener("click", () => retryCall());

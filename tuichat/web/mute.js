@@ -3,15 +3,18 @@
 //
 // The rule that keeps it private: a medium is sent only while it is chosen on AND the room has been
 // told it is on. Muting stops the track at once and then tells the room; unmuting tells the room
-// first and sends once the server has acknowledged. A mute the server refuses (too many commands)
-// is sent again after a wait, the latest choice only, so fast clicking converges on the last click;
-// only when refusals go on does the log say so.
+// first and sends once the server has acknowledged. A device turned on that we hold no track of yet
+// (left off when joining, or released: camera off stops the camera) is told on only once the
+// browser has given it (main.js asks), so the room never sees on what cannot be sent. A mute the
+// server refuses (too many commands) is sent again after a wait, the latest choice only, so fast
+// clicking converges on the last click; only when refusals go on does the log say so.
 
 import { LIMITS } from "./config.js";
 import { Phase, saveChoices, state } from "./state.js";
 import { addNotice } from "./messages.js";
 import { renderControls, renderPublish } from "./status.js";
 import { renderTiles } from "./tiles.js";
+import { releaseCamera } from "./devices.js";
 
 /** What the room has been told: a participant is unmuted until a mute says otherwise. */
 export function toldMuted() {
@@ -33,9 +36,11 @@ export function sendable() {
 export function muteCommand() {
   const { audio, video } = state.local;
   const told = toldMuted();
+  // On only with a track to send: turned on and still being asked for is off to the room.
+  const muted = { audio: !(audio && !state.micMuted), video: !(video && !state.camOff) };
   const command = { type: "mute" };
-  if (audio && state.micMuted !== told.audio) command.audio = state.micMuted;
-  if (video && state.camOff !== told.video) command.video = state.camOff;
+  if (state.devices.audio && muted.audio !== told.audio) command.audio = muted.audio;
+  if (state.devices.video && muted.video !== told.video) command.video = muted.video;
   return "audio" in command || "video" in command ? command : null;
 }
 
@@ -112,11 +117,14 @@ export async function setMic(muted) {
   if (state.published) syncMutes();
 }
 
+/**
+ * The camera button: off stops the camera at once (its light goes off) and then tells the room; on
+ * is a choice here, and the camera is asked for again by the caller (main.js), which tells the room.
+ */
 export async function setCamera(off) {
   state.camOff = off;
   saveChoices();
-  const track = state.local.video;
-  if (track) track.enabled = !off;
+  if (off) releaseCamera();
   renderControls();
   renderPublish();
   renderTiles();

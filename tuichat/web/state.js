@@ -26,7 +26,10 @@ export const state = {
   lostReason: "",           // what the server said when it closed the connection last
   publicUrl: BASE_URL,
   shown: new Set(),         // "ts:id" of messages already in the log
-  local: { stream: null, video: null, audio: null },
+  local: { stream: null, video: null, audio: null },  // the tracks we hold: none of what is turned off
+  // What we publish: a device we hold a track of, or one turned off that the browser lists (the room
+  // sees it as off, not missing, and turning it on asks for it then).
+  devices: { audio: false, video: false },
   deviceProblem: null,      // one of DEVICE_PROBLEMS while the camera or microphone cannot be used
   deviceRetried: null,      // when Try again last met that same problem (a Date), else null
   micMuted: false,

@@ -24,8 +24,8 @@ export function renderTitle() {
 export function renderControls() {
   const mic = $("mic");
   const cam = $("cam");
-  mic.disabled = !state.local.audio;
-  cam.disabled = !state.local.video;
+  mic.disabled = !state.devices.audio;
+  cam.disabled = !state.devices.video;
   // Fixed labels, the state in aria-pressed: a screen reader says "Mute mic, pressed", never
   // "Unmute mic, pressed" (which reads as the opposite).
   mic.textContent = "Mute mic";
@@ -35,14 +35,15 @@ export function renderControls() {
 }
 
 export function renderPublish() {
-  const { audio, video } = state.local;
+  const { audio, video } = state.devices;
   if (!audio && !video) setStatus("publish-status", "idle", "not sending (no camera or microphone)");
   else if (state.phase === Phase.RECONNECTING) setStatus("publish-status", "reconnecting", "not sending while reconnecting");
   else if (!state.published) setStatus("publish-status", "connecting", "not sending yet");
   else {
     const parts = [];
-    if (video) parts.push(state.camOff ? "camera off" : "camera on");
-    if (audio) parts.push(state.micMuted ? "mic muted" : "mic on");
+    // "starting": turned on, the browser not done giving it yet (its prompt may be up).
+    if (video) parts.push(state.camOff ? "camera off" : state.local.video ? "camera on" : "camera starting");
+    if (audio) parts.push(state.micMuted ? "mic muted" : state.local.audio ? "mic on" : "mic starting");
     setStatus("publish-status", "connected", `sending: ${parts.join(", ")}`);
   }
 }

@@ -39,9 +39,10 @@ function renderTile(id) {
   let status = "idle";
   if (id === "self") {
     tile.name.textContent = `${state.name} (you)`;
-    if (!state.local.video) note = "no camera";
+    if (!state.devices.video) note = "no camera";
     else if (state.camOff) note = "camera off";
-    tile.flags.textContent = !state.local.audio ? "no mic" : state.micMuted ? "mic off" : "";
+    else if (!state.local.video) note = "starting camera…";
+    tile.flags.textContent = !state.devices.audio ? "no mic" : state.micMuted ? "mic off" : "";
   } else {
     tile.name.textContent = info ? info.name : id;
     tile.flags.textContent = info ? badges(info).join(" · ") : "";
