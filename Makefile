@@ -70,7 +70,7 @@ bench: $(BENCH_STAMP) $(CLIPS)
 	$(BIN)/python bench/terminal_bytes.py bench/clips/seated-16x9.mp4 --e2e --no-timg
 	$(BIN)/python bench/terminal_bytes.py bench/clips/handheld.mp4 --e2e --no-timg
 	$(BIN)/python bench/terminal_bytes.py bench/clips/webcam.mp4 --e2e --preview --no-timg
-	$(BIN)/python bench/terminal_link.py
+	$(BIN)/python bench/terminal_link.py --rates 40 20 5
 	$(BIN)/python bench/latency.py --compare
 	$(BIN)/python bench/network.py --clip bench/clips/webcam.mp4
 	$(BIN)/python bench/network.py --clip bench/clips/handheld.mp4

@@ -8,6 +8,7 @@ what the buffers do). Prints each frame's lag (read by the terminal minus drawn 
 and the frames a second the terminal got. Figures, not pass/fail (`tests/thin_terminal.py`).
 
     python bench/terminal_link.py                       # 20, 40 and 80 KB/s, 150 KB of buffers
+    python bench/terminal_link.py --rates 40 20 5       # the README's figures (make bench)
     python bench/terminal_link.py --rates 40 --buffer 400 --seconds 40
 """
 

@@ -296,6 +296,19 @@ def test_serve_on_a_busy_port_fails_clearly() -> None:
     assert "Traceback" not in result.stderr
 
 
+def test_serve_says_when_its_invites_reach_this_computer_only() -> None:
+    """QA: `serve --host 127.0.0.1` (the README's reverse-proxy example) printed a loopback invite
+    with no word that nobody elsewhere can use it (the terminal client's invite line says so)."""
+    from tuichat.server.web import join_hints
+
+    for host in ("127.0.0.1", "::1", "localhost"):
+        hints = join_hints(host, 9000, tls=False, public_url=None)
+        assert len(hints) == 3 and hints[2].startswith(f"(this computer only: listening on {host};"), hints
+        assert "--host 0.0.0.0" in hints[2] and "--public-url" in hints[2]
+    assert len(join_hints("127.0.0.1", 9000, tls=True, public_url="https://chat.example.org")) == 2
+    assert len(join_hints("192.0.2.7", 9000, tls=False, public_url=None)) == 2
+
+
 @pytest.mark.parametrize(
     ("typed", "url"),
     [
@@ -303,7 +316,12 @@ def test_serve_on_a_busy_port_fails_clearly() -> None:
         ("[::1]:9000", "ws://[::1]:9000/ws"),
         ("ws://h:1/ws", "ws://h:1/ws"),
         ("wss://h", "wss://h/ws"),
-        ("https://h/prefix", "wss://h/prefix"),
+        ("wss://h/prefix", "wss://h/prefix"),  # a WebSocket's own URL: as typed
+        # A page's address (the start page `serve --public-url` prints): the WebSocket beside it.
+        ("https://h/prefix", "wss://h/prefix/ws"),
+        ("https://chat.example.org/tuichat/", "wss://chat.example.org/tuichat/ws"),
+        ("https://h/prefix/ws", "wss://h/prefix/ws"),
+        ("http://h:9000/?x=1", "ws://h:9000/ws"),
         # A room's browser link, as the invite line and the web page show it: its server.
         ("http://127.0.0.1:9000/r/standup?name=bob", "ws://127.0.0.1:9000/ws"),
         ("https://chat.example.org/tuichat/r/caf%C3%A9/", "wss://chat.example.org/tuichat/ws"),

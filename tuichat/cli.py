@@ -94,8 +94,8 @@ def _add_ice(parser: argparse.ArgumentParser) -> None:
                      help="a STUN server, e.g. stun:stun.example.org:3478")
     ice.add_argument("--turn", action=_OnlyOnce, default=[], metavar="URL", type=_ice_url("turn", "turns"),
                      help="a TURN server, e.g. turn:turn.example.org:3478")
-    ice.add_argument("--turn-username", default=None, help="user name for the TURN server")
-    ice.add_argument("--turn-password", default=None, help="password for the TURN server")
+    ice.add_argument("--turn-username", default=None, metavar="NAME", help="user name for the TURN server")
+    ice.add_argument("--turn-password", default=None, metavar="PASSWORD", help="password for the TURN server")
 
 
 def _ice_servers(args: argparse.Namespace) -> list[object]:
@@ -160,13 +160,14 @@ def _add_common(parser: argparse.ArgumentParser, command: str) -> None:
     where = {"serve": "also log to this file (the log goes to stderr)",
              "devices": "log to this file (-v: the detail goes to stderr too)",
              }.get(command, f"where to log (default: {default_log_file(command)})")
-    parser.add_argument("--log-file", type=Path, default=None, help=where)
+    parser.add_argument("--log-file", type=Path, default=None, metavar="FILE", help=where)
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
 
 
 def _add_client(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("address", metavar="HOST[:PORT]",
-                        help=f"the server: host, host:port (port {DEFAULT_PORT} by default) or a ws:// or wss:// URL")
+                        help=f"the server: host, host:port, a ws:// or wss:// URL, or a room's browser link "
+                             f"(the port by default: {DEFAULT_PORT}; 443 for wss:// and https://, 80 for http://)")
     parser.add_argument("user", metavar="USER", type=_name, help="your name in the room (1-32 characters)")
     parser.add_argument("room", metavar="ROOM", type=_room, help="the room to join; made on first join")
 

@@ -10,8 +10,9 @@ from tuichat.protocol.limits import DEFAULT_PORT, WS_PATH
 def websocket_url(address: str, *, default_port: int = DEFAULT_PORT) -> str:
     """``localhost:9000`` → ``ws://localhost:9000/ws``; ``https://h`` → ``wss://h/ws``. Raises ValueError.
 
-    A room's browser link (``http://host:port/r/ROOM``, what invites show) is taken as its server.
-    The port defaults to ``default_port``, but for ``http://`` and ``https://``/``wss://`` (80, 443).
+    A room's browser link (``http://host:port/r/ROOM``, what invites show) or any page's address
+    (``https://host/prefix/``) is taken as its server. The port defaults to ``default_port``, but
+    for ``http://`` and ``https://``/``wss://`` (80, 443).
     """
     typed = address = address.strip()  # errors quote what was typed, not the URL made of it
     if not address:
@@ -41,6 +42,10 @@ def websocket_url(address: str, *, default_port: int = DEFAULT_PORT) -> str:
     prefix, sep, room = path.rstrip("/").rpartition("/r/")
     if sep and room and "/" not in room:
         return urlunsplit((scheme, netloc, prefix + WS_PATH, "", ""))  # the WebSocket beside a room's page
+    if parts.scheme in ("http", "https") and not path.endswith(WS_PATH):
+        # A page's address (the start page behind a proxy's prefix, as `serve --public-url` prints
+        # it): the WebSocket is beside it. A ws:// or wss:// URL is a WebSocket's own, used as typed.
+        return urlunsplit((scheme, netloc, path.rstrip("/") + WS_PATH, "", ""))
     return urlunsplit((scheme, netloc, path if path not in ("", "/") else WS_PATH, parts.query, ""))
 
 

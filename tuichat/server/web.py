@@ -22,7 +22,7 @@ from urllib.parse import quote, quote_plus, urlsplit
 
 from aiohttp import web
 
-from tuichat.protocol.invites import invite_command, terminal_address
+from tuichat.protocol.invites import invite_command, is_loopback_host, terminal_address
 from tuichat.protocol.limits import NAME_MAX_LENGTH, TEXT_MAX_LENGTH
 from tuichat.protocol.names import name_problem, room_problem
 
@@ -111,8 +111,13 @@ def join_hints(host: str, port: int, *, tls: bool, public_url: str | None) -> li
     else:
         shown = _reachable_address() if host in ("", "0.0.0.0", "::") else host
         base = f"{'https' if tls else 'http'}://{f'[{shown}]' if ':' in shown else shown}:{port}"
-    return [f"invite from a terminal: {invite_command(terminal_address(base), 'ROOM')}",
-            f"invite from a browser: {base}{ROOM_PATH}ROOM  (or {base}/ to choose a room)"]
+    hints = [f"invite from a terminal: {invite_command(terminal_address(base), 'ROOM')}",
+             f"invite from a browser: {base}{ROOM_PATH}ROOM  (or {base}/ to choose a room)"]
+    if not public_url and is_loopback_host(host):
+        # As the terminal client's invite line says of such an address: nobody elsewhere can use it.
+        hints.append(f"(this computer only: listening on {host}; --host 0.0.0.0 lets others in, "
+                     "and behind a reverse proxy --public-url names the address they use)")
+    return hints
 
 
 def _reachable_address() -> str:
