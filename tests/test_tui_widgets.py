@@ -15,7 +15,7 @@ from textual.app import App, ComposeResult
 from textual.widget import Widget
 
 from tests.conftest import free_port
-from tests.test_tui import log_lines, names, screen_text, until
+from tests.test_tui import SIZE, log_lines, names, screen_text, until
 from tests.test_tui_media import RECEIVE_ONLY, Publisher, join_and_publish, leave, video_playing
 from tuichat.client import Session, SessionStatus
 from tuichat.client.stream import PublishStatus
@@ -462,3 +462,21 @@ async def test_the_status_line_stays_one_row_and_the_video_keeps_its_own_space()
                 assert last == "▀", (width, shown(app, grid))
             tile = grid.shown_tiles[0]
             assert grid.view_box() == (max(16, tile.width), max(16, 2 * (tile.height - 1)))
+
+
+async def test_enter_on_your_own_name_says_what_enter_does(url: str) -> None:
+    """QA: Enter on our own row (the list's Down wraps to it) did nothing and said nothing."""
+    app = ChatApp(url, "viewer", "lobby", media=RECEIVE_ONLY)
+    async with Session(url, "bob") as bob, app.run_test(size=SIZE, notifications=True) as pilot:
+        await bob.join("lobby")
+        await until(pilot, lambda: [p.name for p in app.query_one(ParticipantList).participants] == ["viewer", "bob"])
+        await pilot.press("escape")
+        people = app.query_one(ParticipantList)
+        await until(pilot, lambda: app.focused is people)
+        people.highlighted = 0  # ourselves
+        await pilot.press("enter")
+        await until(pilot, lambda: "That is you: Enter on someone else's name" in screen_text(app))
+        assert app.query_one("#composer").value == ""  # type: ignore[attr-defined]
+        people.highlighted = 1
+        await pilot.press("enter")
+        await until(pilot, lambda: app.query_one("#composer").value == "/msg bob ")  # type: ignore[attr-defined]

@@ -156,5 +156,9 @@ class ParticipantList(OptionList):
     def _request_private_message(self, event: OptionList.OptionSelected) -> None:
         event.stop()
         chosen = next((p for p in self.participants if p.id == event.option.id), None)
-        if chosen is not None and not chosen.is_self:
-            self.post_message(self.PrivateMessageRequested(chosen.name))
+        if chosen is None:
+            return
+        if chosen.is_self:  # QA: Enter on our own row did nothing and said nothing (Down wraps to it)
+            self.notify("That is you: Enter on someone else's name starts a private message.", timeout=4)
+            return
+        self.post_message(self.PrivateMessageRequested(chosen.name))
