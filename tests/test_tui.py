@@ -1138,3 +1138,38 @@ async def test_joining_an_empty_room_says_it_is_new(url: str) -> None:
             await until(pilot, lambda: "You joined lobby. Here: bob." in log_text(app))
             await pilot.pause(0.2)
             assert "new room" not in log_text(app)
+
+
+@pytest.mark.parametrize(("sent", "shown"), [
+    # VS16 (emoji presentation): Rich counted '❤️' as 2 cells, tmux 3.3 drew 1, emoji terminals 2.
+    ("ht❤️", "ht❤"), ("☺️✌️⚠️✔️", "☺✌⚠✔"), ("©️ ™️ ↔️ ▶️ 🅰️", "© ™ ↔ ▶ 🅰"),
+    ("key 1️⃣ #️⃣", "key 1\u20e3 #\u20e3"),  # a keycap keeps its enclosing mark: one cell, as '1'
+    ("⌚️ 🙂\ufe0f", "⌚ 🙂"),  # after an emoji that is wide anyway: no change of width, left out all the same
+    # VS15 (text presentation) after a wide emoji: some terminals draw it narrow, Rich counts 2.
+    ("☃\ufe0e ⌚\ufe0e", "☃ ⌚"),
+    # Skin tones: Rich counted 0 cells, tmux drew a 2-cell swatch after the hand ('👍🏽' took 4 for 2).
+    ("th👍🏽 ☝🏿 👋🏻👋🏼", "th👍 ☝ 👋👋"), ("🏽 alone", " alone"),
+    # ZWJ sequences: the joiner, the selectors and the tones all go; each emoji is left as itself.
+    ("👩\u200d💻 🏳️\u200d🌈 🧑🏽\u200d💻", "👩💻 🏳🌈 🧑💻"),
+    # Where Rich and the terminal agree, kept as sent: flags, wide, ambiguous and fullwidth
+    # characters, emoji wide by default, other variation selectors (zero width everywhere).
+    ("🇫🇷 🇫🇷🇩", "🇫🇷 🇫🇷🇩"), ("李 한국어 ｗ", "李 한국어 ｗ"), ("±§① αβ жы", "±§① αβ жы"),
+    ("🙂 👍 ⌚", "🙂 👍 ⌚"), ("葛\U000e0100 a\ufe00", "葛\U000e0100 a\ufe00"),
+], ids=["vs16-heart", "vs16-symbols", "vs16-text-defaults", "vs16-keycaps", "vs16-on-wide", "vs15",
+        "skin-tones", "lone-skin-tone", "zwj-sequences", "flags", "east-asian-wide", "ambiguous",
+        "wide-emoji", "other-variation-selectors"])
+def test_printable_leaves_out_what_changes_an_emojis_width(sent: str, shown: str) -> None:
+    """A name or message with '❤️' ran a cell short of its box in tmux; with '👍🏽' two cells past it."""
+    from rich.cells import cell_len, get_character_cell_size
+
+    assert printable(sent) == shown
+    # What is left measures as its characters do, one by one, as a wcwidth terminal draws it (Rich
+    # measures '❤️', '👍🏽' and joined emoji as a whole, and that is where terminals differ).
+    assert cell_len(shown) == sum(get_character_cell_size(char) for char in shown)
+
+
+def test_printable_keeps_its_other_rules_around_emoji() -> None:
+    assert printable("[b]❤️[/b] 👍🏽") == "[b]❤[/b] 👍"  # markup shown as typed
+    assert printable("❤️\n👍🏽", keep_newlines=True) == "❤\n👍" and printable("❤️\n👍🏽") == "❤␊👍"
+    assert printable("\x1b[31m❤️\u202e") == "␛[31m❤\ufffd"  # control pictures, format characters as '�'
+    assert printable("\u200d\ufe0f\U0001f3fd") == ""  # nothing to draw: nothing drawn

@@ -9,6 +9,14 @@ elsewhere (a name, the status line) '␊'. U+2028 and U+2029 are not control cha
 lets them through in messages, and they came out as '�' in the middle of what was written as two lines.
 Markup is never parsed: callers build ``rich.text.Text`` from the result, so ``[bold]x[/]`` shows as
 typed.
+
+Layout counts cells with Rich, the terminal draws with its own rule, and where they differ a row runs
+past its box or short of it (a border out of line). They differ on emoji presentation, so what sets
+it is left out: U+FE0F (Rich counts '❤️' as 2 cells, tmux 3.3 and other wcwidth terminals draw 1,
+emoji terminals 2), U+FE0E (the wide emoji it follows may be drawn narrow), and the skin tones
+U+1F3FB-U+1F3FF (Rich counts 0, wcwidth terminals draw a 2-cell swatch, so '👍🏽' took 4 cells for 2).
+'❤', '👍', a keycap '1⃣' are then one width in Rich and in every terminal that follows wcwidth.
+Flags (regional indicator pairs), wide and ambiguous (narrow) characters are kept: those agree.
 """
 
 from __future__ import annotations
@@ -25,10 +33,13 @@ _JOINERS = frozenset("\u200c\u200d")
 #: lines, and Python's ``str.splitlines`` splits at them). CR stays '␍': the server refuses it, and a
 #: bare CR moves the cursor rather than starting a line.
 LINE_BREAKS = frozenset("\n\x85\u2028\u2029")
+#: Emoji presentation selectors (VS15 text, VS16 emoji) and skin-tone modifiers: left out, as above.
+_EMOJI_STYLE = frozenset("\ufe0e\ufe0f") | frozenset(map(chr, range(0x1F3FB, 0x1F400)))
 
 
 def printable(text: str, *, keep_newlines: bool = False) -> str:
-    """``text`` with control and format characters replaced by visible stand-ins."""
+    """``text`` with control and format characters replaced by visible stand-ins, and what changes an
+    emoji's width (joiners, presentation selectors, skin tones) left out."""
     out: list[str] = []
     for char in text:
         code = ord(char)
@@ -40,6 +51,8 @@ def printable(text: str, *, keep_newlines: bool = False) -> str:
             out.append(_CONTROL_PICTURES[code])
         elif char in _JOINERS:
             continue  # emoji and script joiners: harmless, but a joined emoji's width is the terminal's guess
+        elif char in _EMOJI_STYLE:
+            continue  # the emoji (or symbol) stays, in its default presentation and width
         elif 0x80 <= code <= 0x9F or unicodedata.category(char) in ("Cf", "Cs", "Zl", "Zp"):
             out.append("\ufffd")
         else:
