@@ -205,6 +205,14 @@ def test_names_that_read_the_same_share_a_key(lookalike: str) -> None:
     assert name_key("watchers") != name_key("watcher")
 
 
+def test_names_that_differ_only_in_a_skin_tone_share_a_key() -> None:
+    """The terminal client leaves skin tones out (terminals disagree on their width): 'Sam👍🏽' and
+    'Sam👍🏿' showed alike there, two people who could not be told apart."""
+    assert name_key("Sam\U0001F44D\U0001F3FD") == name_key("Sam\U0001F44D\U0001F3FF") == name_key("Sam\U0001F44D")
+    assert name_problem("Sam\U0001F44D\U0001F3FD") is None  # allowed, only not a difference
+    assert name_key("Sam\U0001F44D") != name_key("Sam\U0001F44E")
+
+
 def test_room_names_refuse_spaces_and_slashes() -> None:
     assert room_problem("team-standup") is None
     assert "spaces" in (room_problem("a b") or "")

@@ -31,6 +31,10 @@ _INVISIBLE = frozenset({0x034F, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x180B, 0x180C, 
 #: Variation selectors choose how the character before them is drawn (text or emoji): allowed
 #: (emoji keyboards add them), but not part of what makes a name different.
 _VARIATION_SELECTORS = frozenset(range(0xFE00, 0xFE10)) | frozenset(range(0xE0100, 0xE01F0))
+#: Emoji skin tones: allowed, but not what makes a name different either (the terminal client leaves
+#: them out, as terminals disagree on their width: 'Sam👍🏽' and 'Sam👍🏿' would show alike).
+_EMOJI_MODIFIERS = frozenset(range(0x1F3FB, 0x1F400))
+_NOT_IN_KEYS = _VARIATION_SELECTORS | _EMOJI_MODIFIERS
 #: Vietnamese stacks two marks on a letter, Thai and others up to three.
 MAX_MARKS_IN_A_ROW = 3
 _LOOKALIKE_SCRIPTS = ("CYRILLIC", "GREEK")
@@ -82,9 +86,9 @@ def _scripts(value: str) -> set[str]:
 
 def name_key(name: str) -> str:
     """What two names must not share in one room: compatibility forms folded (fullwidth and
-    mathematical letters are the plain ones), case folded, variation selectors dropped."""
+    mathematical letters are the plain ones), case folded, variation selectors and skin tones dropped."""
     folded = unicodedata.normalize("NFKC", name).casefold()
-    return "".join(char for char in unicodedata.normalize("NFKC", folded) if ord(char) not in _VARIATION_SELECTORS)
+    return "".join(char for char in unicodedata.normalize("NFKC", folded) if ord(char) not in _NOT_IN_KEYS)
 
 
 def name_problem(name: str) -> str | None:
