@@ -140,3 +140,47 @@ async def test_firefox_joins_a_call_with_a_terminal_participant(server: RoomServ
         assert errors == [], json.dumps(errors, indent=1)
     finally:
         await asyncio.to_thread(firefox.close)
+
+
+async def test_firefox_joins_with_the_camera_off_and_turns_it_on(server: RoomServer, peers: Peers) -> None:  # noqa: F811
+    """Joining with the camera off asks Firefox for the microphone alone and finds the camera by
+    listing the devices before any permission for it (enumerateDevices): the room sees the camera
+    off, not missing, and turning it on asks for it then, and sends it once the room has been told."""
+    _firefox_or_skip()
+    pub = await peers.join("pub", view=(160, 120, 15), room="R")
+
+    def told() -> tuple[bool, bool, bool, bool] | None:
+        who = pub.room.participant_named("fox")
+        s = who.stream if who is not None else None
+        return None if s is None else (s.audio, s.video, s.audio_muted, s.video_muted)
+
+    firefox = await asyncio.to_thread(Firefox)
+    try:
+        page = FoxPage(firefox)
+        await page.do("navigate", f"http://127.0.0.1:{server.port}/r/R?name=fox")
+        await page.js(COLLECT_ERRORS_JS)
+        await page.do("click", "#join-cam")
+        assert await page.js("return document.querySelector('#join-button').textContent") == "Join with camera off"
+        await page.do("click", "#join-button")
+        status = "return document.querySelector('#publish-status').textContent === arguments[0]"
+        await page.until(status, "sending: camera off, mic on", timeout=15)
+        await wait_until(lambda: told() == (True, True, False, True))
+        assert await page.js("const l = window.tuichat.state.local; return [Boolean(l.audio), Boolean(l.video)]") \
+            == [True, False]  # the camera was not opened
+        assert await page.js("return document.querySelector('#cam').disabled") is False
+
+        await page.do("click", "#cam")
+        await page.until(status, "sending: camera on, mic on", timeout=10)
+        await wait_until(lambda: told() == (True, True, False, False))
+
+        def fox() -> Any:
+            return next((s for s in pub.call.streams.values()
+                         if s.name == "fox" and s.status is PlayStatus.PLAYING and s.latest is not None), None)
+
+        await wait_until(lambda: fox() is not None, timeout=10)
+        count = fox().frames_received
+        await wait_until(lambda: fox().frames_received >= count + 10, timeout=5)
+        await page.until(PLAYING_JS, "fox (you)", timeout=10)
+        assert await page.errors() == []
+    finally:
+        await asyncio.to_thread(firefox.close)

@@ -11,7 +11,7 @@ import { $, seconds } from "./dom.js";
 import { Phase, state } from "./state.js";
 import { renderPublish, setStatus } from "./status.js";
 import { renderTiles, sendView } from "./tiles.js";
-import { muteCommand, resetMuteSync, sendable, syncMutes } from "./mute.js";
+import { muteCommand, resetMuteSync, sendable, sendMute, syncMutes } from "./mute.js";
 import { CommandError } from "./signal.js";
 
 class Call {
@@ -189,7 +189,7 @@ export async function publish() {
   // The mutes go first: the server holds them for the publication, so nobody ever sees a muted
   // microphone as on, not even between two messages.
   const mute = muteCommand();
-  if (mute) await state.signal.command(mute);
+  if (mute) await sendMute(state.signal, mute);
   await state.signal.command({ type: "publish", audio, video });
   state.published = true;
   renderPublish();

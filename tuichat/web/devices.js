@@ -46,6 +46,26 @@ const DEVICE_PROBLEMS = {
     text: "No microphone could be used: the others see you but do not hear you. Connect one or close the " +
       "program using it, then press Try again.",
   },
+  // Stopped by the browser while in use (unplugged, or the permission withdrawn): said as what stopped.
+  cameraEnded: {
+    retry: true,
+    still: "Still no camera",
+    text: "The camera stopped (unplugged, or no longer allowed): nobody sees you. Connect it, or allow it " +
+      "again with the camera icon or the padlock beside the address, then press Try again.",
+  },
+  microphoneEnded: {
+    retry: true,
+    still: "Still no microphone",
+    text: "The microphone stopped (unplugged, or no longer allowed): nobody hears you. Connect it, or allow " +
+      "it again with the camera icon or the padlock beside the address, then press Try again.",
+  },
+  devicesEnded: {
+    retry: true,
+    still: "Still no camera or microphone",
+    text: "The camera and microphone stopped (unplugged, or no longer allowed): you can watch and chat, but " +
+      "nobody sees or hears you. Connect them, or allow them again with the camera icon or the padlock beside " +
+      "the address, then press Try again.",
+  },
   // Asked for alone (the other was off, or is already in use here): the refusal is about this one.
   cameraDenied: {
     retry: true,
@@ -88,8 +108,20 @@ export async function askForDevices(wanted) {
       : (refused ? DEVICE_PROBLEMS.microphoneDenied : DEVICE_PROBLEMS.noMicrophone);
     return { stream: null, problem };
   }
-  // A refusal covers both: asking again for each would only be refused again.
-  if (refused) return { stream: null, problem: DEVICE_PROBLEMS.denied };
+  if (refused) {
+    // The browser refuses the pair when either one is blocked: the other, not blocked itself, is asked
+    // for alone (at once when allowed). Otherwise (both blocked, or a prompt dismissed, or a browser
+    // that does not say) asking again for each would only be refused again, or prompt twice more.
+    const [camera, microphone] = await Promise.all([permission("camera"), permission("microphone")]);
+    if (camera === "denied" && microphone !== "denied") {
+      const audioOnly = await ask({ audio: true }).catch(() => null);
+      if (audioOnly) return { stream: audioOnly, problem: DEVICE_PROBLEMS.cameraDenied };
+    } else if (microphone === "denied" && camera !== "denied") {
+      const videoOnly = await ask({ video }).catch(() => null);
+      if (videoOnly) return { stream: videoOnly, problem: DEVICE_PROBLEMS.microphoneDenied };
+    }
+    return { stream: null, problem: DEVICE_PROBLEMS.denied };
+  }
   // One may work alone (a laptop without a microphone, a camera in use elsewhere).
   const audioOnly = await ask({ audio: true }).catch(() => null);
   if (audioOnly) return { stream: audioOnly, problem: DEVICE_PROBLEMS.noCamera };
@@ -110,6 +142,15 @@ export async function askForDevices(wanted) {
         "and chat, but nobody sees or hears you. Press Try again to ask once more.",
     },
   };
+}
+
+/** The browser's permission for "camera" or "microphone": granted, denied, prompt, or unknown. */
+async function permission(name) {
+  try {
+    return (await navigator.permissions.query({ name })).state;
+  } catch {
+    return "unknown";  // no Permissions API, or one that does not know this name
+  }
 }
 
 /**
@@ -156,19 +197,52 @@ export function useDevices(stream, problem, { wanted, listed = null, retried = n
       if (state.local[kind]) state.local[kind].stop();
       track.enabled = !isOff(kind);
       state.local[kind] = track;
+      track.addEventListener("ended", () => trackEnded(kind, track), { once: true });
     }
     if (state.local[kind]) state.devices[kind] = true;
-    else if (wanted[kind]) state.devices[kind] = false;  // asked for, not had: "no camera"
+    else if (wanted[kind] && !isOff(kind)) state.devices[kind] = false;  // asked for, not had: "no camera"
     else if (isOff(kind) && listed) state.devices[kind] = listed[kind];
-    // Else on but not asked for here (asked for by another ask under way, or it failed): as it was.
+    // Else on but not asked for here (asked for by another ask under way, or it failed), or turned
+    // off again while the browser was asking and not had: as it was (off, not "no camera").
   }
   regroup();
-  // A problem met before, about one still missing, stays until that one is had or turned off.
+  // What the ask met is not a problem when all it asked for has been turned off meanwhile (a prompt
+  // dismissed after turning the camera off again). A problem met before, about one still missing,
+  // stays until that one is had or turned off.
+  const moot = KINDS.some((kind) => wanted[kind]) && !KINDS.some((kind) => wanted[kind] && !isOff(kind));
   const missing = KINDS.some((kind) => !isOff(kind) && !state.local[kind]);
-  const current = problem || (missing ? state.deviceProblem : null);
+  const current = (moot ? null : problem) || (missing ? state.deviceProblem : null);
   const same = Boolean(retried && current && state.deviceProblem && current.still === state.deviceProblem.still);
   state.deviceProblem = current;
   state.deviceRetried = same ? retried : null;
+}
+
+/** Told when a device we hold stops by itself, with state.devices as it was (main.js tells the room). */
+let onTrackEnded = () => {};
+
+export function whenTrackEnds(callback) {
+  onTrackEnded = callback;
+}
+
+/**
+ * A track of ours the browser ended (the camera unplugged, the permission withdrawn in the browser's
+ * settings): let it go. One turned on is then "no camera" (or "no mic"), with a note and Try again;
+ * one turned off is as if released (turning it on asks for it again).
+ */
+function trackEnded(kind, track) {
+  if (state.local[kind] !== track) return;  // stopped by us and let go already, or replaced
+  const before = { ...state.devices };
+  state.local[kind] = null;
+  regroup();
+  if (!isOff(kind)) {
+    state.devices[kind] = false;
+    // Both at once (a permission withdrawn ends both, one after the other): said together.
+    const otherEnded = kind === "video" ? DEVICE_PROBLEMS.microphoneEnded : DEVICE_PROBLEMS.cameraEnded;
+    state.deviceProblem = state.deviceProblem === otherEnded ? DEVICE_PROBLEMS.devicesEnded
+      : kind === "video" ? DEVICE_PROBLEMS.cameraEnded : DEVICE_PROBLEMS.microphoneEnded;
+    state.deviceRetried = null;
+  }
+  onTrackEnded(before);
 }
 
 /** Camera off: stop the camera (its light goes off), not only disable the track. */

@@ -10,7 +10,7 @@ import { $, CharacterLimit, charactersWere, seconds } from "./dom.js";
 import { loadChoices, Phase, saveChoices, state } from "./state.js";
 import { CommandError, Signal } from "./signal.js";
 import {
-  askForDevices, listDevices, mediaDevicesUsable, renderDeviceNote, stopDevices, useDevices,
+  askForDevices, listDevices, mediaDevicesUsable, renderDeviceNote, stopDevices, useDevices, whenTrackEnds,
 } from "./devices.js";
 import { renderControls, renderPublish, renderTitle, setStatus } from "./status.js";
 import { chooseRecipient, renderPeople, trackRecipient } from "./people.js";
@@ -313,19 +313,18 @@ function renderJoinForm() {
 const asking = new Set();
 
 /**
- * Ask for what is turned on that we hold no track of (a device turned on, or Try again: ``retried``
- * its time), use what comes, and tell the room: publishing again when what we have changed (a
- * device had at last, or one that could not be started: then "no camera"), else only the mutes;
- * what was turned on is sent once the room has been told (mute.js).
+ * Ask for what is turned on that we hold no track of, of ``kinds`` (a device turned on: that one
+ * alone, so the camera button never asks for a microphone; Try again: both, ``retried`` its time),
+ * use what comes, and tell the room (devicesChanged).
  */
-async function askAgain({ retried = null } = {}) {
+async function askAgain({ kinds = ["audio", "video"], retried = null } = {}) {
   const wanted = {
-    audio: !state.micMuted && !state.local.audio && !asking.has("audio"),
-    video: !state.camOff && !state.local.video && !asking.has("video"),
+    audio: kinds.includes("audio") && !state.micMuted && !state.local.audio && !asking.has("audio"),
+    video: kinds.includes("video") && !state.camOff && !state.local.video && !asking.has("video"),
   };
   if (!wanted.audio && !wanted.video && !retried) return;
-  const kinds = ["audio", "video"].filter((kind) => wanted[kind]);
-  for (const kind of kinds) asking.add(kind);
+  const asked = ["audio", "video"].filter((kind) => wanted[kind]);
+  for (const kind of asked) asking.add(kind);
   try {
     const { stream, problem } = await askForDevices(wanted);
     // Try again also looks again for a device left off (one plugged in, or allowed, meanwhile).
@@ -336,21 +335,41 @@ async function askAgain({ retried = null } = {}) {
     }
     const before = { ...state.devices };
     useDevices(stream, problem, { wanted, listed, retried });
-    renderDeviceNote();
-    renderControls();
-    renderPublish();
-    renderTiles();
-    const call = state.call;
-    if (!call) return;
-    const changed = before.audio !== state.devices.audio || before.video !== state.devices.video;
-    if (changed && state.phase === Phase.IN && call.ready && state.call === call) {
-      await publish();  // the mutes first, then the publication, then the tracks
-    } else {
-      await call.sendLocal();
-      if (state.published) syncMutes();
-    }
+    await devicesChanged(before);
   } finally {
-    for (const kind of kinds) asking.delete(kind);
+    for (const kind of asked) asking.delete(kind);
+  }
+}
+
+/**
+ * What we hold changed (``before``: state.devices until then): show it, and tell the room,
+ * publishing again when what we publish changed (a device had at last, or one that could not be
+ * started or stopped: then "no camera"), else only the mutes; what was turned on is sent once the
+ * room has been told (mute.js).
+ */
+async function devicesChanged(before) {
+  renderDeviceNote();
+  renderControls();
+  renderPublish();
+  renderTiles();
+  const call = state.call;
+  if (!call) return;
+  const changed = before.audio !== state.devices.audio || before.video !== state.devices.video;
+  if (changed && state.phase === Phase.IN && call.ready && state.call === call) {
+    await publish();  // the mutes first, then the publication, then the tracks
+  } else {
+    await call.sendLocal();
+    if (state.published) syncMutes();
+  }
+}
+
+/** A device we held stopped by itself (devices.js): the note says so and the room is told. */
+async function trackEnded(before) {
+  if (state.phase === Phase.OUT) return;
+  try {
+    await devicesChanged(before);
+  } catch (error) {
+    addNotice(`Camera and microphone: ${error.message}`, "refused");
   }
 }
 
@@ -374,7 +393,7 @@ async function toggle(kind) {
   try {
     if (kind === "video") await setCamera(!state.camOff);
     else await setMic(!state.micMuted);
-    await askAgain();
+    await askAgain({ kinds: [kind] });
   } catch (error) {
     addNotice(`Camera and microphone: ${error.message}`, "refused");
   }
@@ -429,6 +448,7 @@ function init() {
   $("cam").addEventListener("click", () => toggle("video"));
   $("leave").addEventListener("click", () => leave());
   $("device-retry").addEventListener("click", () => retryDevices());
+  whenTrackEnds((before) => trackEnded(before));
   $("media-retry").addEventListener("click", () => retryCall());
   $("copy-link").addEventListener("click", () => copyInvite());
   window.addEventListener("resize", () => { layoutGrid(); viewLater(); });

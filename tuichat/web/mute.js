@@ -3,11 +3,13 @@
 //
 // The rule that keeps it private: a medium is sent only while it is chosen on AND the room has been
 // told it is on. Muting stops the track at once and then tells the room; unmuting tells the room
-// first and sends once the server has acknowledged. A device turned on that we hold no track of yet
-// (left off when joining, or released: camera off stops the camera) is told on only once the
-// browser has given it (main.js asks), so the room never sees on what cannot be sent. A mute the
-// server refuses (too many commands) is sent again after a wait, the latest choice only, so fast
-// clicking converges on the last click; only when refusals go on does the log say so.
+// first and sends once the server has acknowledged. A mute on its way counts as told from when it
+// is sent (the server may tell the room before we hear back), so turning it on again meanwhile
+// waits for the room too. A device turned on that we hold no track of yet (left off when joining,
+// or released: camera off stops the camera) is told on only once the browser has given it (main.js
+// asks), so the room never sees on what cannot be sent. A mute the server refuses (too many
+// commands) is sent again after a wait, the latest choice only, so fast clicking converges on the
+// last click; only when refusals go on does the log say so.
 
 import { LIMITS } from "./config.js";
 import { Phase, saveChoices, state } from "./state.js";
@@ -16,10 +18,30 @@ import { renderControls, renderPublish } from "./status.js";
 import { renderTiles } from "./tiles.js";
 import { releaseCamera } from "./devices.js";
 
-/** What the room has been told: a participant is unmuted until a mute says otherwise. */
+/** How many mute commands on their way turn each medium off. */
+const turningOff = { audio: 0, video: 0 };
+
+/**
+ * What the room has been told: a participant is unmuted until a mute says otherwise, and a mute sent
+ * counts from when it is sent (the room may know before we do), not from when the server says so.
+ */
 export function toldMuted() {
   const stream = state.participants.get(state.me)?.stream;
-  return { audio: Boolean(stream && stream.audio_muted), video: Boolean(stream && stream.video_muted) };
+  return {
+    audio: Boolean(stream && stream.audio_muted) || turningOff.audio > 0,
+    video: Boolean(stream && stream.video_muted) || turningOff.video > 0,
+  };
+}
+
+/** Send a mute command on ``signal``; while it is on its way, what it turns off counts as told off. */
+export async function sendMute(signal, command) {
+  const off = ["audio", "video"].filter((kind) => command[kind] === true);
+  for (const kind of off) turningOff[kind] += 1;
+  try {
+    return await signal.command(command);
+  } finally {
+    for (const kind of off) turningOff[kind] -= 1;
+  }
 }
 
 /** The tracks to send now: each only if chosen on and the room has been told it is on, else null. */
@@ -77,7 +99,7 @@ export function syncMutes() {
   }
   const signal = state.signal;
   telling = true;
-  signal.command(command).then(async () => {
+  sendMute(signal, command).then(async () => {
     telling = false;
     refusals = 0;
     await applySending();  // an unmute the room now knows: send the track
