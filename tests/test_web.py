@@ -1255,6 +1255,63 @@ async def test_mute_converges_after_a_refusal_and_no_sound_goes_out_while_the_ro
         assert page.errors == []
 
 
+#: Before the page's script: what the server sends reaches the page ``window.__lag`` ms late, in order
+#: (a slow link: the server has a command, and has told the room, well before the page hears back).
+SLOW_LINK_JS = """
+window.__lag = 0;
+const RealWebSocket = window.WebSocket;
+window.WebSocket = class extends RealWebSocket {
+  set onmessage(handler) {
+    let queue = Promise.resolve();
+    super.onmessage = (event) => {
+      const due = performance.now() + window.__lag;
+      queue = queue.then(() => new Promise((resolve) => setTimeout(resolve, Math.max(0, due - performance.now()))))
+        .then(() => handler.call(this, event));
+    };
+  }
+};
+"""
+
+
+@pytest.mark.parametrize("device", ["mic", "camera"])
+async def test_turned_on_again_while_the_room_is_told_it_is_off_is_sent_only_once_the_room_knows(
+        server: RoomServer, device: str) -> None:
+    """QA (privacy): muting (or camera off) and at once unmuting again, on a slow link: the page sent
+    the sound again at once, going by what the room had last said (on), while the server had just
+    told the room it was muted; the room saw "mic off" and heard the person until the page heard
+    back. Now a mute on its way counts as told, so turning it on again waits for the room as any
+    unmute does."""
+    kind, button, index = ("audio", "#mic", 0) if device == "mic" else ("video", "#cam", 1)
+    async with chromium() as browser:
+        page = WebPage(await browser.new_page(viewport={"width": 1000, "height": 700}))
+        await page.page.add_init_script(SLOW_LINK_JS)
+        await page.join(f"http://127.0.0.1:{server.port}/r/call?name=carol")
+        await page.until(f"{PUBLISH_STATUS_JS} === 'sending: camera on, mic on'")
+        await page.until(f"{SENDING_JS}.audio && {SENDING_JS}.video")
+        room = server.registry.rooms["call"]
+
+        def told_off() -> bool:
+            stream = room.member_named("carol").stream
+            return bool((stream.audio_muted, stream.video_muted)[index])
+
+        await page.js("window.__lag = 800")
+        await page.page.click(button)  # off: stopped at once, then the room is told
+        await wait_until(told_off)  # the room knows; the page hears of it 0.8 s later
+        await page.page.click(button)  # on again at once
+        loop = asyncio.get_running_loop()
+        end = loop.time() + 1.5
+        while loop.time() < end:
+            before = told_off()
+            sending = (await page.js(SENDING_JS))[kind]
+            assert not (sending and before and told_off()), f"{kind} sent while the room is told it is off"
+            await asyncio.sleep(0.02)
+        await page.js("window.__lag = 0")
+        await wait_until(lambda: not told_off(), timeout=8)
+        await page.until(f"{SENDING_JS}.{kind}", 5)
+        assert await page.js(PUBLISH_STATUS_JS) == "sending: camera on, mic on"
+        assert page.errors == []
+
+
 async def test_denied_devices_are_explained_once_and_can_be_asked_for_again(
         server: RoomServer, peers: Peers) -> None:  # noqa: F811
     """QA: "permission denied; permission denied; permission denied" and no way forward. Now one
@@ -1338,13 +1395,17 @@ mediaDevices.getUserMedia = async (constraints) => {
   window.__asked.push(call);
   if (window.__hold) await window.__hold;
   const fault = window.__deviceFault(constraints || {});
-  if (fault) throw new DOMException('injected', fault);
-  const stream = await realGetUserMedia(constraints);
+  if (fault) {
+    call.outcome = fault;
+    throw new DOMException('injected', fault);
+  }
+  const stream = await realGetUserMedia(constraints).catch((error) => { call.outcome = error.name; throw error; });
   call.tracks = stream.getTracks();
+  call.outcome = 'tracks';
   return stream;
 };
 """
-#: What each getUserMedia call asked for, as [audio, video].
+#: What each getUserMedia call asked for, as [audio, video]; ``outcome`` is 'tracks' or the error's name.
 ASKED_JS = "window.__asked.map(c => [c.audio, c.video])"
 #: How many camera and microphone tracks the page holds open (the camera light, the mic indicator).
 LIVE_JS = """(() => { const live = window.__asked.flatMap(c => c.tracks).filter(t => t.readyState === 'live');
@@ -1526,6 +1587,187 @@ async def test_a_camera_turned_off_again_while_the_browser_asks_is_not_left_open
         assert await page.js("document.querySelector('#cam').getAttribute('aria-pressed')") == "true"
         assert not [s for s in seen if not s.video_muted], seen
         assert _told(bob, "carol") == (True, True, False, True)
+        assert page.errors == []
+
+
+#: The device note's text while shown, else ''.
+DEVICE_NOTE_JS = """(document.querySelector('#device-note').hidden ? ''
+    : document.querySelector('#device-note-text').textContent)"""
+#: The self view: its overlay (when shown) and its flags.
+SELF_JS = """(() => { const t = document.querySelector('.tile[data-id="self"]');
+    return {overlay: t.querySelector('.tile-overlay').hidden ? '' : t.querySelector('.tile-overlay').textContent,
+            flags: t.querySelector('.tile-flags').textContent}; })()"""
+#: [mic button disabled, camera button disabled].
+BUTTONS_DISABLED_JS = "[document.querySelector('#mic').disabled, document.querySelector('#cam').disabled]"
+
+
+async def _page_allowed(browser: Any, server: RoomServer, allowed: list[str]) -> tuple[WebPage, Any]:
+    """A page whose browser allows only ``allowed`` ("camera", "microphone") and refuses the rest at
+    once (headless, without the fake prompt: as blocked in the site's settings); its devices recorded."""
+    context = await browser.new_context(viewport={"width": 1000, "height": 700})
+    if allowed:
+        await context.grant_permissions(allowed, origin=f"http://127.0.0.1:{server.port}")
+    page = WebPage(await context.new_page())
+    await page.page.add_init_script(RECORD_DEVICES_JS)
+    await page.page.goto(f"http://127.0.0.1:{server.port}/r/call?name=carol")
+    return page, context
+
+
+async def _video_arrives(peer: Any, name: str, size: tuple[int, int]) -> None:
+    """``peer`` plays ``name``'s picture at ``size`` and new frames keep coming (sound or not)."""
+    def current() -> Any:
+        return next((s for s in peer.call.streams.values()
+                     if s.name == name and s.status is PlayStatus.PLAYING and s.size == size), None)
+
+    await wait_until(lambda: current() is not None, timeout=10)
+    stream = current()
+    count = stream.frames_received
+    await wait_until(lambda: stream.frames_received >= count + 10, timeout=5)
+
+
+@pytest.mark.parametrize("which", ["camera", "both"])
+async def test_a_device_that_stops_while_on_is_let_go_and_the_room_is_told(
+        server: RoomServer, peers: Peers, which: str) -> None:  # noqa: F811
+    """QA: a camera that stopped while in use (unplugged; here its permission withdrawn, which makes
+    Chromium end the tracks as an unplug does) went unnoticed: the page went on saying "sending:
+    camera on", the self view froze on its last frame, the room was told the camera was on while
+    nothing came, and there was nothing to press. Now the page lets it go, says so with a Try again,
+    and the room sees "no camera" (or, with both gone, nothing published); Try again brings it back
+    in the same room."""
+    bob = await peers.join("bob", view=(160, 120, 15))
+    async with chromium(without=("--use-fake-ui-for-media-stream",)) as browser:
+        page, context = await _page_allowed(browser, server, ["camera", "microphone"])
+        if which == "camera":
+            await page.page.uncheck("#join-mic")  # the microphone left off: only the camera is held
+        await page.page.click("#join-button")
+        mic = "mic muted" if which == "camera" else "mic on"
+        await page.until(f"{PUBLISH_STATUS_JS} === 'sending: camera on, {mic}'", 15)
+        await wait_until(lambda: _told(bob, "carol") == (True, True, which == "camera", False))
+        carol = bob.room.participant_named("carol")
+        await _video_arrives(bob, "carol", (160, 120))
+        assert await page.js(LIVE_JS) == {"audio": int(which == "both"), "video": 1}
+
+        await context.clear_permissions()  # Chromium ends the tracks of what is no longer allowed
+        await page.until(f"{LIVE_JS}.video === 0", 5)
+        if which == "camera":
+            await page.until(f"{PUBLISH_STATUS_JS} === 'sending: mic muted'", 5)
+            assert str(await page.js(DEVICE_NOTE_JS)).startswith("The camera stopped (unplugged, or no longer "
+                                                                 "allowed): nobody sees you.")
+            assert await page.js(SELF_JS) == {"overlay": "no camera", "flags": "mic off"}
+            assert await page.js(BUTTONS_DISABLED_JS) == [False, True]
+            await wait_until(lambda: _told(bob, "carol") == (True, False, True, False))  # no camera now
+        else:
+            await page.until(f"{PUBLISH_STATUS_JS} === 'not sending (no camera or microphone)'", 5)
+            assert str(await page.js(DEVICE_NOTE_JS)).startswith("The camera and microphone stopped")
+            assert await page.js(SELF_JS) == {"overlay": "no camera", "flags": "no mic"}
+            assert await page.js(BUTTONS_DISABLED_JS) == [True, True]
+            await wait_until(lambda: _told(bob, "carol") is None)  # nothing published any more
+        assert not await page.js("document.querySelector('#device-retry').hidden")
+        assert await page.js(f"{SENDING_JS}.video") is False
+
+        await context.grant_permissions(["camera", "microphone"], origin=f"http://127.0.0.1:{server.port}")
+        await page.page.click("#device-retry")
+        await page.until(f"{PUBLISH_STATUS_JS} === 'sending: camera on, {mic}'", 5)
+        assert await page.js(DEVICE_NOTE_JS) == ""
+        await wait_until(lambda: _told(bob, "carol") == (True, True, which == "camera", False))
+        await _video_arrives(bob, "carol", (160, 120))
+        await wait_playing(page, "carol (you)")
+        assert bob.room.participant_named("carol") is carol  # never left the room
+        assert page.errors == []
+
+
+async def test_a_camera_blocked_alone_does_not_take_the_microphone_with_it(
+        server: RoomServer, peers: Peers) -> None:  # noqa: F811
+    """QA: with the camera blocked in the browser and the microphone allowed, joining asked for both
+    together, the browser refused the pair, and the page said neither was allowed: nobody heard the
+    person, and Try again asked for the pair again, refused again. Now the one allowed is asked for
+    alone and sent, the note is about the camera alone, and Try again (once allowed) adds it."""
+    bob = await peers.join("bob", view=(160, 120, 15))
+    async with chromium(without=("--use-fake-ui-for-media-stream",)) as browser:
+        page, context = await _page_allowed(browser, server, ["microphone"])
+        await page.page.click("#join-button")
+        await page.until(f"{PUBLISH_STATUS_JS} === 'sending: mic on'", 15)
+        assert await page.js(ASKED_JS) == [[True, True], [True, False]]
+        assert str(await page.js(DEVICE_NOTE_JS)).startswith(
+            "The browser did not allow this page to use your camera: nobody sees you.")
+        assert await page.js(SELF_JS) == {"overlay": "no camera", "flags": ""}
+        await wait_until(lambda: _told(bob, "carol") == (True, False, False, False))
+        assert await page.js(LIVE_JS) == {"audio": 1, "video": 0}
+        assert await page.js(SENDING_JS) == {"audio": True, "video": False}
+
+        await context.grant_permissions(["camera", "microphone"], origin=f"http://127.0.0.1:{server.port}")
+        await page.page.click("#device-retry")
+        await page.until(f"{PUBLISH_STATUS_JS} === 'sending: camera on, mic on'", 5)
+        assert (await page.js(ASKED_JS))[2:] == [[False, True]]  # the microphone kept, not asked again
+        assert await page.js(DEVICE_NOTE_JS) == ""
+        await wait_until(lambda: _told(bob, "carol") == (True, True, False, False))
+        await frames_change(bob.call, bob.drain, "carol", (160, 120))
+        assert page.errors == []
+
+
+async def test_the_camera_button_asks_for_the_camera_alone(server: RoomServer, peers: Peers) -> None:  # noqa: F811
+    """QA: joined with the camera off and the microphone blocked, pressing the camera button asked for
+    the microphone too (the pair, refused for the microphone's sake): the camera, allowed, stayed
+    off, and the room was told "no camera". Now the camera button asks for the camera alone."""
+    bob = await peers.join("bob", view=(160, 120, 15))
+    async with chromium(without=("--use-fake-ui-for-media-stream",)) as browser:
+        page, _ = await _page_allowed(browser, server, ["camera"])
+        await page.page.uncheck("#join-cam")
+        await page.page.click("#join-button")
+        await page.until(f"{PUBLISH_STATUS_JS} === 'sending: camera off'", 15)
+        note = str(await page.js(DEVICE_NOTE_JS))
+        assert note.startswith("The browser did not allow this page to use your microphone: nobody hears you."), note
+        await wait_until(lambda: _told(bob, "carol") == (False, True, False, True))
+
+        await page.page.click("#cam")
+        await page.until(f"{PUBLISH_STATUS_JS} === 'sending: camera on'", 5)
+        assert await page.js(ASKED_JS) == [[True, False], [False, True]]
+        assert await page.js(DEVICE_NOTE_JS) == note  # still about the microphone alone
+        await wait_until(lambda: _told(bob, "carol") == (False, True, False, False))
+        await _video_arrives(bob, "carol", (160, 120))
+        assert await page.js(SELF_JS) == {"overlay": "", "flags": "no mic"}
+        assert page.errors == []
+
+
+async def test_a_camera_turned_off_again_while_the_browser_asks_then_refused_stays_off_not_missing(
+        server: RoomServer, peers: Peers) -> None:  # noqa: F811
+    """QA: camera on, then off again while the browser's prompt was up, then the prompt refused or
+    dismissed: the page showed "The browser did not allow...", disabled the camera button (no way to
+    turn it on again but Try again) and told the room "no camera", for a camera the person had just
+    turned off. Now nothing changes: the camera is off, its button works, the room sees it off."""
+    bob = await peers.join("bob", view=(160, 120, 15))
+    seen = _record_streams(bob, "carol")
+    async with chromium() as browser:
+        page = WebPage(await browser.new_page(viewport={"width": 1000, "height": 700}))
+        await page.page.add_init_script(RECORD_DEVICES_JS)
+        await page.page.goto(f"http://127.0.0.1:{server.port}/r/call?name=carol")
+        await page.page.uncheck("#join-cam")
+        await page.page.click("#join-button")
+        await page.until(f"{PUBLISH_STATUS_JS} === 'sending: camera off, mic on'", 15)
+        await wait_until(lambda: _told(bob, "carol") == (True, True, False, True))
+        seen.clear()
+
+        await page.js("""(() => { window.__hold = new Promise((resolve) => { window.__answer = resolve; });
+            window.__deviceFault = (c) => c.video ? 'NotAllowedError' : null; })()""")
+        await page.page.click("#cam")
+        await page.until(f"{PUBLISH_STATUS_JS} === 'sending: camera starting, mic on'", 5)
+        await page.page.click("#cam")
+        await page.until(f"{PUBLISH_STATUS_JS} === 'sending: camera off, mic on'", 5)
+        await page.js("window.__answer()")
+        await page.until("window.__asked.length === 2 && window.__asked[1].outcome === 'NotAllowedError'", 5)
+        assert await page.js(DEVICE_NOTE_JS) == ""
+        assert await page.js(PUBLISH_STATUS_JS) == "sending: camera off, mic on"
+        assert await page.js(SELF_JS) == {"overlay": "camera off", "flags": ""}
+        assert await page.js(BUTTONS_DISABLED_JS) == [False, False]
+        assert _told(bob, "carol") == (True, True, False, True)
+
+        # The button still works: on again, the browser asked again, and this time it gives it.
+        await page.js("(() => { window.__hold = null; window.__deviceFault = () => null; })()")
+        await page.page.click("#cam")
+        await page.until(f"{PUBLISH_STATUS_JS} === 'sending: camera on, mic on'", 5)
+        await wait_until(lambda: _told(bob, "carol") == (True, True, False, False))
+        assert seen and all(s.video for s in seen), seen  # never "no camera"
+        await frames_change(bob.call, bob.drain, "carol", (160, 120))
         assert page.errors == []
 
 
@@ -1905,3 +2147,18 @@ async def test_the_page_reads_a_typed_line_as_chatline_py_does(server: RoomServe
             }}))""")
     expected = [[p.kind.value, p.text, p.name, p.problem] for p in map(parse_line, lines)]
     assert dict(zip(lines, read, strict=True)) == dict(zip(lines, expected, strict=True))
+
+
+async def test_the_page_matches_names_as_the_server_does(server: RoomServer) -> None:
+    """`/msg NAME` in the page finds its person with chatline.js's nameKey, a copy of the server's
+    name_key: the two are compared on the same names, in a real browser."""
+    from tuichat.protocol.names import name_key
+
+    names = ["Bob", "BOB", "ｂｏｂ", "𝐛𝐨𝐛", "José", "Jose\u0301", "Straße", "STRASSE", "❤\ufe0f fan", "❤ fan",
+             "Sam\U0001F44D\U0001F3FD", "Sam\U0001F44D\U0001F3FF", "Sam\U0001F44D", "葛\U000e0100", "İstanbul"]
+    async with chromium() as browser:
+        page = WebPage(await browser.new_page())
+        await page.page.goto(f"http://127.0.0.1:{server.port}/r/call")
+        read = await page.js(f"""import('./../static/chatline.js').then(({{ nameKey }}) =>
+            {json.dumps(names)}.map((name) => nameKey(name)))""")
+    assert dict(zip(names, read, strict=True)) == {name: name_key(name) for name in names}

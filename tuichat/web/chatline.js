@@ -60,15 +60,15 @@ export function parseLine(line) {
   return { kind: LineKind.INVALID, problem: `unknown command ${typed}` };
 }
 
-// Emoji variation selectors, which the server ignores when it compares names.
-const VARIATION_SELECTORS = /[\uFE00-\uFE0F\u{E0100}-\u{E01EF}]/gu;
+// Emoji variation selectors and skin tones, which the server ignores when it compares names.
+const NOT_IN_KEYS = /[\uFE00-\uFE0F\u{E0100}-\u{E01EF}\u{1F3FB}-\u{1F3FF}]/gu;
 
 /**
  * What two names must not share in a room, as the server's name_key: compatibility forms folded,
  * case folded (upper then lower case stands for Python's casefold: "ß" is "ss"), variation
- * selectors dropped.
+ * selectors and skin tones dropped.
  */
 export function nameKey(name) {
   const folded = name.normalize("NFKC").toUpperCase().toLowerCase();
-  return folded.normalize("NFKC").replace(VARIATION_SELECTORS, "");
+  return folded.normalize("NFKC").replace(NOT_IN_KEYS, "");
 }
