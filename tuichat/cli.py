@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import difflib
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import NoReturn
 
@@ -333,6 +333,50 @@ def _url(args: argparse.Namespace, command: str) -> str | None:
         return None
 
 
+def _utf8_terminal_output() -> str | None:
+    """Draw in UTF-8 whatever the locale says; what to tell the person when it said otherwise.
+
+    Textual reads keys as UTF-8 always, but writes through stderr in the locale's character set: a
+    remote machine whose locale is not UTF-8 (QA: LANG=en_US.ISO-8859-1 over SSH) drew every border,
+    half block and dot as text like ``\u256d\u2500`` across a screen of garbage, saying nothing.
+    The terminal at the other end is almost always UTF-8; if it is not, the note says what to fix.
+    """
+    import codecs
+    import os
+
+    stream = sys.__stderr__
+    encoding = getattr(stream, "encoding", None) or "utf-8"
+    try:
+        if codecs.lookup(encoding).name == "utf-8":
+            return None
+    except LookupError:
+        pass
+    streams = (sys.__stderr__, sys.__stdout__, sys.stderr, sys.stdout)
+    for out in {id(s): s for s in streams if s is not None}.values():
+        with contextlib.suppress(AttributeError, OSError, ValueError):
+            out.flush()
+            out.reconfigure(encoding="utf-8", errors="replace")  # type: ignore[union-attr]
+    source = next((f"{name}={os.environ[name]}" for name in ("PYTHONIOENCODING", "LC_ALL", "LC_CTYPE", "LANG")
+                   if os.environ.get(name)), "no locale set")
+    return (f"This machine's locale ({source}) is {encoding}, not UTF-8: drawing in UTF-8 all the same. "
+            "If lines and blocks show as garbage, set the terminal to UTF-8 (and LANG=C.UTF-8 here).")
+
+
+def _colour_note(colors: object, environ: Mapping[str, str]) -> str | None:
+    """Over SSH, say why the colours are fewer than the terminal may have: COLORTERM, which says a
+    terminal has 24-bit colour, is not passed on by ssh (only TERM is), so ``auto`` picked 256 colours
+    without a word (QA)."""
+    from tuichat.render import ColorMode
+    from tuichat.tui.app import over_ssh
+
+    if colors not in (ColorMode.COLOR256, ColorMode.COLOR16) or environ.get("COLORTERM") or not over_ssh(environ):
+        return None
+    count = "256" if colors is ColorMode.COLOR256 else "16"
+    return (f"{count} colours, from TERM={environ.get('TERM', '')}: ssh does not pass COLORTERM on. If your "
+            "terminal has 24-bit colour, start with --colors truecolor (or ssh -o SendEnv=COLORTERM, with "
+            "AcceptEnv COLORTERM in this server's sshd_config).")
+
+
 #: Textual's (Rich's) colour system for each ``--colors`` mode.
 _TEXTUAL_COLOR_SYSTEMS = {"truecolor": "truecolor", "256": "256", "16": "standard", "mono": "standard"}
 
@@ -349,6 +393,7 @@ def _connect(args: argparse.Namespace) -> int:
 
     from tuichat.render import ColorMode, detect_color_mode
 
+    notices = [note for note in (_utf8_terminal_output(),) if note]
     colors = detect_color_mode(os.environ) if args.colors == "auto" else ColorMode.parse(args.colors)
     # The whole interface in the colours the video uses, not only the video: Textual reads its colour
     # system from the environment when it is imported (its own guess can be 256 colours on a 16-colour
@@ -357,6 +402,8 @@ def _connect(args: argparse.Namespace) -> int:
     from tuichat.tui.app import ChatApp
     from tuichat.tui.bridge import MediaOptions
 
+    if args.colors == "auto" and (note := _colour_note(colors, os.environ)):
+        notices.append(note)
     if args.mic not in ("none", "test") or args.speaker != "none":
         from tuichat.media import preload_audio
 
@@ -367,7 +414,7 @@ def _connect(args: argparse.Namespace) -> int:
 
     app = ChatApp(url=url, user=args.user, room=args.room, media=media, color_mode=colors,
                   session_options=SessionOptions(ssl=ssl_option) if ssl_option is not None else None,  # type: ignore[arg-type]
-                  invite_options=invite_trust_options(args))
+                  invite_options=invite_trust_options(args), notices=notices)
     app.run()
     if app.exit_message:
         with contextlib.suppress(OSError):  # the terminal may be gone (the reason we stopped)
@@ -399,6 +446,7 @@ def _demo(args: argparse.Namespace) -> int:
     from tuichat.tui.bridge import MediaOptions
 
     setup_logging(args.log_file or default_log_file("demo"), verbose=args.verbose)
+    _utf8_terminal_output()
     with contextlib.suppress(KeyboardInterrupt):
         return run_demo(user=args.user, room=args.room,
                         media=MediaOptions(camera=args.camera, mic=args.mic, speaker=args.speaker))

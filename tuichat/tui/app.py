@@ -11,9 +11,9 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Coroutine, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
@@ -42,7 +42,7 @@ from tuichat.tui.bridge import (
     RoomChanged,
     SessionChanged,
 )
-from tuichat.tui.direct import TerminalWriter
+from tuichat.tui.direct import LAST_REPLIES_WAIT_S, TerminalWriter
 from tuichat.tui.grays import FourGrays
 from tuichat.tui.paste import paste_safe_driver
 from tuichat.tui.safe_text import printable
@@ -78,6 +78,10 @@ QUIT_AGAIN_S = 2.0
 ESCAPE_REISSUE_GAP_S = 0.002
 ESCAPE_REISSUE_HOLD_S = 0.02
 REPLIES_FLOWING_S = 0.5
+#: sshd sets these: the keys come through an ssh client, which reads "~." first on a line as its
+#: escape (see ``ChatApp._ssh_escape``).
+SSH_ENV = ("SSH_CONNECTION", "SSH_TTY", "SSH_CLIENT")
+_NEWLINE_KEYS = ("enter", "ctrl+j", "ctrl+m")
 #: How often to check that the terminal is still there (see ``ChatApp._watch_terminal``).
 TERMINAL_CHECK_S = 0.5
 #: Blank lines before a message's first text (a paste's), dropped; the text's own indentation stays.
@@ -142,8 +146,9 @@ class ChatApp(App[None]):
 
     def __init__(self, url: str, user: str, room: str, *, session_options: SessionOptions | None = None,
                  media: MediaOptions | None = None, color_mode: ColorMode = ColorMode.TRUECOLOR,
-                 invite_options: Sequence[str] = ()) -> None:
-        """``invite_options``: command-line options the invite command passes on (``--ca-file NAME``)."""
+                 invite_options: Sequence[str] = (), notices: Sequence[str] = ()) -> None:
+        """``invite_options``: command-line options the invite command passes on (``--ca-file NAME``);
+        ``notices``: said in the message log first (how the terminal was set up, when it matters)."""
         # ansi_color: palette colours go to the terminal as palette codes, not converted to RGB.
         super().__init__(ansi_color=color_mode is not ColorMode.TRUECOLOR)
         self.driver_class = paste_safe_driver(self.driver_class)  # a paste's ESC stays text
@@ -176,6 +181,9 @@ class ChatApp(App[None]):
         #: last answered a frame's cursor query.
         self._held_caret: events.Key | None = None
         self._last_reply_at = -REPLIES_FLOWING_S
+        #: Over SSH: the next key starts a line (as for the ssh client), and a '~' started this one.
+        self._over_ssh = over_ssh(os.environ)
+        self._line_start, self._line_tilde = True, False
         self.url = url
         self.user = user
         self.room_name = room
@@ -183,6 +191,7 @@ class ChatApp(App[None]):
         self.bridge = CallBridge(self, url, user, room, session_options, media)
         self.invite_address = display_address(url)
         self.invite_options = tuple(invite_options)
+        self.notices = tuple(notices)
         self._shown_messages: dict[tuple[float, int], None] = {}  # insertion-ordered, bounded below
         self._has_joined = False
         #: Why we are out of the room with no attempt to come (a refused join, a server that is not
@@ -221,6 +230,9 @@ class ChatApp(App[None]):
         # a 190-column terminal, 1.5% of the video's budget): a steady one costs nothing.
         composer.cursor_blink = False
         composer.focus()
+        for notice in self.notices:
+            log.warning("%s", notice)
+            self.query_one(MessageLog).add_notice(notice)
         self.query_one(MessageLog).add_notice(f"Joining {self.room_name} on {self.invite_address} as {self.user}…")
         self.bridge.start()
         terminal = _terminal_fd()
@@ -257,7 +269,14 @@ class ChatApp(App[None]):
     async def _quit_with(self, return_code: int) -> None:
         """Leave the room, then end the app (which gives the terminal back)."""
         self.query_one(MessageLog).add_notice("Leaving…")
+        writer = TerminalWriter.existing(self)
+        if writer is not None:
+            writer.stop()  # no more video frames, nor queries to answer
         await self.bridge.stop()
+        if writer is not None:  # the terminal's last answers come to us, not to the shell after us
+            deadline = time.monotonic() + LAST_REPLIES_WAIT_S
+            while writer.unanswered() and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
         self.exit(return_code=return_code)
 
     def _end_if_stuck(self, return_code: int) -> None:
@@ -284,7 +303,7 @@ class ChatApp(App[None]):
         terminal's end-of-file for ever. So this thread, not the app, leaves the room (the others
         see us go) and ends the process."""
         log.warning("%s: leaving the room", why)
-        self.bridge.stop_now()
+        self.bridge.stop_now()  # waits for a leave already under way (SIGHUP and the watch both come)
         logging.shutdown()
         os._exit(1)
 
@@ -850,6 +869,8 @@ class ChatApp(App[None]):
         self.notify(text, title="Invite copied", timeout=4)
 
     async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Paste):
+            self._line_start = self._line_tilde = False  # what ssh sent last was the paste
         if not isinstance(event, events.Key) or event.is_forwarded:
             await super().on_event(event)
             return
@@ -873,9 +894,33 @@ class ChatApp(App[None]):
         await self._dispatch_key(event)
 
     async def _dispatch_key(self, key: events.Key) -> None:
+        if self._over_ssh and self._ssh_escape(key):
+            key.stop()
+            log.warning("'~.' first on a line: ssh's escape came through as typing; leaving the room")
+            self.exit_message = "tuichat: ~. came through ssh as typing: left the room and quit"
+            await self._quit_with(0)
+            return
         if key.key != "q":
             self._quit_asked_at = -QUIT_AGAIN_S  # only q, q in a row leaves
         await super().on_event(key)
+
+    def _ssh_escape(self, key: events.Key) -> bool:
+        """Whether this key ends "~." typed first on a line: ssh's escape to disconnect, which the ssh
+        client did not take. It reads '~' as the escape only right after a newline in what it sends,
+        and the terminal's answers to the video's cursor queries (15 a second, up the same connection
+        as the keys) nearly always came between the Enter and the '~': QA typed Enter ~ . five times
+        over a real sshd, and each sent "~." to the room instead of leaving. Leaving is what the
+        person asked for (the session then ends as ssh's own escape would have ended it). A message
+        that starts with "~." is still typed after another key (a space, then Backspace) or pasted."""
+        char = key.character if key.is_printable else None
+        if key.key in _NEWLINE_KEYS:
+            self._line_start, self._line_tilde = True, False
+            return False
+        if self._line_tilde and char == ".":
+            return True
+        self._line_tilde = self._line_start and char == "~"
+        self._line_start = False
+        return False
 
     async def _release_caret(self) -> None:
         """No key came with the held '^': it was typed."""
@@ -939,6 +984,11 @@ def _stream_label(stream: StreamView) -> str:
     return " ".join(parts)
 
 
+def over_ssh(environ: Mapping[str, str]) -> bool:
+    """Whether we run in an SSH session (sshd sets these variables)."""
+    return any(environ.get(name) for name in SSH_ENV)
+
+
 def _terminal_fd() -> int | None:
     """The terminal we read keys from, if there is one (not under ``run_test`` or a pipe)."""
     try:
@@ -977,7 +1027,12 @@ def _publish_summary(published: PublishView | None, preview: bool, has_mic: bool
                       **_device_forms(mic, cam))
 
 
-def _device_forms(mic: str, cam: str) -> dict[str, str]:
+class _DeviceForms(TypedDict):
+    devices: str
+    off: str
+
+
+def _device_forms(mic: str, cam: str) -> _DeviceForms:
     """The publish part's ``devices`` ("mic muted · cam on") and ``off`` ("mic off") forms."""
     off = [word for word, is_off in (("mic off", mic == "mic muted"), ("cam off", cam == "cam off")) if is_off]
     return {"devices": f"{mic} · {cam}", "off": " · ".join(off)}
@@ -1004,12 +1059,17 @@ def _playing_summary(streams: dict[str, StreamView], terminal_fps: float | None 
         # Only when it shows fewer frames than arrive: frames held for a moment while the terminal
         # keeps up are no news (it said "slow terminal link: 16 fps shown" of a 15 fps stream).
         received = max((s.fps or 0.0) for s in playing)
+        between: tuple[str, ...] = ()
         if terminal_fps is not None and terminal_fps < SLOW_TERMINAL_SHARE * received:
             hint = "" if preview else ", F4 preview"
             cause = "busy CPU or slow terminal link" if busy else "slow terminal link"
-            full += f" · {cause}: {terminal_fps:.0f} of {received:.0f} fps shown{hint}"
-            short += f" · {terminal_fps:.0f} of {received:.0f} fps shown"
-        return StatusPart(full, short)
+            shown = f"{terminal_fps:.0f} of {received:.0f} fps shown"
+            full += f" · {cause}: {shown}{hint}"
+            # Narrower: the stream's details go first, then the cause, then the remedy (QA: the
+            # first step took both, and over SSH the line was nearly always that narrow).
+            between = (f"{short} · {shown}: {cause}{hint}", f"{short} · {shown}{hint}")
+            short += f" · {shown}"
+        return StatusPart(full, short, between=between)
     if streams:
         first = next(iter(streams.values()))
         text = f"{first.name} {first.status.name}"

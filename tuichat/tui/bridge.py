@@ -7,7 +7,9 @@ commands go down (the app awaits ``bridge.run(...)``).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
+import threading
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -143,6 +145,8 @@ class CallBridge:
         self.room: Room | None = None
         self._main: asyncio.Task[None] | None = None
         self._stopped = False
+        self._leave: concurrent.futures.Future[None] | None = None
+        self._leave_lock = threading.Lock()
 
     # --- UI side ------------------------------------------------------------------------------
 
@@ -161,25 +165,30 @@ class CallBridge:
     async def send_message(self, text: str, to_name: str | None = None) -> None:
         await self.run(self._send(text, to_name))
 
+    def _leaving(self) -> concurrent.futures.Future[None]:
+        """The one leave of the room, on the client thread, whoever asked first."""
+        with self._leave_lock:
+            self._stopped = True
+            if self._leave is None:
+                self._leave = self.thread.submit(self._shutdown())
+            return self._leave
+
     def stop_now(self, timeout: float = 5.0) -> None:
         """``stop`` from any thread, without the UI's loop (which may be stuck writing to a terminal
-        that is gone): leave the room cleanly on the client thread and stop it."""
-        if self._stopped:
-            return
-        self._stopped = True
+        that is gone): leave the room cleanly on the client thread and stop it. A leave already under
+        way (``stop``, or another thread) is waited for: the caller ends the process next, and ended
+        it mid-goodbye when a terminal went (SIGHUP and the terminal watch both), so the room saw
+        "connection lost" (QA)."""
         try:
-            self.thread.submit(self._shutdown()).result(timeout)
+            self._leaving().result(timeout)
         except Exception as exc:
-            log.warning("leaving the room failed: %s", exc)
+            log.warning("leaving the room failed: %s", exc or type(exc).__name__)
         self.thread.stop()
 
     async def stop(self) -> None:
-        """Leave the room cleanly and stop the thread (idempotent)."""
-        if self._stopped:
-            return
-        self._stopped = True
+        """Leave the room cleanly and stop the thread (idempotent; a leave under way is waited for)."""
         try:
-            await asyncio.wait_for(self.run(self._shutdown()), 5.0)
+            await asyncio.wait_for(asyncio.wrap_future(self._leaving()), 5.0)
         except (TimeoutError, RuntimeError, ConnectionFailed):
             log.warning("leaving the room took too long; closing anyway")
         self.thread.stop()

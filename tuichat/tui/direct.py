@@ -51,6 +51,7 @@ __all__ = [
     "DEBUG_FRAMES_ENV",
     "DIRECT_ENV",
     "FRAME_MARK",
+    "LAST_REPLIES_WAIT_S",
     "LOST_REPLY_S",
     "MAX_FRAMES_IN_FLIGHT",
     "MAX_QUEUED_WRITES",
@@ -89,6 +90,9 @@ ANSWER_WAIT_S = 10.0
 SILENT_QUERY_S = 1.0
 #: Frames are tagged by the column of the cursor in row 1: 1 to this many (at most the width).
 QUERY_TAGS = 64
+#: Quitting, how long to wait for the terminal's answers to the last frames' queries (see
+#: `TerminalWriter.unanswered`): a link slower than that loses a few to the shell anyway.
+LAST_REPLIES_WAIT_S = 2.0
 #: OSC written after each frame when dumping (terminals ignore unknown OSC numbers).
 FRAME_MARK = b"\x1b]7771;f;"
 
@@ -245,10 +249,30 @@ class TerminalWriter:
         #: The last hold the terminal's reply explains: it had not answered yet (see ``link_slow``).
         self._link_held_at: float | None = None
         self._round_trips: deque[tuple[float, float]] = deque()  # (answered at, round trip)
+        #: The app is giving the terminal back: no more frames, no more queries (``stop``).
+        self._stopping = False
 
     @classmethod
     def of(cls, app: App[Any]) -> TerminalWriter:
         return _one_per_app(app, cls._ATTRIBUTE, cls)
+
+    @classmethod
+    def existing(cls, app: App[Any]) -> TerminalWriter | None:
+        """The app's writer, if it has one (not made here)."""
+        return getattr(app, cls._ATTRIBUTE, None)
+
+    def stop(self) -> None:
+        """The app is about to give the terminal back: frames wait for good, and nothing more asks."""
+        self._stopping = True
+
+    def unanswered(self) -> int:
+        """Queries the terminal has yet to answer (not those given up on, nor from a terminal that
+        never answers). Its answers come as typed input: after the app gave the terminal back, to
+        the shell (QA over a slow SSH link: "^[[1;11R" echoed and "1R2R" at the prompt)."""
+        now = self._clock()
+        while self._in_flight and now - self._in_flight[0][1] > LOST_REPLY_S:
+            self._in_flight.popleft()
+        return len(self._in_flight) if self.answers else 0
 
     @classmethod
     def answered(cls, app: App[Any], x: int, y: int, arrived: float | None = None) -> None:
@@ -269,7 +293,7 @@ class TerminalWriter:
 
     def busy(self) -> bool:
         """True when a new frame should wait: the terminal is behind, or the output queue backed up."""
-        if self._queued_writes() > MAX_QUEUED_WRITES:
+        if self._stopping or self._queued_writes() > MAX_QUEUED_WRITES:
             return True
         now = self._clock()
         while self._in_flight and now - self._in_flight[0][1] > LOST_REPLY_S:
@@ -301,7 +325,7 @@ class TerminalWriter:
 
     def probe(self) -> None:
         """Ask once before any video, so the first frames already wait for the screen's first paint."""
-        if self._first_query is None and self.app._driver is not None:
+        if self._first_query is None and self.app._driver is not None and not self._stopping:
             self._send(self._query(self._restore()))
 
     def _queued_writes(self) -> int:
@@ -342,7 +366,7 @@ class TerminalWriter:
             return
         restore = self._restore()
         text = f"{_SYNC_START}{text}{restore}{_SYNC_END}" if self.app._sync_available else f"{text}{restore}"
-        if frame and self._wants_query():
+        if frame and not self._stopping and self._wants_query():
             text += self._query(restore)
         self._send(text)
 

@@ -51,6 +51,10 @@ class StatusPart:
     short: str = ""
     devices: str = ""
     off: str = ""
+    #: Forms of the playing part between ``full`` and ``short``, most complete first: without the
+    #: stream's details but with what the person should know and can do about a choppy picture
+    #: ("carol PLAYING · 7 of 15 fps shown: slow terminal link, F4 preview"), then with the remedy only.
+    between: tuple[str, ...] = ()
 
 
 def _joined(*items: str) -> str:
@@ -60,10 +64,13 @@ def _joined(*items: str) -> str:
 
 # How a line too wide for the terminal gives way, one step at a time, least useful first: details
 # of the media first (a thin uplink's size and cause held the room name out at 120 columns), then
-# the room, our stream's state and others', then our mute, and the head count last (the README
-# promises it where the people list is hidden). The session's status and the reason it is not up
-# always stay: a reason still too long is cut with '…', never the countdown after it.
-_DEGRADE = ("playing", "publish-details", "room", "publish", "publish-gone", "playing-gone", "mute", "count")
+# the room, our stream's state, why the picture is choppy, others' state, then our mute, and the
+# head count last (the README promises it where the people list is hidden). The session's status
+# and the reason it is not up always stay: a reason still too long is cut with '…', never the
+# countdown after it. A slow terminal's cause and remedy went with the first step, so over SSH
+# they were almost never seen (QA: at 160 columns, "carol PLAYING · 8 of 15 fps shown").
+_DEGRADE = ("playing", "publish-details", "room", "publish", "publish-gone", "playing-note", "playing-hint",
+            "playing-gone", "mute", "count")
 
 
 class StatusLine(Widget):
@@ -158,6 +165,10 @@ class StatusLine(Widget):
         return "" if "mute" in given_up else publish.off
 
     def _playing_form(self, given_up: set[str]) -> str:
+        playing = self.playing
         if "playing-gone" in given_up:
             return ""
-        return self.playing.short if "playing" in given_up else self.playing.full
+        if "playing" not in given_up:
+            return playing.full
+        dropped = sum(step in given_up for step in ("playing-note", "playing-hint"))
+        return playing.between[dropped] if dropped < len(playing.between) else playing.short
