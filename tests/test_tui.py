@@ -1129,9 +1129,9 @@ async def test_joining_an_empty_room_says_it_is_new(url: str) -> None:
     """A mistyped room name made a new, empty room, and only "Here: nobody else yet." hinted at it."""
     app = ChatApp(url, "alice", "lobyb")
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: "You joined lobyb. Here: nobody else yet." in log_text(app))
-        await until(pilot, lambda: "lobyb is a new room: nobody was in it." in log_text(app))
-        assert "Check the room name if you expected someone; F7 copies the invite" in log_text(app)
+        await until(pilot, lambda: "You joined lobyb, a new room: nobody else is here." in log_text(app))
+        assert "Check its name if you expected someone; F7 copies the invite" in log_text(app)
+        assert "Here: nobody else yet" not in log_text(app)  # one line, not two
     async with Session(url, "bob") as bob:
         await bob.join("lobby")
         app = ChatApp(url, "alice", "lobby")

@@ -567,10 +567,11 @@ class ChatApp(App[None]):
             here = ", ".join(others) if others else "nobody else yet"
             first = not self._has_joined
             self._has_joined = True
-            messages.add_notice(f"You {'joined' if first else 'rejoined'} {self.room_name}. Here: {here}.",
-                                style="green")
             if first and not others:
                 self._say_the_room_is_new()
+            else:
+                messages.add_notice(f"You {'joined' if first else 'rejoined'} {self.room_name}. Here: {here}.",
+                                    style="green")
         elif event.event is RoomEvent.JOINED and event.participant:
             messages.add_notice(f"{event.participant.name} joined.")
             if self._log_hidden():
@@ -586,10 +587,11 @@ class ChatApp(App[None]):
     def _say_the_room_is_new(self) -> None:
         """Alone on joining: the server made the room for us (rooms are made on first join and
         dropped when empty), so a mistyped name silently made a new, empty room. Said from the
-        STATE alone: nobody else in it."""
-        note = (f"{self.room_name} is a new room: nobody was in it. Check the room name if you expected "
-                "someone; F7 copies the invite for others to join.")
-        self.query_one(MessageLog).add_notice(note, style="yellow")
+        STATE alone (nobody else in it), in the join's own line: a second line pushed the join out
+        of a short log at once, under the device notices that follow."""
+        note = (f"You joined {self.room_name}, a new room: nobody else is here. Check its name if you "
+                "expected someone; F7 copies the invite for others to join.")
+        self.query_one(MessageLog).add_notice(note, style="green")
         if self._log_hidden():
             self._pop_up(note, timeout=8)
 
