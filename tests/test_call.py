@@ -205,17 +205,20 @@ async def test_a_freed_slot_rests_before_it_shows_someone_else() -> None:
             await dave.calls.wait_for(playing("alice"), timeout=5)
             freed = (await dave.calls.wait_for(playing("carol"), timeout=5)).stream.slot
             assert len(dave.call._slots) == 2  # full: alice and carol fill dave's two slots
+            # Timed from before carol goes: the server cannot free her slot earlier. (Timed from
+            # when dave heard of it, a loaded machine's delay in telling him came off the rest: CI
+            # read 1.78 s of a 2 s rest.)
+            leaving = time.monotonic()
             await carol.call.close()
             await carol.session.disconnect()
             await dave.calls.wait_for(
                 lambda u: u.event is CallEvent.STREAM_REMOVED and u.stream.name == "carol", timeout=3)
-            removed = time.monotonic()
             await peers.join("erin", publish=True)
             added = await dave.calls.wait_for(
                 lambda u: u.event is CallEvent.STREAM_ADDED and u.stream.name == "erin", timeout=rest + 5)
-            waited = time.monotonic() - removed
+            waited = time.monotonic() - leaving
             assert added.stream.slot == freed
-            assert waited >= rest - 0.2, f"erin was put on carol's slot {waited:.2f} s after she left"
+            assert waited >= rest, f"erin was put on carol's slot {waited:.2f} s after she left"
             await dave.calls.wait_for(playing("erin"), timeout=5)
         finally:
             await peers.close()

@@ -72,6 +72,19 @@ class Tmux:
                 raise AssertionError(f"{text!r} never appeared; the screen was:\n{screen}")
             await asyncio.sleep(0.1)
 
+    async def wait_joined(self, timeout: float = 15.0) -> str:
+        """In the room: the people list counts someone (it does from the room's STATE on). Not the log's
+        "You joined": that line, wrapped, scrolled out of a short log under the device notices
+        before a loaded machine looked (CI)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            screen = self.screen()
+            if re.search(r"people \([1-9]", screen) or "You joined" in screen:
+                return screen
+            if time.monotonic() > deadline:
+                raise AssertionError(f"never joined; the screen was:\n{screen}")
+            await asyncio.sleep(0.1)
+
 
 @pytest.fixture
 def tmux() -> Iterator[Tmux]:
@@ -84,7 +97,7 @@ async def test_a_real_terminal_session(url: str, tmux: Tmux, tmp_path: object) -
     port = url.split(":")[2].split("/")[0]
     tmux.start([sys.executable, "-m", "tuichat", "connect", f"127.0.0.1:{port}", "alice", "lobby",
                 "--log-file", f"{tmp_path}/connect.log"])
-    await tmux.wait_for("You joined lobby")
+    await tmux.wait_joined()
     screen = await tmux.wait_for("f7 Copy invite")  # the footer, once the window has its full size
     assert "ESTABLISHED" in screen and "people (1)" in screen
     assert f"tuichat connect 127.0.0.1:{port} THEIR_NAME lobby" in screen
@@ -190,7 +203,7 @@ async def test_colors_limits_the_whole_interface(url: str, tmux: Tmux, tmp_path:
                 "--colors", colors, "--camera", "test", "--mic", "none", "--speaker", "none",
                 "--log-file", f"{tmp_path}/connect.log"])
     tmux.run("pipe-pane", "-o", f"cat >> {shlex.quote(raw)}")  # every byte the app writes
-    await tmux.wait_for("You joined lobby")
+    await tmux.wait_joined()
     tmux.keys("F6")  # the self-view: video in the same colours
     await tmux.wait_for("PUBLISHING")
 
@@ -230,7 +243,7 @@ async def test_a_terminal_that_goes_away_ends_the_call(url: str, tmux: Tmux, tmp
                          "--camera", "test", "--mic", "none", "--speaker", "none",
                          "--log-file", f"{tmp_path}/connect.log"])
     tmux.start(["sh", "-c", f"trap '' HUP; exec {client}" if hangup == "ignored" else f"exec {client}"])
-    await tmux.wait_for("You joined lobby")
+    await tmux.wait_joined()
     pid = int(tmux.run("display", "-p", "#{pane_pid}").strip())
     try:
         async with Session(url, "bob") as bob:
@@ -260,7 +273,7 @@ async def test_sigterm_leaves_the_room_and_gives_the_terminal_back(
                          "--camera", "test", "--mic", "none", "--speaker", "none",
                          "--log-file", f"{tmp_path}/connect.log"])
     tmux.start(["sh", "-c", f"{client}; echo exit=$?; exec sleep 60"])  # the pane outlives the client
-    await tmux.wait_for("You joined lobby")
+    await tmux.wait_joined()
     shell = int(tmux.run("display", "-p", "#{pane_pid}").strip())
     pid = int(subprocess.run(["pgrep", "-P", str(shell)], capture_output=True, text=True).stdout.split()[0])
     assert tmux.run("display", "-p", "#{alternate_on} #{mouse_any_flag}").split() == ["1", "1"]
@@ -283,7 +296,7 @@ async def test_sixteen_colours_draw_the_command_palettes_edges_visibly(url: str,
     port = url.split(":")[2].split("/")[0]
     tmux.start([sys.executable, "-m", "tuichat", "connect", f"127.0.0.1:{port}", "alice", "lobby", "--colors", "16",
                 "--camera", "none", "--mic", "none", "--speaker", "none", "--log-file", f"{tmp_path}/connect.log"])
-    await tmux.wait_for("You joined lobby")
+    await tmux.wait_joined()
     tmux.keys("C-p")
     await tmux.wait_for("🔎")
     tmux.keys("-l", "mic")
@@ -358,7 +371,7 @@ async def test_emoji_in_a_name_and_messages_leave_the_borders_in_their_columns(
     port = url.split(":")[2].split("/")[0]
     tmux.start([sys.executable, "-m", "tuichat", "connect", f"127.0.0.1:{port}", "alice", "lobby",
                 "--camera", "none", "--mic", "none", "--speaker", "none", "--log-file", f"{tmp_path}/connect.log"])
-    await tmux.wait_for("You joined lobby")
+    await tmux.wait_joined()
     async with Session(url, "zed❤️👍🏽⚠️1️⃣") as zed:
         room = await zed.join("lobby")
         await tmux.wait_for("people (2)")
@@ -553,7 +566,7 @@ async def _colour_note_shown(tmux: Tmux, port: str, tmp_path: Path) -> None:
     tmux.start(over_ssh(tmp_path, ["env", "-u", "COLORTERM", "TERM=xterm-256color", sys.executable, "-m", "tuichat",
                                    "connect", f"127.0.0.1:{port}", "alice", "lobby", "--camera", "test", "--mic",
                                    "none", "--speaker", "none", "--log-file", f"{tmp_path}/connect.log"]))
-    await tmux.wait_for("You joined lobby")
+    await tmux.wait_joined()
     await tmux.wait_for("256 colours, from TERM=xterm-256color: ssh does not pass COLORTERM")
     said = (tmp_path / "connect.log").read_text(encoding="utf-8")  # the whole note, unwrapped
     assert "ssh does not pass COLORTERM on. If your terminal has 24-bit colour, start with --colors truecolor" in said
@@ -599,7 +612,7 @@ async def test_a_terminal_that_goes_is_noticed_twice_and_still_leaves(url: str, 
     port = url.split(":")[2].split("/")[0]
     tmux.start([sys.executable, "-m", "tuichat", "connect", f"127.0.0.1:{port}", "alice", "lobby", "--camera",
                 "test", "--mic", "none", "--speaker", "none", "--log-file", f"{tmp_path}/connect.log"])
-    await tmux.wait_for("You joined lobby")
+    await tmux.wait_joined()
     pid = int(tmux.run("display", "-p", "#{pane_pid}").strip())
     try:
         async with Session(url, "bob") as bob:
