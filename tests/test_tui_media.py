@@ -251,6 +251,24 @@ async def test_focus_cycles_and_self_view_shows_our_own_camera(url: str, publish
             assert alice is not None and alice.video_muted
 
 
+async def test_self_view_switched_while_focused_on_someone_says_where_it_is(url: str, publisher: Publisher) -> None:
+    """QA: F6 after F5 seemed to do nothing: the self-view tile was added, but focus shows one tile."""
+    app = ChatApp(url, "alice", "lobby", media=MediaOptions(camera="test", mic="none", speaker="none"))
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        carol = publisher.session.room.me.id  # type: ignore[union-attr]
+        await until(pilot, lambda: video_playing(app, carol), timeout=15)
+        grid = app.query_one(VideoGrid)
+        await pilot.press("f5")
+        assert grid.focused_key == carol
+        # Timed from the key: Pilot's press() returns once the screen is idle, after the 2 s toast.
+        pressed = asyncio.ensure_future(pilot.press("f6"))
+        await until(pilot, lambda: "Self-view on: the video is focused on carol (F5 goes on" in notices(app))
+        await pressed
+        assert "self" in grid.tiles and [t.key for t in grid.shown_tiles] == [carol]
+        await pilot.press("f5")
+        assert grid.focused_key == "self"
+
+
 async def test_a_camera_unplugged_mid_call_is_said_and_the_call_goes_on(
         url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """No camera exists here: the device is a test pattern that can be unplugged (test_call's), opened

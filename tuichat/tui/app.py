@@ -799,10 +799,15 @@ class ChatApp(App[None]):
         if not self.self_view and self._no_camera_to_show():
             return
         self.self_view = not self.self_view
+        grid = self.query_one(VideoGrid)
         if self.self_view:
             self._show_self_view()
         else:
-            self.query_one(VideoGrid).remove_tile("self")
+            grid.remove_tile("self")
+        focused = grid.tiles.get(grid.focused_key) if grid.focused_key not in (None, "self") else None
+        if focused is not None:  # QA: F6 after F5 seemed to do nothing (the tile is there, not shown)
+            self._state_toast("self-view", f"Self-view {'on' if self.self_view else 'off'}: the video is "
+                                           f"focused on {focused.name} (F5 goes on to the others)")
 
     def _no_camera_to_show(self) -> bool:
         """Say so when there is no camera at all: an empty "no camera" tile only shrank everyone
