@@ -1516,6 +1516,19 @@ async def test_turning_the_camera_off_releases_it_and_turning_it_on_asks_again(
         assert page.errors == []
 
 
+async def _carol_joins_with_the_camera_off(browser: Any, server: RoomServer, bob: Peer) -> WebPage:
+    """carol joins from the page with the camera off, the microphone on (getUserMedia recorded), and
+    bob has been told so: mic on, camera off."""
+    page = WebPage(await browser.new_page(viewport={"width": 1000, "height": 700}))
+    await page.page.add_init_script(RECORD_DEVICES_JS)
+    await page.page.goto(f"http://127.0.0.1:{server.port}/r/call?name=carol")
+    await page.page.uncheck("#join-cam")
+    await page.page.click("#join-button")
+    await page.until(f"{PUBLISH_STATUS_JS} === 'sending: camera off, mic on'", 15)
+    await wait_until(lambda: _told(bob, "carol") == (True, True, False, True))
+    return page
+
+
 async def test_a_camera_that_cannot_start_when_turned_on_is_explained_and_never_shown_as_on(
         server: RoomServer, peers: Peers) -> None:  # noqa: F811
     """Joined with the camera off, the camera then turned on while another program holds it: the note
@@ -1524,13 +1537,7 @@ async def test_a_camera_that_cannot_start_when_turned_on_is_explained_and_never_
     bob = await peers.join("bob", view=(160, 120, 15))
     seen = _record_streams(bob, "carol")
     async with chromium() as browser:
-        page = WebPage(await browser.new_page(viewport={"width": 1000, "height": 700}))
-        await page.page.add_init_script(RECORD_DEVICES_JS)
-        await page.page.goto(f"http://127.0.0.1:{server.port}/r/call?name=carol")
-        await page.page.uncheck("#join-cam")
-        await page.page.click("#join-button")
-        await page.until(f"{PUBLISH_STATUS_JS} === 'sending: camera off, mic on'", 15)
-        await wait_until(lambda: _told(bob, "carol") == (True, True, False, True))
+        page = await _carol_joins_with_the_camera_off(browser, server, bob)
         carol = bob.room.participant_named("carol")
 
         await page.js("(() => { window.__deviceFault = (c) => c.video ? 'NotReadableError' : null; })()")
@@ -1563,13 +1570,7 @@ async def test_a_camera_turned_off_again_while_the_browser_asks_is_not_left_open
     bob = await peers.join("bob", view=(160, 120, 15))
     seen = _record_streams(bob, "carol")
     async with chromium() as browser:
-        page = WebPage(await browser.new_page(viewport={"width": 1000, "height": 700}))
-        await page.page.add_init_script(RECORD_DEVICES_JS)
-        await page.page.goto(f"http://127.0.0.1:{server.port}/r/call?name=carol")
-        await page.page.uncheck("#join-cam")
-        await page.page.click("#join-button")
-        await page.until(f"{PUBLISH_STATUS_JS} === 'sending: camera off, mic on'", 15)
-        await wait_until(lambda: _told(bob, "carol") == (True, True, False, True))
+        page = await _carol_joins_with_the_camera_off(browser, server, bob)
 
         await page.js("(() => { window.__hold = new Promise((resolve) => { window.__answer = resolve; }); })()")
         await page.page.click("#cam")
@@ -1738,13 +1739,7 @@ async def test_a_camera_turned_off_again_while_the_browser_asks_then_refused_sta
     bob = await peers.join("bob", view=(160, 120, 15))
     seen = _record_streams(bob, "carol")
     async with chromium() as browser:
-        page = WebPage(await browser.new_page(viewport={"width": 1000, "height": 700}))
-        await page.page.add_init_script(RECORD_DEVICES_JS)
-        await page.page.goto(f"http://127.0.0.1:{server.port}/r/call?name=carol")
-        await page.page.uncheck("#join-cam")
-        await page.page.click("#join-button")
-        await page.until(f"{PUBLISH_STATUS_JS} === 'sending: camera off, mic on'", 15)
-        await wait_until(lambda: _told(bob, "carol") == (True, True, False, True))
+        page = await _carol_joins_with_the_camera_off(browser, server, bob)
         seen.clear()
 
         await page.js("""(() => { window.__hold = new Promise((resolve) => { window.__answer = resolve; });
